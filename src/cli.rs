@@ -1,0 +1,119 @@
+//! The command line: one variant per subcommand; doc comments are the help.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Website availability checks as one-shot jobs: `probe-once` checks every
+/// site and publishes to Kafka, `drain` stores what is pending in
+/// PostgreSQL. A scheduler (cron, GitHub Actions, Kubernetes) runs them.
+///
+/// Every setting is also a `SITEWATCH_*` environment variable (flags win),
+/// and `SITEWATCH_<NAME>_FILE` reads it from a file. Exit codes: 0 the job
+/// did its work, 1 it could not (broker or database failed), 2 bad usage or
+/// configuration.
+#[derive(Debug, Parser)]
+#[command(name = "sitewatch", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings that also have a flag. Values are validated with the
+/// environment's, so `--concurrency 0` and `SITEWATCH_CONCURRENCY=0` fail
+/// the same way.
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// Kafka bootstrap servers [env: SITEWATCH_KAFKA_BROKERS]
+    #[arg(long, global = true, value_name = "HOST:PORT,...")]
+    pub kafka_brokers: Option<String>,
+    /// Topic for check results [env: SITEWATCH_KAFKA_TOPIC]
+    #[arg(long, global = true, value_name = "TOPIC")]
+    pub kafka_topic: Option<String>,
+    /// Group id under which drain commits offsets [env: SITEWATCH_KAFKA_GROUP]
+    #[arg(long, global = true, value_name = "GROUP")]
+    pub kafka_group: Option<String>,
+    /// Path of the sites file [env: SITEWATCH_SITES_FILE] [default: sites.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub sites_file: Option<String>,
+    /// Label of where the probe runs [env: SITEWATCH_LOCATION] [default: host name]
+    #[arg(long, global = true, value_name = "LABEL")]
+    pub location: Option<String>,
+    /// Checks in flight at once [env: SITEWATCH_CONCURRENCY] [default: 1000]
+    #[arg(long, global = true, value_name = "N")]
+    pub concurrency: Option<String>,
+    /// Log format on stderr: text or json [env: SITEWATCH_LOG_FORMAT]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The flags that were given, as (setting, value).
+    pub fn values(&self) -> Vec<(&'static str, String)> {
+        [
+            ("kafka_brokers", &self.kafka_brokers),
+            ("kafka_topic", &self.kafka_topic),
+            ("kafka_group", &self.kafka_group),
+            ("sites_file", &self.sites_file),
+            ("location", &self.location),
+            ("concurrency", &self.concurrency),
+            ("log_format", &self.log_format),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+        .collect()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every site once, publish one message per check to Kafka, wait
+    /// until every message is acknowledged, print a summary, exit.
+    ProbeOnce(ProbeOnceArgs),
+    /// Check one URL and print what was measured; publishes nothing.
+    Check(CheckArgs),
+    /// Create the Kafka topic when it is missing.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeOnceArgs {
+    /// Print the messages to stdout as JSON lines instead of publishing them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The http:// or https:// URL to check
+    pub url: String,
+    /// The body must match this regular expression for the site to be up
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// HTTP method
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The whole check, DNS to last body byte
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub timeout: String,
+    /// Status codes that count as up
+    #[arg(long, default_value = "200-399", value_name = "CODES")]
+    pub expect_status: String,
+    /// Also trust the CA certificates in this PEM file
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Print the message as JSON, as probe-once would publish it
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,81 @@
+//! `check URL`: one manual check, printed for a person (or as JSON).
+
+use std::io::Write;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use crate::cli::CheckArgs;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::message::{Check, rfc3339_ms};
+use crate::probe::Prober;
+use crate::sites::{self, Defaults, RawSite, StatusText};
+
+/// Checks the URL and prints the result; a down site still exits 0.
+pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {
+    let raw = RawSite {
+        name: "check".to_owned(),
+        url: args.url.clone(),
+        method: Some(args.method.clone()),
+        timeout: Some(args.timeout.clone()),
+        expect_status: Some(StatusText::Text(args.expect_status.clone())),
+        regex: args.regex.clone(),
+        ca_file: args.ca_file.clone(),
+        ..RawSite::default()
+    };
+    let site = sites::validate(raw, &Defaults::default(), Path::new("."))
+        .map_err(|e| Error::config(e.one_line().replacen("site `check`: ", "", 1)))?;
+    let prober = Prober::new(std::slice::from_ref(&site), &settings.location).map_err(Error::config)?;
+    let check = prober.check(&site).await;
+    let text = if args.json {
+        String::from_utf8(check.to_json()).expect("JSON is UTF-8") + "\n"
+    } else {
+        human(&check, OffsetDateTime::now_utc())
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::Job(e.into()))
+}
+
+/// The check as a person reads it: a verdict, then one phase per line.
+pub fn human(c: &Check, now: OffsetDateTime) -> String {
+    let mut out = String::new();
+    let verdict = if c.up { "UP" } else { "DOWN" };
+    let status = match (c.status_code, &c.reason) {
+        (Some(code), Some(reason)) => format!(" {code} {reason}"),
+        (Some(code), None) => format!(" {code}"),
+        _ => String::new(),
+    };
+    out.push_str(&format!("{} {} {verdict}{status}\n", c.method, c.url));
+    let mut line = |label: &str, value: String| out.push_str(&format!("  {label:<12} {value}\n"));
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1} ms"));
+    if let Some(ip) = c.ip {
+        line("ip", ip.to_string());
+    }
+    line("dns", ms(c.dns_ms));
+    line("connect", ms(c.connect_ms));
+    line("tls", ms(c.tls_ms));
+    line("first byte", ms(c.ttfb_ms));
+    line("total", ms(Some(c.response_time_ms)));
+    if let Some(bytes) = c.body_bytes {
+        line("body", format!("{bytes} bytes"));
+    }
+    if let Some(re) = &c.regex {
+        let verdict = match c.regex_matched {
+            Some(true) => "matched",
+            Some(false) => "not matched",
+            None => "not evaluated",
+        };
+        line("regex", format!("{re}: {verdict}"));
+    }
+    if let Some(expires) = c.tls_expires_at {
+        let days = (expires - now).whole_days();
+        line("certificate", format!("expires {} ({days} days)", rfc3339_ms::format(&expires)));
+    }
+    if let (Some(kind), Some(error)) = (c.error_kind, &c.error) {
+        line("error", format!("{}: {error}", kind.as_str()));
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! Kafka: the client configuration (TLS, SASL) shared by producer, consumer
+//! and admin client, the publisher of `probe-once`, and topic creation.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use crate::config::KafkaSettings;
+
+/// The settings every sitewatch Kafka client shares: brokers, security
+/// protocol, certificates and SASL credentials. Producer, consumer and admin
+/// client all start from this, so a connection setting is written once.
+pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("client.id", concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
+        .set("security.protocol", kafka.security_protocol.as_str());
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    if let Some(ca) = &kafka.ssl_ca {
+        config.set("ssl.ca.location", path(ca));
+    }
+    if let (Some(cert), Some(key)) = (&kafka.ssl_cert, &kafka.ssl_key) {
+        config
+            .set("ssl.certificate.location", path(cert))
+            .set("ssl.key.location", path(key));
+    }
+    if let Some(sasl) = &kafka.sasl {
+        config
+            .set("sasl.mechanism", &sasl.mechanism)
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", sasl.password.expose());
+    }
+    config
+}
+
+/// Room for every message of a large run without ever blocking on the
+/// local queue (librdkafka's default is 100,000).
+const QUEUE_MESSAGES: &str = "1000000";
+
+/// What a publish run achieved.
+#[derive(Debug, Default)]
+pub struct Confirmation {
+    /// Messages the broker acknowledged.
+    pub acknowledged: usize,
+    /// Messages not acknowledged within the publish timeout.
+    pub lost: usize,
+    /// The first delivery error, for the report.
+    pub first_error: Option<String>,
+}
+
+/// An idempotent producer that enqueues everything first and confirms every
+/// delivery at the end.
+pub struct Publisher {
+    producer: FutureProducer,
+    topic: String,
+    timeout: Duration,
+    pending: Vec<DeliveryFuture>,
+}
+
+impl Publisher {
+    /// Creates the producer; it connects in the background.
+    pub fn new(kafka: &KafkaSettings) -> anyhow::Result<Publisher> {
+        let producer: FutureProducer = client_config(kafka)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("queue.buffering.max.messages", QUEUE_MESSAGES)
+            .set(
+                "message.timeout.ms",
+                kafka.publish_timeout.as_millis().to_string(),
+            )
+            .create()
+            .context("cannot create the Kafka producer")?;
+        Ok(Publisher {
+            producer,
+            topic: kafka.topic.clone(),
+            timeout: kafka.publish_timeout,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Enqueues one message without waiting for its acknowledgement.
+    pub async fn enqueue(&mut self, key: &str, payload: &[u8]) -> anyhow::Result<()> {
+        let mut record = FutureRecord::to(&self.topic).key(key).payload(payload);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.pending.push(delivery);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The local queue drains as the broker acknowledges.
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(e).context("cannot enqueue a message"),
+            }
+        }
+    }
+
+    /// Messages enqueued so far.
+    pub fn enqueued(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Waits for every delivery report. librdkafka fails a message whose
+    /// `message.timeout.ms` passes, so this ends within the publish timeout;
+    /// the outer bound only guards against a report that never comes.
+    pub async fn confirm(self) -> Confirmation {
+        let total = self.pending.len();
+        let bound = self.timeout + Duration::from_secs(5);
+        let reports = tokio::time::timeout(bound, futures::future::join_all(self.pending)).await;
+        let mut confirmation = Confirmation::default();
+        match reports {
+            Err(_) => {
+                confirmation.lost = total;
+                confirmation.first_error = Some("no delivery report came".to_owned());
+            }
+            Ok(reports) => {
+                for report in reports {
+                    match report {
+                        Ok(Ok(_)) => confirmation.acknowledged += 1,
+                        Ok(Err((e, _))) => {
+                            confirmation.lost += 1;
+                            confirmation.first_error.get_or_insert_with(|| e.to_string());
+                        }
+                        Err(_) => {
+                            confirmation.lost += 1;
+                            confirmation
+                                .first_error
+                                .get_or_insert_with(|| "the producer was dropped".to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        // Everything is already reported; this only releases the client cleanly.
+        let producer = self.producer;
+        let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(Duration::from_secs(1)))).await;
+        confirmation
+    }
+}
+
+/// The outcome of creating the topic.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TopicOutcome {
+    Created,
+    AlreadyExists,
+}
+
+/// Creates the topic when it is missing.
+pub async fn create_topic(kafka: &KafkaSettings) -> anyhow::Result<TopicOutcome> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
+        .create()
+        .context("cannot create the Kafka admin client")?;
+    let topic = NewTopic::new(
+        &kafka.topic,
+        kafka.partitions,
+        TopicReplication::Fixed(kafka.replication_factor),
+    );
+    let options = AdminOptions::new()
+        .request_timeout(Some(Timeout::After(Duration::from_secs(30))))
+        .operation_timeout(Some(Timeout::After(Duration::from_secs(30))));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .with_context(|| format!("cannot create topic {} on {}", kafka.topic, kafka.brokers))?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(TopicOutcome::Created),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicOutcome::AlreadyExists),
+        Some(Err((name, code))) => Err(anyhow!("cannot create topic {name} on {}: {code}", kafka.brokers)),
+        None => Err(anyhow!("the broker returned no result for topic {}", kafka.topic)),
+    }
+}

@@ -1,0 +1,28 @@
+//! sitewatch: website availability checks as one-shot jobs. `probe-once`
+//! checks every site concurrently and publishes one JSON message per check
+//! to Kafka; `drain` stores what is pending in PostgreSQL.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap); doc comments are the help.
+//! - [`config`]: flags, `SITEWATCH_*` environment and the sites file's
+//!   `[settings]` merged and validated into [`config::Settings`].
+//! - [`sites`]: the sites file and inline sites, validated into [`sites::Site`].
+//! - [`probe`]: the checker: one site to one [`message::Check`], phase
+//!   timings, certificate expiry; many sites with bounded concurrency.
+//! - [`message`]: the Kafka message, the one place its shape is defined.
+//! - [`kafka`]: client configuration shared by every Kafka client, the
+//!   publisher, topic creation.
+//! - [`commands`]: one module per subcommand, each with a `run`.
+//! - [`telemetry`]: logs and summary lines.
+//! - [`error`]: the two failure kinds and their exit codes.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod kafka;
+pub mod message;
+pub mod probe;
+pub mod sites;
+pub mod telemetry;

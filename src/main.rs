@@ -1,0 +1,44 @@
+//! The `sitewatch` binary: parse, load settings, init telemetry, dispatch,
+//! map the outcome to an exit code (0 done, 1 job failed, 2 configuration).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sitewatch::cli::Cli;
+use sitewatch::config::{Settings, Sources};
+use sitewatch::error::Error;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let settings = match Sources::gather(&cli.global.values(), env).and_then(Settings::load) {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e),
+    };
+    sitewatch::telemetry::init(settings.log_format);
+    for variable in &settings.unknown_env {
+        tracing::warn!(%variable, "ignoring an environment variable that names no setting");
+    }
+    raise_open_files_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&Error::Job(e.into())),
+    };
+    match runtime.block_on(sitewatch::commands::run(cli.command, &settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &Error) -> ExitCode {
+    eprintln!("error: {}", error.one_line());
+    error.exit_code()
+}
+
+/// Thousands of checks in flight need as many sockets: lift the soft limit
+/// on open files to the hard one, as Go's runtime does.
+fn raise_open_files_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the open files limit");
+    }
+}

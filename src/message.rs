@@ -1,0 +1,173 @@
+//! The Kafka message: one JSON object per check, keyed by site name. This is
+//! the one place its shape is defined, for the producer and the consumer.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The message schema version; bumped on an incompatible change.
+pub const SCHEMA: u32 = 1;
+
+/// Why a check did not complete. `null` in the message when the request
+/// completed, whatever its status code or regex result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// The host name did not resolve.
+    Dns,
+    /// No TCP connection: refused, unreachable, reset during connect.
+    Connect,
+    /// The TLS handshake failed, the certificate included.
+    Tls,
+    /// The check's timeout ran out, in whatever phase.
+    Timeout,
+    /// Connected, but no valid HTTP response came (closed, malformed).
+    Http,
+    /// The response came but reading its body failed.
+    Body,
+}
+
+impl ErrorKind {
+    /// The name used in the message and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Http => "http",
+            ErrorKind::Body => "body",
+        }
+    }
+}
+
+/// One check's result, exactly as published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub schema: u32,
+    /// Unique per check (UUIDv7, so time-ordered): the idempotency key.
+    pub check_id: Uuid,
+    pub site: String,
+    pub url: String,
+    pub method: String,
+    pub location: String,
+    #[serde(with = "rfc3339_ms")]
+    pub started_at: OffsetDateTime,
+    /// No error, status as expected, regex matched when one is set.
+    pub up: bool,
+    pub status_code: Option<u16>,
+    pub reason: Option<String>,
+    /// Whole check, first DNS query to last body byte (or to the failure).
+    pub response_time_ms: f64,
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+    /// The address connected to (or the first one tried).
+    pub ip: Option<IpAddr>,
+    pub regex: Option<String>,
+    pub regex_matched: Option<bool>,
+    pub body_bytes: Option<u64>,
+    #[serde(with = "rfc3339_ms::option")]
+    pub tls_expires_at: Option<OffsetDateTime>,
+    pub error_kind: Option<ErrorKind>,
+    pub error: Option<String>,
+}
+
+impl Check {
+    /// The JSON payload.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a check always serializes")
+    }
+}
+
+/// RFC 3339 in UTC with millisecond precision: `2026-11-22T13:45:01.123Z`.
+pub mod rfc3339_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    use time::{OffsetDateTime, UtcOffset};
+
+    /// Formats a timestamp the way every message carries it.
+    pub fn format(t: &OffsetDateTime) -> String {
+        let t = t.to_offset(UtcOffset::UTC);
+        t.format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .expect("a UTC timestamp always formats")
+    }
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional fields.
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&format(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
+            let text = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+            text.map(|t| OffsetDateTime::parse(&t, &Rfc3339).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_check_round_trips_through_json_with_every_field_present() {
+        let check = Check {
+            schema: SCHEMA,
+            check_id: Uuid::now_v7(),
+            site: "s".into(),
+            url: "https://example.com/".into(),
+            method: "GET".into(),
+            location: "here".into(),
+            started_at: datetime!(2026-11-22 13:45:01.123456 UTC),
+            up: false,
+            status_code: None,
+            reason: None,
+            response_time_ms: 12.5,
+            dns_ms: Some(1.0),
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            ip: Some("127.0.0.1".parse().unwrap()),
+            regex: None,
+            regex_matched: None,
+            body_bytes: None,
+            tls_expires_at: Some(datetime!(2030-01-02 03:04:05 UTC)),
+            error_kind: Some(ErrorKind::Connect),
+            error: Some("connection refused".into()),
+        };
+        let json: serde_json::Value = serde_json::from_slice(&check.to_json()).unwrap();
+        assert_eq!(json["started_at"], "2026-11-22T13:45:01.123Z");
+        assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
+        assert_eq!(json["error_kind"], "connect");
+        assert!(json["status_code"].is_null() && json.get("status_code").is_some());
+        assert_eq!(json.as_object().unwrap().len(), 23);
+        let back: Check = serde_json::from_value(json).unwrap();
+        assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));
+        assert_eq!(back.check_id, check.check_id);
+    }
+}

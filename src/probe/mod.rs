@@ -1,0 +1,283 @@
+//! The checker: one site in, one [`Check`] out (a down site is data, never
+//! an `Err`), and many sites run with bounded concurrency on one shared
+//! client that never reuses a connection.
+//!
+//! Which phases are exact (see [`timing`] for the hooks):
+//! - `dns_ms`: exact, the `getaddrinfo` call alone; null for IP-literal hosts.
+//! - `connect_ms`: from the end of DNS to the TCP connection being up: for
+//!   https, until rustls builds the ClientHello (microseconds after the
+//!   connect); for http, until the connector hands over the socket.
+//! - `tls_ms`: exact, ClientHello built to handshake finished; null for http.
+//! - `ttfb_ms`: from the connection being ready to the response headers
+//!   being parsed: includes writing the request, as curl's
+//!   `time_starttransfer` minus `time_appconnect` does.
+//! - `response_time_ms`: exact, the check's start to its last body byte.
+
+pub mod timing;
+mod tls;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::WebPkiServerVerifier;
+use time::OffsetDateTime;
+use tokio::sync::{Semaphore, mpsc};
+use uuid::Uuid;
+
+use crate::message::{Check, ErrorKind, SCHEMA};
+use crate::sites::Site;
+use timing::{Marks, Recorder, TimingLayer, TimingResolver};
+
+/// Runs checks. Cheap to share: one client, one TLS configuration.
+pub struct Prober {
+    client: reqwest::Client,
+    /// Verifiers of the sites that name a `ca_file`, by file.
+    verifiers: HashMap<PathBuf, Arc<WebPkiServerVerifier>>,
+    location: String,
+}
+
+/// How far a check got; kept outside the check's future so that a timeout,
+/// which drops the future, still sees it.
+#[derive(Debug, Default)]
+struct Progress {
+    status: Option<reqwest::StatusCode>,
+    remote: Option<SocketAddr>,
+    headers_at: Option<Instant>,
+    body_bytes: u64,
+    regex_matched: Option<bool>,
+}
+
+/// Where a completed request went wrong.
+enum Failure {
+    Request(reqwest::Error),
+    Body(reqwest::Error),
+}
+
+impl Prober {
+    /// Builds the shared client for these sites; `location` labels every check.
+    pub fn new(sites: &[Site], location: &str) -> anyhow::Result<Prober> {
+        let provider = tls::provider();
+        let roots = if sites.iter().any(|s| s.url.scheme() == "https") {
+            tls::system_roots()
+        } else {
+            // No https site: skip reading the system store (a cold-start cost).
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            roots
+        };
+        let mut verifiers = HashMap::new();
+        for site in sites {
+            if let Some(path) = &site.ca_file
+                && !verifiers.contains_key(path)
+            {
+                let verifier = tls::verifier(&roots, &site.ca_certs, &provider)
+                    .map_err(|e| anyhow::anyhow!("site `{}`: ca_file {}: {e:#}", site.name, path.display()))?;
+                verifiers.insert(path.clone(), verifier);
+            }
+        }
+        let default = tls::verifier(&roots, &[], &provider)?;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls::client_config(default, provider)?)
+            .dns_resolver(Arc::new(TimingResolver))
+            .connector_layer(TimingLayer)
+            // Every check opens its own connection: a reused one would hide
+            // DNS, connect and TLS, and a check must measure them.
+            .pool_max_idle_per_host(0)
+            // 3xx is a result: what counts as up is `expect_status`.
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .tcp_nodelay(true)
+            .user_agent(concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Prober {
+            client,
+            verifiers,
+            location: location.to_owned(),
+        })
+    }
+
+    /// Checks one site. Never takes longer than its timeout plus the time
+    /// to assemble the result.
+    pub async fn check(&self, site: &Site) -> Check {
+        let verifier = site
+            .ca_file
+            .as_ref()
+            .and_then(|p| self.verifiers.get(p).cloned());
+        let recorder = Recorder::new(verifier);
+        let started_at = OffsetDateTime::now_utc();
+        let start = Instant::now();
+        let mut progress = Progress::default();
+        let outcome = tokio::time::timeout(
+            site.timeout,
+            recorder.scope(self.exchange(site, &mut progress)),
+        )
+        .await;
+        let end = Instant::now();
+        let marks = recorder.marks();
+        let https = site.url.scheme() == "https";
+
+        let (error_kind, error) = match outcome {
+            Ok(Ok(())) => (None, None),
+            Err(_) => (
+                Some(ErrorKind::Timeout),
+                Some(format!(
+                    "timed out after {} {}",
+                    humantime::format_duration(site.timeout),
+                    phase_name(&marks, &progress, https)
+                )),
+            ),
+            Ok(Err(Failure::Body(e))) => (Some(ErrorKind::Body), Some(describe(&e))),
+            Ok(Err(Failure::Request(e))) => (Some(failed_phase(&marks)), Some(describe(&e))),
+        };
+
+        let ms = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+            (Some(a), Some(b)) if b >= a => Some(millis(b - a)),
+            _ => None,
+        };
+        let tcp_from = marks.dns_end.or(Some(start));
+        let tcp_up = if https { marks.tls_start } else { marks.connected };
+        let up = error_kind.is_none()
+            && progress
+                .status
+                .is_some_and(|s| site.expect_status.contains(s.as_u16()))
+            && progress.regex_matched != Some(false);
+        let literal_ip = match site.url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        Check {
+            schema: SCHEMA,
+            check_id: Uuid::now_v7(),
+            site: site.name.clone(),
+            url: site.url.to_string(),
+            method: site.method.to_string(),
+            location: self.location.clone(),
+            started_at,
+            up,
+            status_code: progress.status.map(|s| s.as_u16()),
+            reason: progress
+                .status
+                .and_then(|s| s.canonical_reason())
+                .map(str::to_owned),
+            response_time_ms: millis(end - start),
+            dns_ms: ms(marks.dns_start, marks.dns_end),
+            connect_ms: ms(tcp_from, tcp_up),
+            tls_ms: if https {
+                ms(marks.tls_start, marks.connected)
+            } else {
+                None
+            },
+            ttfb_ms: ms(marks.connected, progress.headers_at),
+            ip: progress
+                .remote
+                .map(|a| a.ip())
+                .or(marks.resolved)
+                .or(literal_ip),
+            regex: site.regex.as_ref().map(|r| r.as_str().to_owned()),
+            regex_matched: progress.regex_matched,
+            body_bytes: progress.status.map(|_| progress.body_bytes),
+            tls_expires_at: if https { marks.cert_expires_at } else { None },
+            error_kind,
+            error,
+        }
+    }
+
+    /// The request itself: send, read the body up to the cap, match the regex.
+    async fn exchange(&self, site: &Site, progress: &mut Progress) -> Result<(), Failure> {
+        let mut response = self
+            .client
+            .request(site.method.clone(), site.url.clone())
+            .headers(site.headers.clone())
+            .send()
+            .await
+            .map_err(Failure::Request)?;
+        progress.headers_at = Some(Instant::now());
+        progress.status = Some(response.status());
+        progress.remote = response.remote_addr();
+        let mut body = Vec::new();
+        while progress.body_bytes < site.max_body_bytes {
+            let Some(chunk) = response.chunk().await.map_err(Failure::Body)? else {
+                break;
+            };
+            let room = usize::try_from(site.max_body_bytes - progress.body_bytes).unwrap_or(usize::MAX);
+            let taken = &chunk[..chunk.len().min(room)];
+            if site.regex.is_some() {
+                body.extend_from_slice(taken);
+            }
+            progress.body_bytes += taken.len() as u64;
+        }
+        progress.regex_matched = site.regex.as_ref().map(|re| re.is_match(&body));
+        Ok(())
+    }
+}
+
+/// Checks every site with at most `concurrency` in flight, sending each
+/// result as soon as it is ready. The channel closes after the last one.
+pub fn spawn_all(prober: Arc<Prober>, sites: Arc<[Site]>, concurrency: usize) -> mpsc::Receiver<Check> {
+    let (tx, rx) = mpsc::channel(concurrency.clamp(1, 4096));
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(concurrency));
+        for index in 0..sites.len() {
+            let permit = Arc::clone(&permits)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (prober, sites, tx) = (Arc::clone(&prober), Arc::clone(&sites), tx.clone());
+            tokio::spawn(async move {
+                let check = prober.check(&sites[index]).await;
+                drop(permit);
+                // The receiver only goes away when the job is abandoned.
+                let _ = tx.send(check).await;
+            });
+        }
+    });
+    rx
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The phase that failed, from how far the hooks got.
+fn failed_phase(marks: &Marks) -> ErrorKind {
+    if marks.dns_failed || (marks.dns_start.is_some() && marks.dns_end.is_none()) {
+        ErrorKind::Dns
+    } else if marks.tls_start.is_none() && marks.connected.is_none() {
+        ErrorKind::Connect
+    } else if marks.connected.is_none() {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Http
+    }
+}
+
+/// Words for the phase a timeout interrupted.
+fn phase_name(marks: &Marks, progress: &Progress, https: bool) -> &'static str {
+    if progress.headers_at.is_some() {
+        "reading the body"
+    } else if marks.connected.is_some() {
+        "waiting for the response"
+    } else if marks.dns_start.is_some() && marks.dns_end.is_none() {
+        "resolving the host"
+    } else if https && marks.tls_start.is_some() {
+        "during the TLS handshake"
+    } else {
+        "connecting"
+    }
+}
+
+/// The innermost cause of a reqwest error: the part a person can act on
+/// ("Connection refused", "invalid peer certificate: Expired").
+fn describe(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    let text = text.lines().next().unwrap_or_default();
+    text.chars().take(300).collect()
+}

@@ -1,0 +1,163 @@
+//! TLS for checks: one rustls configuration for every check, whose
+//! verifier records the server certificate's expiry before verifying it
+//! (so an expired or untrusted certificate is still reported), applies a
+//! site's own `ca_file`, and whose session store marks the handshake start
+//! and keeps no session, so every check does a full handshake.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{
+    ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
+    WebPkiServerVerifier,
+};
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::timing::{current, record};
+
+/// The crypto provider of every check.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The system's trust store (`/etc/ssl/certs`), or Mozilla's bundled roots
+/// when the system has none (a scratch container, say).
+pub(crate) fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        tracing::warn!("no CA certificates in the system trust store: using the bundled Mozilla roots");
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    roots
+}
+
+/// A verifier trusting `roots` plus `extra` (a site's `ca_file`).
+pub(crate) fn verifier(
+    roots: &RootCertStore,
+    extra: &[CertificateDer<'static>],
+    provider: &Arc<CryptoProvider>,
+) -> anyhow::Result<Arc<WebPkiServerVerifier>> {
+    let mut roots = roots.clone();
+    for cert in extra {
+        roots
+            .add(cert.clone())
+            .context("a ca_file certificate cannot be a trust anchor")?;
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+        .build()
+        .context("cannot build a certificate verifier")
+}
+
+/// The rustls configuration shared by all checks.
+pub(crate) fn client_config(
+    default: Arc<WebPkiServerVerifier>,
+    provider: Arc<CryptoProvider>,
+) -> anyhow::Result<ClientConfig> {
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("no TLS protocol version available")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(RecordingVerifier { default }))
+        .with_no_client_auth();
+    config.resumption = Resumption::store(Arc::new(HandshakeClock));
+    Ok(config)
+}
+
+/// Reads `notAfter` of a DER certificate.
+pub(crate) fn expiry(der: &[u8]) -> Option<time::OffsetDateTime> {
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, cert)| cert.validity().not_after.to_datetime())
+}
+
+#[derive(Debug)]
+struct RecordingVerifier {
+    default: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let recorder = current();
+        if let Some(r) = &recorder {
+            let expires = expiry(end_entity);
+            r.update(|m| m.cert_expires_at = expires);
+        }
+        let verifier = recorder
+            .and_then(|r| r.verifier.clone())
+            .unwrap_or_else(|| Arc::clone(&self.default));
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.default.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.default.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.default.supported_verify_schemes()
+    }
+}
+
+/// A session store that stores nothing (no resumption between checks) and
+/// marks the handshake start: rustls asks it for a cached session while
+/// building the ClientHello, right after the TCP connection is up.
+#[derive(Debug)]
+struct HandshakeClock;
+
+fn mark_tls_start() {
+    record(|m| {
+        m.tls_start.get_or_insert_with(Instant::now);
+    });
+}
+
+impl ClientSessionStore for HandshakeClock {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: NamedGroup) {}
+
+    fn kx_hint(&self, _: &ServerName<'_>) -> Option<NamedGroup> {
+        mark_tls_start();
+        None
+    }
+
+    fn set_tls12_session(&self, _: ServerName<'static>, _: Tls12ClientSessionValue) {}
+
+    fn tls12_session(&self, _: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        mark_tls_start();
+        None
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+
+    fn insert_tls13_ticket(&self, _: ServerName<'static>, _: Tls13ClientSessionValue) {}
+
+    fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        mark_tls_start();
+        None
+    }
+}

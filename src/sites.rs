@@ -1,0 +1,385 @@
+//! The sites file (TOML) and inline sites (JSON): parsed and validated into
+//! [`Site`] values before anything is checked.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::{Settings, SitesSource};
+use crate::error::{Error, Result};
+
+/// Whole check, DNS to last body byte, when neither the site nor
+/// `[defaults]` says otherwise: long enough for a slow page, short enough
+/// for a minutely job.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Body bytes read at most per check; the regex sees only these, and a huge
+/// body cannot exhaust memory.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// The sites file as written, before validation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SitesDoc {
+    /// Settings below flags and environment: same names as the
+    /// `SITEWATCH_*` variables, lowercase, without the prefix.
+    #[serde(default, deserialize_with = "settings_table")]
+    pub settings: BTreeMap<String, String>,
+    /// Values every site inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The sites.
+    #[serde(default)]
+    pub site: Vec<RawSite>,
+}
+
+/// `[defaults]` of the sites file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub timeout: Option<String>,
+    pub expect_status: Option<StatusText>,
+    pub method: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub max_body_bytes: Option<u64>,
+}
+
+/// One `[[site]]` (or one element of `SITEWATCH_SITES`) as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub name: String,
+    pub url: String,
+    pub method: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub timeout: Option<String>,
+    pub expect_status: Option<StatusText>,
+    pub regex: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub max_body_bytes: Option<u64>,
+}
+
+/// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StatusText {
+    Code(u16),
+    Text(String),
+}
+
+fn settings_table<'de, D>(d: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Int(i64),
+    }
+    let raw = BTreeMap::<String, Scalar>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Scalar::Text(s) => s,
+                Scalar::Int(i) => i.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
+impl SitesDoc {
+    /// Reads and parses a sites file; a syntax error names the file and line.
+    pub fn read(path: &Path) -> Result<SitesDoc> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("sites file {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            let message = e.message().lines().next().unwrap_or("invalid TOML").to_owned();
+            Error::config(format!("sites file {}{at}: {message}", path.display()))
+        })
+    }
+}
+
+/// The set of HTTP status codes that count as up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(Vec<(u16, u16)>);
+
+impl StatusSet {
+    /// Whether `code` is in the set.
+    pub fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code))
+    }
+
+    fn parse(text: &StatusText) -> Option<StatusSet> {
+        let text = match text {
+            StatusText::Code(c) => c.to_string(),
+            StatusText::Text(t) => t.clone(),
+        };
+        let code = |s: &str| s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c));
+        let mut ranges = Vec::new();
+        for part in text.split(',') {
+            let range = match part.split_once('-') {
+                Some((lo, hi)) => (code(lo)?, code(hi)?),
+                None => (code(part)?, code(part)?),
+            };
+            if range.0 > range.1 {
+                return None;
+            }
+            ranges.push(range);
+        }
+        Some(StatusSet(ranges))
+    }
+}
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![(200, 399)])
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (lo, hi)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A validated site, ready to check.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Unique and stable: the message key.
+    pub name: String,
+    pub url: Url,
+    pub method: Method,
+    pub headers: HeaderMap,
+    /// The whole check, DNS to last body byte.
+    pub timeout: Duration,
+    pub expect_status: StatusSet,
+    pub regex: Option<regex::bytes::Regex>,
+    /// Extra CA to trust for this site, and its certificates.
+    pub ca_file: Option<PathBuf>,
+    pub ca_certs: Vec<CertificateDer<'static>>,
+    pub max_body_bytes: u64,
+}
+
+/// Loads and validates the sites the settings point at.
+pub fn load(settings: &Settings) -> Result<Vec<Site>> {
+    match &settings.sites {
+        SitesSource::Inline(json) => {
+            let raw: Vec<RawSite> = serde_json::from_str(json).map_err(|e| {
+                Error::config(format!(
+                    "SITEWATCH_SITES: {e} (expected a JSON list of sites)"
+                ))
+            })?;
+            validate_all(raw, &Defaults::default(), Path::new("."))
+        }
+        SitesSource::File(path, doc) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let sites = validate_all(doc.site.clone(), &doc.defaults, base)
+                .map_err(|e| Error::config(format!("{}: {}", path.display(), e.one_line())))?;
+            Ok(sites)
+        }
+        SitesSource::Missing(path) => Err(Error::config(format!(
+            "sites file {} not found: create it, or set SITEWATCH_SITES_FILE or SITEWATCH_SITES",
+            path.display()
+        ))),
+    }
+}
+
+fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<Vec<Site>> {
+    if raw.is_empty() {
+        return Err(Error::config("no sites to check: add a [[site]]"));
+    }
+    let mut names = HashSet::new();
+    let mut sites = Vec::with_capacity(raw.len());
+    for site in raw {
+        if !names.insert(site.name.clone()) {
+            return Err(Error::config(format!(
+                "site `{}`: duplicate name: names are message keys and must be unique",
+                site.name
+            )));
+        }
+        sites.push(validate(site, defaults, base)?);
+    }
+    Ok(sites)
+}
+
+/// Validates one site, filling in `[defaults]`; relative `ca_file` paths are
+/// taken from `base` (the sites file's folder).
+pub fn validate(raw: RawSite, defaults: &Defaults, base: &Path) -> Result<Site> {
+    let name = raw.name.trim().to_owned();
+    let bad = |what: String| Error::config(format!("site `{name}`: {what}"));
+    if name.is_empty() {
+        return Err(Error::config(format!(
+            "site with url `{}`: name is empty",
+            raw.url
+        )));
+    }
+    let url = Url::parse(&raw.url).map_err(|e| bad(format!("url `{}`: {e}", raw.url)))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad(format!(
+            "url `{}`: only http:// and https:// URLs with a host can be checked",
+            raw.url
+        )));
+    }
+    let method_text = raw
+        .method
+        .or_else(|| defaults.method.clone())
+        .unwrap_or_else(|| "GET".to_owned());
+    let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
+        .map_err(|_| bad(format!("method `{method_text}` is not an HTTP method")))?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in defaults.headers.iter().flatten().chain(raw.headers.iter().flatten()) {
+        let header = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| bad(format!("header name `{k}` is not valid")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| bad(format!("header `{k}` has a value that is not valid")))?;
+        headers.insert(header, value);
+    }
+    let timeout = match raw.timeout.as_ref().or(defaults.timeout.as_ref()) {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => humantime::parse_duration(t)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| bad(format!("timeout `{t}`: expected a non-zero duration such as 10s")))?,
+    };
+    let expect_status = match raw.expect_status.as_ref().or(defaults.expect_status.as_ref()) {
+        None => StatusSet::default(),
+        Some(text) => StatusSet::parse(text).ok_or_else(|| {
+            bad(format!(
+                "expect_status `{}`: expected codes or ranges such as \"200-399\" or \"200,301\"",
+                match text {
+                    StatusText::Code(c) => c.to_string(),
+                    StatusText::Text(t) => t.clone(),
+                }
+            ))
+        })?,
+    };
+    let regex = raw
+        .regex
+        .as_deref()
+        .map(|re| {
+            regex::bytes::Regex::new(re).map_err(|e| {
+                let reason = e.to_string();
+                let reason = reason.lines().last().unwrap_or("invalid").trim().to_owned();
+                bad(format!("regex `{re}` does not compile: {reason}"))
+            })
+        })
+        .transpose()?;
+    let ca_file = raw.ca_file.map(|p| base.join(p));
+    let ca_certs = match &ca_file {
+        None => Vec::new(),
+        Some(path) => {
+            let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| bad(format!("ca_file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(bad(format!(
+                    "ca_file {}: no PEM certificate in it",
+                    path.display()
+                )));
+            }
+            certs
+        }
+    };
+    let max_body_bytes = raw
+        .max_body_bytes
+        .or(defaults.max_body_bytes)
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    Ok(Site {
+        name,
+        url,
+        method,
+        headers,
+        timeout,
+        expect_status,
+        regex,
+        ca_file,
+        ca_certs,
+        max_body_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(url: &str) -> RawSite {
+        RawSite {
+            name: "s".into(),
+            url: url.into(),
+            ..RawSite::default()
+        }
+    }
+
+    #[test]
+    fn status_sets_parse_codes_ranges_and_lists() {
+        let set = StatusSet::parse(&StatusText::Text("200-299, 301".into())).unwrap();
+        assert!(set.contains(204) && set.contains(301) && !set.contains(302));
+        assert_eq!(set.to_string(), "200-299,301");
+        assert_eq!(StatusSet::parse(&StatusText::Code(200)).unwrap().to_string(), "200");
+        assert!(StatusSet::parse(&StatusText::Text("399-200".into())).is_none());
+        assert!(StatusSet::parse(&StatusText::Text("ok".into())).is_none());
+    }
+
+    #[test]
+    fn defaults_fill_what_the_site_leaves_out() {
+        let defaults = Defaults {
+            timeout: Some("3s".into()),
+            method: Some("head".into()),
+            ..Defaults::default()
+        };
+        let s = validate(site("https://example.com/"), &defaults, Path::new(".")).unwrap();
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        assert_eq!(s.method, Method::HEAD);
+        assert_eq!(s.expect_status, StatusSet::default());
+        assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn invalid_sites_are_named_in_one_line() {
+        let no = |raw: RawSite| {
+            validate(raw, &Defaults::default(), Path::new("."))
+                .unwrap_err()
+                .one_line()
+        };
+        assert!(no(site("ftp://example.com/")).starts_with("site `s`: url `ftp://example.com/`"));
+        let e = no(RawSite {
+            regex: Some("(".into()),
+            ..site("http://x/")
+        });
+        assert!(e.starts_with("site `s`: regex `(` does not compile"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = no(RawSite {
+            timeout: Some("0s".into()),
+            ..site("http://x/")
+        });
+        assert!(e.contains("timeout `0s`"), "{e}");
+    }
+}
