@@ -195,7 +195,11 @@ impl Sources {
 
     /// Adds the sites file's `[settings]` where neither a flag nor the
     /// environment set a value.
-    fn add_file_settings(&mut self, path: &Path, settings: &BTreeMap<String, String>) -> Result<()> {
+    fn add_file_settings(
+        &mut self,
+        path: &Path,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<()> {
         for (name, text) in settings {
             let Some(k) = known(name).filter(|k| !matches!(k.name, "sites" | "sites_file")) else {
                 return Err(Error::config(format!(
@@ -237,9 +241,8 @@ impl Sources {
     ) -> Result<T> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => parse(v.text.trim()).ok_or_else(|| {
-                Error::config(format!("{}: expected {expected}", culprit(name, v)))
-            }),
+            Some(v) => parse(v.text.trim())
+                .ok_or_else(|| Error::config(format!("{}: expected {expected}", culprit(name, v)))),
         }
     }
 
@@ -286,7 +289,10 @@ impl SecurityProtocol {
     }
 
     fn uses_sasl(self) -> bool {
-        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
     }
 }
 
@@ -435,17 +441,15 @@ impl Settings {
                 "SITEWATCH_KAFKA_SSL_CERT and SITEWATCH_KAFKA_SSL_KEY go together: set both or neither",
             ));
         }
-        if !security_protocol.uses_tls() {
-            if let Some(name) = ["kafka_ssl_ca", "kafka_ssl_cert"]
-                .into_iter()
-                .find(|n| s.get(n).is_some())
-            {
-                return Err(Error::config(format!(
-                    "SITEWATCH_{} is set but SITEWATCH_KAFKA_SECURITY_PROTOCOL is {}: use ssl or sasl_ssl",
-                    name.to_uppercase(),
-                    security_protocol.as_str()
-                )));
-            }
+        let misplaced = ["kafka_ssl_ca", "kafka_ssl_cert"]
+            .into_iter()
+            .find(|n| s.get(n).is_some());
+        if let (false, Some(name)) = (security_protocol.uses_tls(), misplaced) {
+            return Err(Error::config(format!(
+                "SITEWATCH_{} is set but SITEWATCH_KAFKA_SECURITY_PROTOCOL is {}: use ssl or sasl_ssl",
+                name.to_uppercase(),
+                security_protocol.as_str()
+            )));
         }
         let sasl = if security_protocol.uses_sasl() {
             let mechanism = s.parse(
@@ -526,12 +530,10 @@ impl Settings {
                 "a positive number of checks in flight",
                 positive,
             )?,
-            log_format: s.parse("log_format", LogFormat::Text, "text or json", |v| {
-                match v {
-                    "text" => Some(LogFormat::Text),
-                    "json" => Some(LogFormat::Json),
-                    _ => None,
-                }
+            log_format: s.parse("log_format", LogFormat::Text, "text or json", |v| match v {
+                "text" => Some(LogFormat::Text),
+                "json" => Some(LogFormat::Json),
+                _ => None,
             })?,
             unknown_env: std::mem::take(&mut sources.unknown_env),
             sites,
@@ -657,7 +659,11 @@ mod tests {
             &[("SITEWATCH_CONCURRENCY", "3")],
         )
         .unwrap_err();
-        assert!(err.one_line().starts_with("--concurrency `lots`"), "{}", err.one_line());
+        assert!(
+            err.one_line().starts_with("--concurrency `lots`"),
+            "{}",
+            err.one_line()
+        );
         let err = load(
             &[],
             &[
@@ -668,7 +674,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.one_line().contains("hunter2"));
-        assert!(err.one_line().contains("SITEWATCH_KAFKA_SASL_MECHANISM `GSSAPI`"));
+        assert!(
+            err.one_line()
+                .contains("SITEWATCH_KAFKA_SASL_MECHANISM `GSSAPI`")
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.brokers)
-        .set("client.id", concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
+        .set(
+            "client.id",
+            concat!("sitewatch/", env!("CARGO_PKG_VERSION")),
+        )
         .set("security.protocol", kafka.security_protocol.as_str());
     let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
     if let Some(ca) = &kafka.ssl_ca {
@@ -129,7 +132,9 @@ impl Publisher {
                         Ok(Ok(_)) => confirmation.acknowledged += 1,
                         Ok(Err((e, _))) => {
                             confirmation.lost += 1;
-                            confirmation.first_error.get_or_insert_with(|| e.to_string());
+                            confirmation
+                                .first_error
+                                .get_or_insert_with(|| e.to_string());
                         }
                         Err(_) => {
                             confirmation.lost += 1;
@@ -143,7 +148,10 @@ impl Publisher {
         }
         // Everything is already reported; this only releases the client cleanly.
         let producer = self.producer;
-        let _ = tokio::task::spawn_blocking(move || producer.flush(Timeout::After(Duration::from_secs(1)))).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            producer.flush(Timeout::After(Duration::from_secs(1)))
+        })
+        .await;
         confirmation
     }
 }
@@ -175,7 +183,13 @@ pub async fn create_topic(kafka: &KafkaSettings) -> anyhow::Result<TopicOutcome>
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(TopicOutcome::Created),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicOutcome::AlreadyExists),
-        Some(Err((name, code))) => Err(anyhow!("cannot create topic {name} on {}: {code}", kafka.brokers)),
-        None => Err(anyhow!("the broker returned no result for topic {}", kafka.topic)),
+        Some(Err((name, code))) => Err(anyhow!(
+            "cannot create topic {name} on {}: {code}",
+            kafka.brokers
+        )),
+        None => Err(anyhow!(
+            "the broker returned no result for topic {}",
+            kafka.topic
+        )),
     }
 }

@@ -10,7 +10,8 @@ use sitewatch::error::Error;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let settings = match Sources::gather(&cli.global.values(), env).and_then(Settings::load) {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
@@ -20,7 +21,10 @@ fn main() -> ExitCode {
         tracing::warn!(%variable, "ignoring an environment variable that names no setting");
     }
     raise_open_files_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return fail(&Error::Job(e.into())),
     };

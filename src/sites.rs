@@ -111,7 +111,12 @@ impl SitesDoc {
                     format!(" (line {line})")
                 })
                 .unwrap_or_default();
-            let message = e.message().lines().next().unwrap_or("invalid TOML").to_owned();
+            let message = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .to_owned();
             Error::config(format!("sites file {}{at}: {message}", path.display()))
         })
     }
@@ -132,7 +137,12 @@ impl StatusSet {
             StatusText::Code(c) => c.to_string(),
             StatusText::Text(t) => t.clone(),
         };
-        let code = |s: &str| s.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c));
+        let code = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+        };
         let mut ranges = Vec::new();
         for part in text.split(',') {
             let range = match part.split_once('-') {
@@ -255,7 +265,12 @@ pub fn validate(raw: RawSite, defaults: &Defaults, base: &Path) -> Result<Site> 
     let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
         .map_err(|_| bad(format!("method `{method_text}` is not an HTTP method")))?;
     let mut headers = HeaderMap::new();
-    for (k, v) in defaults.headers.iter().flatten().chain(raw.headers.iter().flatten()) {
+    for (k, v) in defaults
+        .headers
+        .iter()
+        .flatten()
+        .chain(raw.headers.iter().flatten())
+    {
         let header = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| bad(format!("header name `{k}` is not valid")))?;
         let value = HeaderValue::from_str(v)
@@ -267,9 +282,17 @@ pub fn validate(raw: RawSite, defaults: &Defaults, base: &Path) -> Result<Site> 
         Some(t) => humantime::parse_duration(t)
             .ok()
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| bad(format!("timeout `{t}`: expected a non-zero duration such as 10s")))?,
+            .ok_or_else(|| {
+                bad(format!(
+                    "timeout `{t}`: expected a non-zero duration such as 10s"
+                ))
+            })?,
     };
-    let expect_status = match raw.expect_status.as_ref().or(defaults.expect_status.as_ref()) {
+    let expect_status = match raw
+        .expect_status
+        .as_ref()
+        .or(defaults.expect_status.as_ref())
+    {
         None => StatusSet::default(),
         Some(text) => StatusSet::parse(text).ok_or_else(|| {
             bad(format!(
@@ -343,7 +366,12 @@ mod tests {
         let set = StatusSet::parse(&StatusText::Text("200-299, 301".into())).unwrap();
         assert!(set.contains(204) && set.contains(301) && !set.contains(302));
         assert_eq!(set.to_string(), "200-299,301");
-        assert_eq!(StatusSet::parse(&StatusText::Code(200)).unwrap().to_string(), "200");
+        assert_eq!(
+            StatusSet::parse(&StatusText::Code(200))
+                .unwrap()
+                .to_string(),
+            "200"
+        );
         assert!(StatusSet::parse(&StatusText::Text("399-200".into())).is_none());
         assert!(StatusSet::parse(&StatusText::Text("ok".into())).is_none());
     }

@@ -11,7 +11,8 @@ const DEFAULT_FILTER: &str = "warn,sitewatch=info";
 /// Installs the global subscriber. Logs go to stderr so stdout stays for
 /// data (`probe-once --dry-run`, `check --json`).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

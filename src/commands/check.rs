@@ -26,7 +26,8 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {
     };
     let site = sites::validate(raw, &Defaults::default(), Path::new("."))
         .map_err(|e| Error::config(e.one_line().replacen("site `check`: ", "", 1)))?;
-    let prober = Prober::new(std::slice::from_ref(&site), &settings.location).map_err(Error::config)?;
+    let prober =
+        Prober::new(std::slice::from_ref(&site), &settings.location).map_err(Error::config)?;
     let check = prober.check(&site).await;
     let text = if args.json {
         String::from_utf8(check.to_json()).expect("JSON is UTF-8") + "\n"
@@ -72,7 +73,10 @@ pub fn human(c: &Check, now: OffsetDateTime) -> String {
     }
     if let Some(expires) = c.tls_expires_at {
         let days = (expires - now).whole_days();
-        line("certificate", format!("expires {} ({days} days)", rfc3339_ms::format(&expires)));
+        line(
+            "certificate",
+            format!("expires {} ({days} days)", rfc3339_ms::format(&expires)),
+        );
     }
     if let (Some(kind), Some(error)) = (c.error_kind, &c.error) {
         line("error", format!("{}: {error}", kind.as_str()));

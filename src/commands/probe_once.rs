@@ -28,7 +28,12 @@ pub struct Summary {
 /// Runs the checks and publishes them, or prints them to `out` as JSON
 /// lines when `dry_run`. Fails (exit 1) when any message is not
 /// acknowledged, after printing the summary.
-pub async fn run(settings: &Settings, sites: Vec<Site>, dry_run: bool, out: &mut dyn Write) -> Result<Summary> {
+pub async fn run(
+    settings: &Settings,
+    sites: Vec<Site>,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<Summary> {
     let start = Instant::now();
     let prober = Prober::new(&sites, &settings.location).map_err(Error::config)?;
     let mut publisher = if dry_run {

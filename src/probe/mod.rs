@@ -73,8 +73,9 @@ impl Prober {
             if let Some(path) = &site.ca_file
                 && !verifiers.contains_key(path)
             {
-                let verifier = tls::verifier(&roots, &site.ca_certs, &provider)
-                    .map_err(|e| anyhow::anyhow!("site `{}`: ca_file {}: {e:#}", site.name, path.display()))?;
+                let verifier = tls::verifier(&roots, &site.ca_certs, &provider).map_err(|e| {
+                    anyhow::anyhow!("site `{}`: ca_file {}: {e:#}", site.name, path.display())
+                })?;
                 verifiers.insert(path.clone(), verifier);
             }
         }
@@ -138,7 +139,11 @@ impl Prober {
             _ => None,
         };
         let tcp_from = marks.dns_end.or(Some(start));
-        let tcp_up = if https { marks.tls_start } else { marks.connected };
+        let tcp_up = if https {
+            marks.tls_start
+        } else {
+            marks.connected
+        };
         let up = error_kind.is_none()
             && progress
                 .status
@@ -203,7 +208,8 @@ impl Prober {
             let Some(chunk) = response.chunk().await.map_err(Failure::Body)? else {
                 break;
             };
-            let room = usize::try_from(site.max_body_bytes - progress.body_bytes).unwrap_or(usize::MAX);
+            let room =
+                usize::try_from(site.max_body_bytes - progress.body_bytes).unwrap_or(usize::MAX);
             let taken = &chunk[..chunk.len().min(room)];
             if site.regex.is_some() {
                 body.extend_from_slice(taken);
@@ -217,7 +223,11 @@ impl Prober {
 
 /// Checks every site with at most `concurrency` in flight, sending each
 /// result as soon as it is ready. The channel closes after the last one.
-pub fn spawn_all(prober: Arc<Prober>, sites: Arc<[Site]>, concurrency: usize) -> mpsc::Receiver<Check> {
+pub fn spawn_all(
+    prober: Arc<Prober>,
+    sites: Arc<[Site]>,
+    concurrency: usize,
+) -> mpsc::Receiver<Check> {
     let (tx, rx) = mpsc::channel(concurrency.clamp(1, 4096));
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(concurrency));

@@ -106,10 +106,11 @@ impl Resolve for TimingResolver {
                 }
             };
             mark(&|m| m.dns_start = Some(Instant::now()));
-            let result: Result<Vec<SocketAddr>, String> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map(Iterator::collect)
-                .map_err(|e| e.to_string());
+            let result: Result<Vec<SocketAddr>, String> =
+                tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .map(Iterator::collect)
+                    .map_err(|e| e.to_string());
             let result = result.and_then(|addrs| {
                 if addrs.is_empty() {
                     Err("no addresses".to_owned())
@@ -117,7 +118,11 @@ impl Resolve for TimingResolver {
                     Ok(addrs)
                 }
             });
-            let first = result.as_ref().ok().and_then(|a| a.first()).map(SocketAddr::ip);
+            let first = result
+                .as_ref()
+                .ok()
+                .and_then(|a| a.first())
+                .map(SocketAddr::ip);
             let failed = result.is_err();
             mark(&|m| {
                 m.dns_end = Some(Instant::now());

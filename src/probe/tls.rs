@@ -32,7 +32,9 @@ pub(crate) fn system_roots() -> RootCertStore {
     let found = rustls_native_certs::load_native_certs();
     let (added, _) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        tracing::warn!("no CA certificates in the system trust store: using the bundled Mozilla roots");
+        tracing::warn!(
+            "no CA certificates in the system trust store: using the bundled Mozilla roots"
+        );
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     roots

@@ -1,0 +1,178 @@
+//! Every invalid setting or site exits 2 with one line naming it, before
+//! any check runs (the server counts its requests to prove it).
+
+use crate::support::http::Server;
+use crate::support::sitewatch;
+
+/// Runs `probe-once --dry-run` with a sites file holding one good site plus
+/// `extra`, and asserts exit 2 with `expected` as the whole error line.
+async fn rejects(extra: &str, env: &[(&str, &str)], args: &[&str], expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let sites = format!(
+        "[[site]]\nname = \"good\"\nurl = \"{}\"\n{extra}",
+        web.url("/ok")
+    );
+    std::fs::write(dir.path().join("sites.toml"), sites).unwrap();
+    let env: Vec<(&str, String)> = env
+        .iter()
+        .map(|(k, v)| (*k, v.replace("{dir}", dir.path().to_str().unwrap())))
+        .collect();
+    let mut all_args = vec!["probe-once", "--dry-run"];
+    all_args.extend_from_slice(args);
+    let run = sitewatch(dir.path(), &all_args, &env).await;
+    let expected = expected.replace("{dir}", dir.path().to_str().unwrap());
+    assert_eq!(run.code, 2, "stderr: {}", run.stderr);
+    assert_eq!(run.stderr, format!("error: {expected}\n"));
+    assert_eq!(run.stdout, "", "nothing was checked");
+    assert_eq!(web.hits(), 0, "no check ran");
+}
+
+#[tokio::test]
+async fn an_unknown_key_in_a_site_is_named_with_its_line() {
+    rejects(
+        "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
+        &[],
+        &[],
+        "sites file sites.toml (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_duplicate_site_name_is_rejected() {
+    rejects(
+        "[[site]]\nname = \"good\"\nurl = \"http://127.0.0.1/\"\n",
+        &[],
+        &[],
+        "sites.toml: site `good`: duplicate name: names are message keys and must be unique",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_http_is_rejected() {
+    rejects(
+        "[[site]]\nname = \"ftp\"\nurl = \"ftp://example.com/\"\n",
+        &[],
+        &[],
+        "sites.toml: site `ftp`: url `ftp://example.com/`: only http:// and https:// URLs with a host can be checked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_regex_that_does_not_compile_is_rejected() {
+    rejects(
+        "[[site]]\nname = \"re\"\nurl = \"http://127.0.0.1/\"\nregex = \"(unclosed\"\n",
+        &[],
+        &[],
+        "sites.toml: site `re`: regex `(unclosed` does not compile: error: unclosed group",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_zero_timeout_is_rejected() {
+    rejects(
+        "[[site]]\nname = \"zero\"\nurl = \"http://127.0.0.1/\"\ntimeout = \"0s\"\n",
+        &[],
+        &[],
+        "sites.toml: site `zero`: timeout `0s`: expected a non-zero duration such as 10s",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_ca_file_is_rejected() {
+    rejects(
+        "[[site]]\nname = \"internal\"\nurl = \"https://127.0.0.1/\"\nca_file = \"nope.pem\"\n",
+        &[],
+        &[],
+        "sites.toml: site `internal`: ca_file nope.pem: I/O error: No such file or directory (os error 2)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_sites_file_is_rejected() {
+    rejects(
+        "",
+        &[("SITEWATCH_SITES_FILE", "{dir}/elsewhere.toml")],
+        &[],
+        "SITEWATCH_SITES_FILE `{dir}/elsewhere.toml`: file not found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_kafka_ca_file_is_rejected() {
+    rejects(
+        "",
+        &[
+            ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "ssl"),
+            ("SITEWATCH_KAFKA_SSL_CA", "/no/ca.pem"),
+        ],
+        &[],
+        "SITEWATCH_KAFKA_SSL_CA `/no/ca.pem`: file not found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_secret_file_that_cannot_be_read_is_rejected() {
+    rejects(
+        "",
+        &[("SITEWATCH_KAFKA_SASL_PASSWORD_FILE", "/no/password")],
+        &[],
+        "SITEWATCH_KAFKA_SASL_PASSWORD_FILE: cannot read /no/password: No such file or directory (os error 2)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_setting_in_the_sites_file_is_rejected() {
+    rejects(
+        "[settings]\nkafka_brokerz = \"x:1\"\n",
+        &[],
+        &[],
+        "sites.toml [settings]: unknown setting `kafka_brokerz`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_flag_value_is_named_as_the_flag() {
+    rejects(
+        "",
+        &[("SITEWATCH_CONCURRENCY", "10")],
+        &["--concurrency", "0"],
+        "--concurrency `0`: expected a positive number of checks in flight",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn inline_sites_that_are_not_json_are_rejected() {
+    rejects(
+        "",
+        &[("SITEWATCH_SITES", "[{\"name\": \"a\", \"url\": }]")],
+        &[],
+        "SITEWATCH_SITES: expected value at line 1 column 23 (expected a JSON list of sites)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sasl_without_credentials_is_rejected() {
+    rejects(
+        "",
+        &[
+            ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("SITEWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+        ],
+        &[],
+        "SITEWATCH_KAFKA_SECURITY_PROTOCOL is sasl_ssl but SITEWATCH_KAFKA_SASL_USERNAME is not set",
+    )
+    .await;
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real binary against real local HTTP servers, the
+//! local stack's real Kafka broker, and real configuration files.
+
+mod configuration;
+mod probe_once;
+mod support;

@@ -1,0 +1,493 @@
+//! `probe-once` and `check` against real local servers; published messages
+//! read back from the real broker and compared field by field.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::support::certs::{self, Ca};
+use crate::support::http::{self, Server};
+use crate::support::kafka::{self, read_all, unique_topic};
+use crate::support::{create_topic, sitewatch};
+
+const FIELDS: [&str; 22] = [
+    "schema",
+    "check_id",
+    "site",
+    "url",
+    "method",
+    "location",
+    "started_at",
+    "up",
+    "status_code",
+    "reason",
+    "response_time_ms",
+    "dns_ms",
+    "connect_ms",
+    "tls_ms",
+    "ttfb_ms",
+    "ip",
+    "regex",
+    "regex_matched",
+    "body_bytes",
+    "tls_expires_at",
+    "error_kind",
+    "error",
+];
+
+fn ms(v: &Value, field: &str) -> f64 {
+    v[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {v}"))
+}
+
+/// Checks what every message has, whatever its site did.
+fn assert_common(v: &Value, before: OffsetDateTime, after: OffsetDateTime) {
+    let object = v.as_object().unwrap();
+    for field in FIELDS {
+        assert!(object.contains_key(field), "{field} missing from {v}");
+    }
+    assert_eq!(object.len(), FIELDS.len(), "unexpected fields in {v}");
+    assert_eq!(v["schema"], 1);
+    uuid::Uuid::parse_str(v["check_id"].as_str().unwrap()).unwrap();
+    assert_eq!(v["location"], "test-bench");
+    let started = v["started_at"].as_str().unwrap();
+    assert_eq!(started.len(), 24, "not millisecond RFC 3339 UTC: {started}");
+    assert!(started.ends_with('Z'));
+    let started = OffsetDateTime::parse(started, &Rfc3339).unwrap();
+    assert!(started >= before - time::Duration::milliseconds(1) && started <= after);
+    let total = ms(v, "response_time_ms");
+    let phases: f64 = ["dns_ms", "connect_ms", "tls_ms", "ttfb_ms"]
+        .iter()
+        .filter_map(|f| v[f].as_f64())
+        .sum();
+    assert!(
+        phases <= total + 0.01,
+        "phases {phases} exceed total {total} in {v}"
+    );
+    assert!(
+        !(v["up"].as_bool().unwrap() && !v["error_kind"].is_null()),
+        "an up check has no error: {v}"
+    );
+}
+
+fn site_toml(name: &str, url: &str, extra: &str) -> String {
+    format!("[[site]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_once_publishes_one_message_per_site_field_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let untrusted = Server::start_tls(certs::self_signed(certs::VALID_UNTIL).server_config()).await;
+    let ca = Ca::new();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let trusted = Server::start_tls(ca.leaf(certs::VALID_UNTIL).server_config()).await;
+    let expired = Server::start_tls(ca.leaf(certs::EXPIRED_AT).server_config()).await;
+    let closed = http::closed_port().await;
+    let port = web.addr.port();
+
+    let mut sites = String::from("[defaults]\ntimeout = \"3s\"\n");
+    sites += &site_toml(
+        "ok",
+        &format!("http://localhost:{port}/ok"),
+        "regex = 'hello\\s+sitewatch'",
+    );
+    sites += &site_toml("no-match", &web.url("/ok"), "regex = 'goodbye'");
+    sites += &site_toml("not-found", &web.url("/notfound"), "");
+    sites += &site_toml("server-error", &web.url("/error"), "");
+    sites += &site_toml("redirect", &web.url("/redirect"), "");
+    sites += &site_toml("head", &web.url("/ok"), "method = \"HEAD\"");
+    sites += &site_toml("slow", &web.url("/slow"), "timeout = \"1s\"");
+    sites += &site_toml("closed", &format!("http://127.0.0.1:{closed}/"), "");
+    sites += &site_toml("self-signed", &untrusted.url("/ok"), "");
+    sites += &site_toml(
+        "trusted",
+        &trusted.url("/ok"),
+        "ca_file = \"ca.pem\"\nregex = \"sitewatch\"",
+    );
+    sites += &site_toml("expired", &expired.url("/ok"), "ca_file = \"ca.pem\"");
+    std::fs::write(dir.path().join("sites.toml"), &sites).unwrap();
+
+    let topic = unique_topic("fields");
+    create_topic(dir.path(), &topic, 3).await;
+    let before = OffsetDateTime::now_utc();
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once"],
+        &[
+            ("SITEWATCH_KAFKA_BROKERS", kafka::brokers()),
+            ("SITEWATCH_KAFKA_TOPIC", topic.clone()),
+            ("SITEWATCH_LOCATION", "test-bench".into()),
+        ],
+    )
+    .await;
+    let after = OffsetDateTime::now_utc();
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    let summary = run.stderr.lines().last().unwrap();
+    assert!(
+        summary.starts_with("probe-once: 11 sites checked, 3 up, 8 down, 11 published in "),
+        "{summary}"
+    );
+
+    let records = read_all(&topic);
+    assert_eq!(records.len(), 11, "{records:#?}");
+    let ids: HashSet<_> = records
+        .iter()
+        .map(|r| r.value["check_id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 11, "check ids are unique");
+    let mut by_site = HashMap::new();
+    let mut partition_of = HashMap::new();
+    for r in records {
+        assert_eq!(r.key, r.value["site"].as_str().unwrap(), "key = site name");
+        assert_common(&r.value, before, after);
+        partition_of.insert(r.key.clone(), r.partition);
+        by_site.insert(r.key, r.value);
+    }
+
+    let ok = &by_site["ok"];
+    assert_eq!(ok["url"], format!("http://localhost:{port}/ok"));
+    assert_eq!(ok["method"], "GET");
+    assert_eq!(ok["up"], true);
+    assert_eq!(ok["status_code"], 200);
+    assert_eq!(ok["reason"], "OK");
+    assert!(ms(ok, "dns_ms") >= 0.0, "localhost needs a lookup: {ok}");
+    assert!(ms(ok, "connect_ms") >= 0.0);
+    assert!(ok["tls_ms"].is_null());
+    assert!(ms(ok, "ttfb_ms") >= 0.0);
+    assert_eq!(ok["ip"], "127.0.0.1");
+    assert_eq!(ok["regex"], "hello\\s+sitewatch");
+    assert_eq!(ok["regex_matched"], true);
+    assert_eq!(ok["body_bytes"], http::OK_BODY.len());
+    assert!(ok["tls_expires_at"].is_null());
+    assert!(ok["error_kind"].is_null() && ok["error"].is_null());
+
+    let no_match = &by_site["no-match"];
+    assert_eq!(no_match["up"], false);
+    assert_eq!(no_match["status_code"], 200);
+    assert_eq!(no_match["regex_matched"], false);
+    assert!(
+        no_match["dns_ms"].is_null(),
+        "an IP literal needs no lookup"
+    );
+    assert!(no_match["error_kind"].is_null(), "the request completed");
+
+    for (site, code, reason) in [
+        ("not-found", 404, "Not Found"),
+        ("server-error", 500, "Internal Server Error"),
+    ] {
+        let v = &by_site[site];
+        assert_eq!(
+            (
+                v["up"].clone(),
+                v["status_code"].clone(),
+                v["reason"].clone()
+            ),
+            (false.into(), code.into(), reason.into()),
+            "{v}"
+        );
+        assert!(v["error_kind"].is_null() && v["regex"].is_null() && v["regex_matched"].is_null());
+    }
+
+    let redirect = &by_site["redirect"];
+    assert_eq!(redirect["status_code"], 301, "redirects are not followed");
+    assert_eq!(redirect["up"], true, "3xx is in the default 200-399");
+    assert_eq!(redirect["body_bytes"], 0);
+
+    let head = &by_site["head"];
+    assert_eq!(
+        (
+            head["method"].as_str(),
+            head["up"].as_bool(),
+            head["body_bytes"].as_u64()
+        ),
+        (Some("HEAD"), Some(true), Some(0))
+    );
+
+    let slow = &by_site["slow"];
+    assert_eq!(slow["up"], false);
+    assert_eq!(slow["error_kind"], "timeout");
+    assert!(slow["status_code"].is_null() && slow["body_bytes"].is_null());
+    let total = ms(slow, "response_time_ms");
+    assert!(
+        (1000.0..1500.0).contains(&total),
+        "timeout 1s took {total} ms"
+    );
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 1s waiting for the response"),
+        "{slow}"
+    );
+
+    let closed = &by_site["closed"];
+    assert_eq!(closed["error_kind"], "connect");
+    assert_eq!(closed["ip"], "127.0.0.1");
+    assert!(closed["connect_ms"].is_null() && closed["status_code"].is_null());
+    assert!(
+        closed["error"].as_str().unwrap().contains("refused"),
+        "{closed}"
+    );
+
+    let untrusted = &by_site["self-signed"];
+    assert_eq!(untrusted["up"], false);
+    assert_eq!(untrusted["error_kind"], "tls");
+    assert_eq!(
+        untrusted["tls_expires_at"],
+        certs::VALID_UNTIL_TEXT,
+        "expiry of a rejected certificate is reported"
+    );
+    assert!(untrusted["connect_ms"].as_f64().is_some() && untrusted["tls_ms"].is_null());
+    assert!(
+        untrusted["error"]
+            .as_str()
+            .unwrap()
+            .contains("UnknownIssuer"),
+        "{untrusted}"
+    );
+
+    let trusted = &by_site["trusted"];
+    assert_eq!(trusted["up"], true, "{trusted}");
+    assert_eq!(trusted["tls_expires_at"], certs::VALID_UNTIL_TEXT);
+    assert!(ms(trusted, "tls_ms") > 0.0 && ms(trusted, "connect_ms") >= 0.0);
+    assert_eq!(trusted["regex_matched"], true);
+
+    let expired = &by_site["expired"];
+    assert_eq!(expired["up"], false);
+    assert_eq!(expired["error_kind"], "tls");
+    assert_eq!(expired["tls_expires_at"], certs::EXPIRED_AT_TEXT);
+    assert!(
+        expired["error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("expired"),
+        "{expired}"
+    );
+
+    // The key decides the partition: the same site always lands together.
+    assert!(partition_of.values().all(|p| (0..3).contains(p)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_json_lines_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let sites = format!(
+        r#"[{{"name":"a","url":"{}"}},{{"name":"b","url":"{}"}}]"#,
+        web.url("/ok"),
+        web.url("/error")
+    );
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once", "--dry-run"],
+        &[
+            ("SITEWATCH_SITES", sites),
+            ("SITEWATCH_LOCATION", "test-bench".into()),
+            // Nothing listens here: a dry run must not need a broker.
+            (
+                "SITEWATCH_KAFKA_BROKERS",
+                format!("127.0.0.1:{}", http::closed_port().await),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut lines = run.json_lines();
+    lines.sort_by_key(|v| v["site"].as_str().unwrap().to_owned());
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["site"].as_str(), lines[0]["up"].as_bool()),
+        (Some("a"), Some(true))
+    );
+    assert_eq!(
+        (lines[1]["site"].as_str(), lines[1]["status_code"].as_u64()),
+        (Some("b"), Some(500))
+    );
+    assert!(
+        run.stderr
+            .contains("2 sites checked, 1 up, 1 down, 2 printed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probe_once_exits_1_and_counts_lost_messages_when_no_broker_acknowledges() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let sites = format!(
+        r#"[{{"name":"a","url":"{0}"}},{{"name":"b","url":"{0}"}}]"#,
+        web.url("/ok")
+    );
+    let broker = format!("127.0.0.1:{}", http::closed_port().await);
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once"],
+        &[
+            ("SITEWATCH_SITES", sites),
+            ("SITEWATCH_KAFKA_BROKERS", broker.clone()),
+            ("SITEWATCH_KAFKA_PUBLISH_TIMEOUT", "2s".into()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(web.hits(), 2, "the checks ran");
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: 2 of 2 messages were not acknowledged by {broker} within 2s"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("2 sites checked, 2 up, 0 down, 0 published"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_never_outlives_its_timeout_whatever_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let sites = format!(
+        r#"[{{"name":"hang","url":"{}","timeout":"1s"}},{{"name":"drip","url":"{}","timeout":"1s"}}]"#,
+        web.url("/hang"),
+        web.url("/drip")
+    );
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once", "--dry-run"],
+        &[("SITEWATCH_SITES", sites)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for v in run.json_lines() {
+        assert_eq!(v["error_kind"], "timeout", "{v}");
+        let total = ms(&v, "response_time_ms");
+        assert!((1000.0..1300.0).contains(&total), "{v}");
+    }
+    let drip = run
+        .json_lines()
+        .into_iter()
+        .find(|v| v["site"] == "drip")
+        .unwrap();
+    assert_eq!(drip["status_code"], 200, "the headers came");
+    assert!(drip["body_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        drip["error"].as_str().unwrap().contains("reading the body"),
+        "{drip}"
+    );
+    assert!(
+        run.elapsed.as_secs_f64() < 5.0,
+        "the job took {:?}",
+        run.elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_body_is_read_up_to_the_cap_and_the_regex_sees_only_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let sites = format!(
+        r#"[{{"name":"capped","url":"{0}","max_body_bytes":1000,"regex":"needle"}},
+            {{"name":"default-cap","url":"{0}"}},
+            {{"name":"whole","url":"{0}","max_body_bytes":{1},"regex":"needle"}}]"#,
+        web.url("/big"),
+        http::BIG_BYTES
+    );
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once", "--dry-run"],
+        &[("SITEWATCH_SITES", sites)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let by: HashMap<String, Value> = run
+        .json_lines()
+        .into_iter()
+        .map(|v| (v["site"].as_str().unwrap().to_owned(), v))
+        .collect();
+    assert_eq!(by["capped"]["body_bytes"], 1000);
+    assert_eq!(by["capped"]["regex_matched"], false);
+    assert_eq!(by["default-cap"]["body_bytes"], 1024 * 1024);
+    assert_eq!(by["whole"]["body_bytes"], http::BIG_BYTES);
+    assert_eq!(by["whole"]["regex_matched"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_prints_phases_for_a_person_and_the_message_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let server = Server::start_tls(ca.leaf(certs::VALID_UNTIL).server_config()).await;
+    let url = server.url("/ok");
+    let run = sitewatch(
+        dir.path(),
+        &["check", &url, "--ca-file", "ca.pem", "--regex", "hello"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with(&format!("GET {url} UP 200 OK\n")),
+        "{}",
+        run.stdout
+    );
+    for label in [
+        "dns",
+        "connect",
+        "tls",
+        "first byte",
+        "total",
+        "body",
+        "regex",
+        "certificate",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("\n  {label:<12} ")),
+            "no {label} in {}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("expires 2031-05-17T12:00:00.000Z"),
+        "{}",
+        run.stdout
+    );
+
+    let run = sitewatch(dir.path(), &["check", &url, "--json"], &[]).await;
+    assert_eq!(run.code, 0, "a down site is data, not a failure");
+    let v = &run.json_lines()[0];
+    assert_eq!(
+        (v["up"].as_bool(), v["error_kind"].as_str()),
+        (Some(false), Some("tls"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_creates_the_topic_once_with_the_configured_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("migrate");
+    create_topic(dir.path(), &topic, 4).await;
+    // A second run finds it and succeeds.
+    create_topic(dir.path(), &topic, 4).await;
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka::brokers())
+        .create()
+        .unwrap();
+    let metadata = rdkafka::consumer::Consumer::fetch_metadata(
+        &consumer,
+        Some(&topic),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(metadata.topics()[0].partitions().len(), 4);
+}

@@ -1,0 +1,143 @@
+//! A real HTTP/1.1 server on 127.0.0.1 with one behaviour per path, plain
+//! or behind TLS, counting the requests it gets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The body of `/ok`.
+pub const OK_BODY: &str = "<html><body>hello sitewatch</body></html>";
+
+/// Size of `/big`: more than the default body cap.
+pub const BIG_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct Server {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    tls: bool,
+}
+
+impl Server {
+    /// A plain HTTP server.
+    pub async fn start() -> Server {
+        Self::serve(None).await
+    }
+
+    /// An HTTPS server presenting `config`'s certificate.
+    pub async fn start_tls(config: rustls::ServerConfig) -> Server {
+        Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let server = Server {
+            addr,
+            hits: Arc::clone(&hits),
+            tls: tls.is_some(),
+        };
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (hits, tls) = (Arc::clone(&hits), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => handle(stream, hits).await,
+                        Some(acceptor) => {
+                            // A client that rejects the certificate ends here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                handle(stream, hits).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        server
+    }
+
+    /// `http://127.0.0.1:PORT/path` (https for a TLS server).
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// Requests served so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<AtomicUsize>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    let head = String::from_utf8_lossy(&head);
+    let mut first = head.lines().next().unwrap_or_default().split(' ');
+    let method = first.next().unwrap_or_default().to_owned();
+    let path = first.next().unwrap_or_default().to_owned();
+    let reply = |status: &str, extra: &str, body: &str| {
+        let shown = if method == "HEAD" { "" } else { body };
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: text/html\r\nConnection: close\r\n{extra}\r\n{shown}",
+            body.len()
+        )
+    };
+    let response = match path.as_str() {
+        "/ok" => reply("200 OK", "", OK_BODY),
+        "/notfound" => reply("404 Not Found", "", "no such page"),
+        "/error" => reply("500 Internal Server Error", "", "boom"),
+        "/redirect" => reply("301 Moved Permanently", "Location: /ok\r\n", ""),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            reply("200 OK", "", OK_BODY)
+        }
+        "/hang" => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+        "/drip" => {
+            // Headers at once, then one body byte every 100 ms, for ever.
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if stream.write_all(b"x").await.is_err() {
+                    return;
+                }
+            }
+        }
+        "/big" => {
+            let mut body = "a".repeat(BIG_BYTES - 6);
+            body.push_str("needle");
+            reply("200 OK", "", &body)
+        }
+        _ => reply("404 Not Found", "", "unknown test path"),
+    };
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+pub async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
