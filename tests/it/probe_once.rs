@@ -128,7 +128,7 @@ async fn probe_once_publishes_one_message_per_site_field_by_field() {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let summary = run.stderr.lines().last().unwrap();
     assert!(
-        summary.starts_with("probe-once: 11 sites checked, 3 up, 8 down, 11 published in "),
+        summary.starts_with("probe-once: 11 sites checked, 4 up, 7 down, 11 published in "),
         "{summary}"
     );
 
