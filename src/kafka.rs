@@ -81,6 +81,7 @@ impl Publisher {
             )
             .create()
             .context("cannot create the Kafka producer")?;
+        warm_up(producer.clone(), kafka.topic.clone());
         Ok(Publisher {
             producer,
             topic: kafka.topic.clone(),
@@ -154,6 +155,27 @@ impl Publisher {
         .await;
         confirmation
     }
+}
+
+/// Gets the idempotent producer its id while the checks run. librdkafka
+/// asks for the id on a 500 ms timer, or when a metadata response arrives;
+/// at start no broker connection is up, so the first try waits for the
+/// timer and every run would take half a second more. The first metadata
+/// request goes to the bootstrap connection, the second to the broker that
+/// is up by then, and its response gets the id at once (measured: first
+/// acknowledgement after 54 ms instead of 507 ms).
+fn warm_up(producer: FutureProducer, topic: String) {
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..2 {
+            if let Err(e) = producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+            {
+                tracing::debug!(error = %e, "metadata request failed");
+                return;
+            }
+        }
+    });
 }
 
 /// The outcome of creating the topic.
