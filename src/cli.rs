@@ -70,10 +70,46 @@ pub enum Command {
     /// Check every site once, publish one message per check to Kafka, wait
     /// until every message is acknowledged, print a summary, exit.
     ProbeOnce(ProbeOnceArgs),
+    /// Consume every message pending when the run starts, store it in
+    /// PostgreSQL, commit offsets after the rows, exit.
+    Drain(DrainArgs),
     /// Check one URL and print what was measured; publishes nothing.
     Check(CheckArgs),
-    /// Create the Kafka topic when it is missing.
-    Migrate,
+    /// Apply migrations/ to PostgreSQL and create the Kafka topic when it is
+    /// missing (idempotent; safe when two run at once).
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// Messages stored per transaction
+    #[arg(long, default_value_t = crate::drain::DEFAULT_BATCH_SIZE, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_size: usize,
+    /// Stop after consuming this many messages; the rest stays for the next run
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<u64>,
+    /// Stop after this long (such as 5m); what is stored is committed, the rest stays
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Only one half: `database` (the migrations) or `kafka` (the topic)
+    #[arg(long, value_name = "PART", value_parser = ["database", "kafka"])]
+    pub only: Option<String>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("must not be zero".into())
+            } else {
+                Ok(d)
+            }
+        })
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -42,6 +43,23 @@ pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
     }
     config
 }
+
+/// The context of sitewatch's consumers: librdkafka reports reaching the
+/// end of a partition as an error event, which for `drain` is the goal, so
+/// it is logged at debug level instead of as an error.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context;
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::PartitionEOF) => tracing::debug!(reason, "end of partition"),
+            _ => tracing::error!(error = %error, reason, "Kafka client error"),
+        }
+    }
+}
+
+impl ConsumerContext for Context {}
 
 /// Room for every message of a large run without ever blocking on the
 /// local queue (librdkafka's default is 100,000).
@@ -169,7 +187,7 @@ fn warm_up(producer: FutureProducer, topic: String) {
         for _ in 0..2 {
             if let Err(e) = producer
                 .client()
-                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                .fetch_metadata(Some(&topic), Duration::from_secs(1))
             {
                 tracing::debug!(error = %e, "metadata request failed");
                 return;

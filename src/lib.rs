@@ -13,6 +13,9 @@
 //! - [`message`]: the Kafka message, the one place its shape is defined.
 //! - [`kafka`]: client configuration shared by every Kafka client, the
 //!   publisher, topic creation.
+//! - [`drain`]: consume to the end as of the run, batch, store, commit.
+//! - [`store`]: PostgreSQL: connect (TLS), migrate, store a batch and the
+//!   partition offsets in one transaction.
 //! - [`commands`]: one module per subcommand, each with a `run`.
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
@@ -20,9 +23,11 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod drain;
 pub mod error;
 pub mod kafka;
 pub mod message;
 pub mod probe;
 pub mod sites;
+pub mod store;
 pub mod telemetry;

@@ -28,7 +28,11 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&Error::Job(e.into())),
     };
-    match runtime.block_on(sitewatch::commands::run(cli.command, &settings)) {
+    let outcome = runtime.block_on(sitewatch::commands::run(cli.command, &settings));
+    // Let background work (librdkafka's last log lines) end before the
+    // verdict, so the error is the last line a scheduler shows.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }

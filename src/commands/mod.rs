@@ -18,7 +18,16 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 .await
                 .map(|_| ())
         }
+        Command::Drain(args) => {
+            let options = crate::drain::Options {
+                batch_size: args.batch_size,
+                max_messages: args.max_messages,
+                max_duration: args.max_duration,
+                ..crate::drain::Options::default()
+            };
+            crate::drain::run(settings, &options).await.map(|_| ())
+        }
         Command::Check(args) => check::run(settings, &args).await,
-        Command::Migrate => migrate::run(settings).await,
+        Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
     }
 }
