@@ -2,5 +2,6 @@
 //! local stack's real Kafka broker, and real configuration files.
 
 mod configuration;
+mod drain;
 mod probe_once;
 mod support;

@@ -22,6 +22,55 @@ pub fn unique_topic(test: &str) -> String {
     format!("sw-{test}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Publishes raw records (key, payload) and waits for every acknowledgement.
+pub async fn publish(topic: &str, records: &[(Option<String>, Option<Vec<u8>>)]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let mut pending = Vec::new();
+    for (key, payload) in records {
+        let mut record: FutureRecord<'_, String, Vec<u8>> = FutureRecord::to(topic);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(p) = payload {
+            record = record.payload(p);
+        }
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    for delivery in pending {
+        delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+}
+
+/// The offsets `group` committed in Kafka for `topic`'s partitions.
+pub fn committed(topic: &str, group: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A message as read back.
 #[derive(Debug, Clone)]
 pub struct Record {

@@ -2,6 +2,7 @@
 //! real broker, and the real binary.
 
 pub mod certs;
+pub mod db;
 pub mod http;
 pub mod kafka;
 
@@ -54,11 +55,11 @@ pub async fn sitewatch(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run
     }
 }
 
-/// Creates `topic` on the local broker with `sitewatch migrate`.
+/// Creates `topic` on the local broker with `sitewatch migrate --only kafka`.
 pub async fn create_topic(dir: &Path, topic: &str, partitions: u32) {
     let run = sitewatch(
         dir,
-        &["migrate"],
+        &["migrate", "--only", "kafka"],
         &[
             ("SITEWATCH_KAFKA_BROKERS", kafka::brokers()),
             ("SITEWATCH_KAFKA_TOPIC", topic.to_owned()),
