@@ -91,6 +91,10 @@ pub struct DrainArgs {
     /// Stop after this long (such as 5m); what is stored is committed, the rest stays
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_duration: Option<std::time::Duration>,
+    /// Finish before this long after the start: stop consuming early enough
+    /// to store and commit what was consumed, exit 0
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +121,33 @@ pub struct ProbeOnceArgs {
     /// Print the messages to stdout as JSON lines instead of publishing them
     #[arg(long)]
     pub dry_run: bool,
+    /// Check every site now, whatever its interval
+    #[arg(long)]
+    pub all: bool,
+    /// How often the scheduler starts this job; a site with a longer
+    /// `interval` is checked in one tick out of interval/tick
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = parse_duration)]
+    pub tick: std::time::Duration,
+    /// Check only shard I of N (a stable, disjoint share of the sites); with
+    /// just N, I comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Finish before this long after the start: stop starting checks, publish
+    /// what is done
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// Append a Markdown table of the run to this file (also to
+    /// $GITHUB_STEP_SUMMARY when that is set)
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
+    /// The run's clock, RFC 3339, for which sites are due (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
+
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

@@ -74,6 +74,8 @@ pub struct Confirmation {
     pub lost: usize,
     /// The first delivery error, for the report.
     pub first_error: Option<String>,
+    /// How long the confirmation could wait.
+    pub waited: Duration,
 }
 
 /// An idempotent producer that enqueues everything first and confirms every
@@ -132,18 +134,26 @@ impl Publisher {
         self.pending.len()
     }
 
-    /// Waits for every delivery report. librdkafka fails a message whose
-    /// `message.timeout.ms` passes, so this ends within the publish timeout;
-    /// the outer bound only guards against a report that never comes.
-    pub async fn confirm(self) -> Confirmation {
+    /// Waits for every delivery report, until `by` at the latest (a job's
+    /// deadline). librdkafka fails a message whose `message.timeout.ms`
+    /// passes, so this ends within the publish timeout anyway; the outer
+    /// bound also guards against a report that never comes.
+    pub async fn confirm(self, by: Option<std::time::Instant>) -> Confirmation {
         let total = self.pending.len();
-        let bound = self.timeout + Duration::from_secs(5);
+        let left = by.map(|by| by.saturating_duration_since(std::time::Instant::now()));
+        let waited = left.map_or(self.timeout, |left| left.min(self.timeout));
+        let bound = left.map_or(self.timeout + Duration::from_secs(5), |left| {
+            left.min(self.timeout + Duration::from_secs(5))
+        });
         let reports = tokio::time::timeout(bound, futures::future::join_all(self.pending)).await;
-        let mut confirmation = Confirmation::default();
+        let mut confirmation = Confirmation {
+            waited,
+            ..Confirmation::default()
+        };
         match reports {
             Err(_) => {
                 confirmation.lost = total;
-                confirmation.first_error = Some("no delivery report came".to_owned());
+                confirmation.first_error = Some("no delivery report came in time".to_owned());
             }
             Ok(reports) => {
                 for report in reports {

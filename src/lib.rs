@@ -10,6 +10,7 @@
 //! - [`sites`]: the sites file and inline sites, validated into [`sites::Site`].
 //! - [`probe`]: the checker: one site to one [`message::Check`], phase
 //!   timings, certificate expiry; many sites with bounded concurrency.
+//! - [`schedule`]: which sites a run checks: interval slots and shards.
 //! - [`message`]: the Kafka message, the one place its shape is defined.
 //! - [`kafka`]: client configuration shared by every Kafka client, the
 //!   publisher, topic creation.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod kafka;
 pub mod message;
 pub mod probe;
+pub mod schedule;
 pub mod sites;
 pub mod store;
 pub mod telemetry;

@@ -50,6 +50,7 @@ pub struct Defaults {
     pub method: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub max_body_bytes: Option<u64>,
+    pub interval: Option<String>,
 }
 
 /// One `[[site]]` (or one element of `SITEWATCH_SITES`) as written.
@@ -65,6 +66,8 @@ pub struct RawSite {
     pub regex: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub max_body_bytes: Option<u64>,
+    /// How often to check it, under a scheduler that ticks more often.
+    pub interval: Option<String>,
 }
 
 /// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
@@ -196,6 +199,9 @@ pub struct Site {
     pub ca_file: Option<PathBuf>,
     pub ca_certs: Vec<CertificateDer<'static>>,
     pub max_body_bytes: u64,
+    /// Checked once per interval when the scheduler ticks more often; `None`
+    /// means at every run.
+    pub interval: Option<Duration>,
 }
 
 /// Loads and validates the sites the settings point at.
@@ -331,6 +337,15 @@ pub fn validate(raw: RawSite, defaults: &Defaults, base: &Path) -> Result<Site> 
             certs
         }
     };
+    let interval = match raw.interval.as_ref().or(defaults.interval.as_ref()) {
+        None => None,
+        Some(t) => Some(
+            humantime::parse_duration(t)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad(format!("interval `{t}`: expected a non-zero duration such as 5m")))?,
+        ),
+    };
     let max_body_bytes = raw
         .max_body_bytes
         .or(defaults.max_body_bytes)
@@ -346,6 +361,7 @@ pub fn validate(raw: RawSite, defaults: &Defaults, base: &Path) -> Result<Site> 
         ca_file,
         ca_certs,
         max_body_bytes,
+        interval,
     })
 }
 

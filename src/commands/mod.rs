@@ -1,4 +1,5 @@
-//! The subcommands: one module each, each with a `run`.
+//! The subcommands: one module each, each with a `run`; and the signals
+//! that stop a job cleanly.
 
 pub mod check;
 pub mod migrate;
@@ -6,15 +7,37 @@ pub mod probe_once;
 
 use crate::cli::Command;
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::schedule::Shard;
 
-/// Runs the chosen command to completion.
+/// Runs the chosen command to completion, or to a clean stop on SIGTERM or
+/// SIGINT.
 pub async fn run(command: Command, settings: &Settings) -> Result<()> {
+    let shutdown = shutdown_signal()?;
     match command {
         Command::ProbeOnce(args) => {
+            let shard = args
+                .shard
+                .as_deref()
+                .map(|s| Shard::parse(s, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref()))
+                .transpose()
+                .map_err(Error::config)?;
+            let mut summary_files: Vec<_> = args.summary.into_iter().collect();
+            if let Some(github) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+                summary_files.push(github.into());
+            }
+            let options = probe_once::Options {
+                dry_run: args.dry_run,
+                all: args.all,
+                tick: args.tick,
+                shard,
+                deadline: args.deadline,
+                summary_files,
+                now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
+            };
             let sites = crate::sites::load(settings)?;
             let mut stdout = std::io::stdout().lock();
-            probe_once::run(settings, sites, args.dry_run, &mut stdout)
+            probe_once::run(settings, sites, &options, &mut stdout, shutdown)
                 .await
                 .map(|_| ())
         }
@@ -23,11 +46,27 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 batch_size: args.batch_size,
                 max_messages: args.max_messages,
                 max_duration: args.max_duration,
+                deadline: args.deadline,
                 ..crate::drain::Options::default()
             };
-            crate::drain::run(settings, &options).await.map(|_| ())
+            crate::drain::run(settings, &options, shutdown).await.map(|_| ())
         }
         Command::Check(args) => check::run(settings, &args).await,
         Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
     }
+}
+
+/// Resolves with the signal's name on the first SIGTERM or SIGINT. The
+/// handlers are installed at once, so a signal during start-up is not lost.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| signal(kind).map_err(|e| Error::Job(anyhow::anyhow!("cannot handle signals: {e}")));
+    let mut term = install(SignalKind::terminate())?;
+    let mut int = install(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
 }

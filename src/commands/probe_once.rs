@@ -1,73 +1,158 @@
-//! `probe-once`: check every site concurrently, publish one message per
+//! `probe-once`: check every due site concurrently, publish one message per
 //! check, confirm every delivery, summarise, exit.
 
+use std::future::Future;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kafka::Publisher;
+use crate::message::{Check, rfc3339_ms};
 use crate::probe::{self, Prober};
+use crate::schedule::{self, Shard};
 use crate::sites::Site;
 use crate::telemetry;
+
+/// How one run picks its sites and when it must end.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Print the messages instead of publishing them.
+    pub dry_run: bool,
+    /// Check every site, whatever its interval.
+    pub all: bool,
+    /// How often the scheduler starts the job.
+    pub tick: Duration,
+    pub shard: Option<Shard>,
+    /// The job must be over this long after it started.
+    pub deadline: Option<Duration>,
+    /// Files to append the Markdown table of the run to.
+    pub summary_files: Vec<PathBuf>,
+    /// The run's clock, for which sites are due (injected by tests).
+    pub now: OffsetDateTime,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dry_run: false,
+            all: false,
+            tick: DEFAULT_TICK,
+            shard: None,
+            deadline: None,
+            summary_files: Vec::new(),
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// The scheduler tick when not told otherwise: cron's finest.
+pub const DEFAULT_TICK: Duration = Duration::from_secs(60);
 
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Summary {
+    /// Sites configured, and those due in this run (tick and shard).
     pub sites: usize,
+    pub due: usize,
+    pub checked: usize,
     pub up: usize,
     pub down: usize,
     /// Messages the broker acknowledged (printed, for a dry run).
     pub published: usize,
+    /// Why the run stopped early, if it did.
+    pub stopped_by: Option<String>,
     pub seconds: f64,
 }
 
-/// Runs the checks and publishes them, or prints them to `out` as JSON
-/// lines when `dry_run`. Fails (exit 1) when any message is not
-/// acknowledged, after printing the summary.
+/// Time kept before the deadline to confirm deliveries: a fifth of it, at
+/// most 5 s.
+fn reserve(deadline: Duration) -> Duration {
+    (deadline / 5).min(Duration::from_secs(5))
+}
+
+/// Runs the due checks and publishes them, or prints them to `out` as JSON
+/// lines when `dry_run`. Stops starting checks at the deadline (less the
+/// time to confirm deliveries) or when `shutdown` resolves (with the
+/// signal's name). Fails (exit 1) when a message is not acknowledged, or
+/// when a signal cut the run short, after printing the summary.
 pub async fn run(
     settings: &Settings,
     sites: Vec<Site>,
-    dry_run: bool,
+    options: &Options,
     out: &mut dyn Write,
+    shutdown: impl Future<Output = &'static str>,
 ) -> Result<Summary> {
     let start = Instant::now();
-    let prober = Prober::new(&sites, &settings.location).map_err(Error::config)?;
-    let mut publisher = if dry_run {
-        None
-    } else {
-        Some(Publisher::new(&settings.kafka)?)
-    };
     let mut summary = Summary {
         sites: sites.len(),
         ..Summary::default()
     };
-    let mut results = probe::spawn_all(Arc::new(prober), sites.into(), settings.concurrency);
-    while let Some(check) = results.recv().await {
-        if check.up {
-            summary.up += 1;
-        } else {
-            summary.down += 1;
-        }
-        tracing::debug!(site = %check.site, up = check.up, status = ?check.status_code, error_kind = ?check.error_kind, "checked");
-        let payload = check.to_json();
-        match publisher.as_mut() {
-            Some(p) => p.enqueue(&check.site, &payload).await?,
-            None => {
-                out.write_all(&payload)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .context("cannot write to stdout")?;
-                summary.published += 1;
+    let tick = schedule::tick_number(options.now, options.tick);
+    let due: Vec<Site> = sites
+        .into_iter()
+        .filter(|s| options.shard.is_none_or(|shard| shard.owns(&s.name)))
+        .filter(|s| options.all || schedule::due(&s.name, s.interval, options.tick, tick))
+        .collect();
+    summary.due = due.len();
+
+    let prober = Prober::new(&due, &settings.location).map_err(Error::config)?;
+    let mut publisher = if options.dry_run {
+        None
+    } else {
+        Some(Publisher::new(&settings.kafka)?)
+    };
+    let stop = CancellationToken::new();
+    let mut results = probe::spawn_all(Arc::new(prober), due.into(), settings.concurrency, stop.clone());
+    let end = options.deadline.map(|d| start + d);
+    let stop_checks_at = options.deadline.map(|d| start + d - reserve(d));
+    let mut table = Vec::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            result = results.recv() => {
+                let Some(check) = result else { break };
+                summary.checked += 1;
+                if check.up {
+                    summary.up += 1;
+                } else {
+                    summary.down += 1;
+                }
+                let payload = check.to_json();
+                match publisher.as_mut() {
+                    Some(p) => p.enqueue(&check.site, &payload).await?,
+                    None => {
+                        out.write_all(&payload)
+                            .and_then(|()| out.write_all(b"\n"))
+                            .context("cannot write to stdout")?;
+                        summary.published += 1;
+                    }
+                }
+                if !options.summary_files.is_empty() {
+                    table.push(check);
+                }
+            }
+            () = sleep_until(stop_checks_at), if summary.stopped_by.is_none() => {
+                summary.stopped_by = Some("the deadline".to_owned());
+                stop.cancel();
+            }
+            signal = &mut shutdown, if summary.stopped_by.is_none() => {
+                tracing::info!(signal, "stopping: no new checks; publishing what is done");
+                summary.stopped_by = Some(signal.to_owned());
+                stop.cancel();
             }
         }
     }
     let mut failure = None;
     if let Some(publisher) = publisher {
         let enqueued = publisher.enqueued();
-        let confirmation = publisher.confirm().await;
+        let confirmation = publisher.confirm(end).await;
         summary.published = confirmation.acknowledged;
         if confirmation.lost > 0 {
             failure = Some(anyhow!(
@@ -75,31 +160,111 @@ pub async fn run(
                 confirmation.lost,
                 enqueued,
                 settings.kafka.brokers,
-                humantime::format_duration(settings.kafka.publish_timeout),
+                humantime::format_duration(confirmation.waited),
                 confirmation.first_error.unwrap_or_default()
             ));
         }
     }
     out.flush().context("cannot write to stdout")?;
     summary.seconds = start.elapsed().as_secs_f64();
-    report(settings, &summary, dry_run);
+    report(settings, &summary, options);
+    write_tables(&options.summary_files, &settings.location, &mut table, options.now)?;
+    let not_checked = summary.due - summary.checked;
+    if failure.is_none()
+        && not_checked > 0
+        && let Some(signal) = summary.stopped_by.as_deref().filter(|s| s.starts_with("SIG"))
+    {
+        // A run cut short by the scheduler is not a success, even when all
+        // it checked is published.
+        failure = Some(anyhow!(
+            "stopped by {signal}: {not_checked} of {} due sites were not checked",
+            summary.due
+        ));
+    }
     match failure {
         Some(e) => Err(Error::Job(e)),
         None => Ok(summary),
     }
 }
 
-fn report(settings: &Settings, s: &Summary, dry_run: bool) {
-    let verb = if dry_run { "printed" } else { "published" };
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn report(settings: &Settings, s: &Summary, options: &Options) {
+    let verb = if options.dry_run { "printed" } else { "published" };
+    let mut text = format!(
+        "probe-once: {} sites checked, {} up, {} down, {} {verb} in {:.2} s",
+        s.checked, s.up, s.down, s.published, s.seconds
+    );
+    if let Some(why) = &s.stopped_by {
+        text += &format!("; stopped by {why} with {} due sites not checked", s.due - s.checked);
+    }
+    if s.due < s.sites {
+        text += &format!("; {} of {} sites due", s.due, s.sites);
+        if let Some(shard) = options.shard {
+            text += &format!(" in shard {shard}");
+        }
+    }
     telemetry::summary(
         settings.log_format,
-        &format!(
-            "probe-once: {} sites checked, {} up, {} down, {} {verb} in {:.2} s",
-            s.sites, s.up, s.down, s.published, s.seconds
-        ),
+        &text,
         serde_json::json!({
-            "job": "probe-once", "sites": s.sites, "up": s.up, "down": s.down,
-            verb: s.published, "seconds": s.seconds,
+            "job": "probe-once", "sites": s.sites, "due": s.due, "checked": s.checked,
+            "up": s.up, "down": s.down, verb: s.published, "stopped_by": s.stopped_by,
+            "seconds": s.seconds,
         }),
     );
+}
+
+/// Appends the run as a Markdown table (site, up, status, response time,
+/// certificate days left) to each file, as GitHub's `$GITHUB_STEP_SUMMARY`
+/// expects.
+fn write_tables(files: &[PathBuf], location: &str, checks: &mut [Check], now: OffsetDateTime) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    checks.sort_by(|a, b| a.site.cmp(&b.site));
+    let markdown = markdown_table(location, checks, now);
+    for file in files {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| f.write_all(markdown.as_bytes()))
+            .map_err(|e| Error::Job(anyhow!("cannot write the summary to {}: {e}", file.display())))?;
+    }
+    Ok(())
+}
+
+/// The Markdown table of a run.
+pub fn markdown_table(location: &str, checks: &[Check], now: OffsetDateTime) -> String {
+    let up = checks.iter().filter(|c| c.up).count();
+    let mut md = format!(
+        "### sitewatch: {up} of {} sites up ({location}, {})\n\n| site | up | status | response time | certificate days left | error |\n|---|---|---|---|---|---|\n",
+        checks.len(),
+        rfc3339_ms::format(&now)
+    );
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    for c in checks {
+        let status = c.status_code.map_or("-".to_owned(), |s| s.to_string());
+        let days = c
+            .tls_expires_at
+            .map_or("-".to_owned(), |t| (t - now).whole_days().to_string());
+        let error = match (c.error_kind, &c.error) {
+            (Some(kind), Some(e)) => format!("{}: {}", kind.as_str(), cell(e)),
+            _ => String::new(),
+        };
+        md += &format!(
+            "| {} | {} | {status} | {:.0} ms | {days} | {error} |\n",
+            cell(&c.site),
+            if c.up { "✅" } else { "❌" },
+            c.response_time_ms
+        );
+    }
+    md.push('\n');
+    md
 }

@@ -49,6 +49,9 @@ pub struct Options {
     pub max_messages: Option<u64>,
     /// Stop after this long; what is stored is committed, the rest stays.
     pub max_duration: Option<Duration>,
+    /// The job must be over this long after it started: it stops consuming
+    /// early enough to store and commit what it has.
+    pub deadline: Option<Duration>,
     pub idle_timeout: Duration,
 }
 
@@ -58,6 +61,7 @@ impl Default for Options {
             batch_size: DEFAULT_BATCH_SIZE,
             max_messages: None,
             max_duration: None,
+            deadline: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
@@ -90,19 +94,33 @@ struct Partition {
 
 /// Drains the topic into PostgreSQL. A failed batch stores nothing and
 /// commits no offset; the job then exits 1 and the next run redoes it.
-pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
+///
+/// On `shutdown` (SIGTERM, SIGINT) it stops consuming, stores and commits
+/// what it consumed, and returns: the rest stays for the next run.
+pub async fn run(
+    settings: &Settings,
+    options: &Options,
+    shutdown: impl std::future::Future<Output = &'static str>,
+) -> Result<Summary> {
     let start = Instant::now();
     let mut summary = Summary::default();
-    let outcome = drain(settings, options, &mut summary).await;
+    let outcome = drain(settings, options, &mut summary, shutdown).await;
     summary.seconds = start.elapsed().as_secs_f64();
     report(settings, &summary);
     outcome.map(|()| summary)
 }
 
-async fn drain(settings: &Settings, options: &Options, summary: &mut Summary) -> Result<()> {
+async fn drain(
+    settings: &Settings,
+    options: &Options,
+    summary: &mut Summary,
+    shutdown: impl std::future::Future<Output = &'static str>,
+) -> Result<()> {
     let start = Instant::now();
+    tokio::pin!(shutdown);
     let k = &settings.kafka;
     let mut db = store::connect(&settings.database).await?;
+    store::prepare(&db).await?;
     let consumer: DrainConsumer = kafka::client_config(k)
         .set("group.id", &k.group)
         // An empty partition answers after this wait; the end of a run is
@@ -173,7 +191,16 @@ async fn drain(settings: &Settings, options: &Options, summary: &mut Summary) ->
         .assign(&assignment)
         .context("cannot assign the partitions")?;
 
-    let deadline = options.max_duration.map(|d| start + d);
+    // Stop consuming at --max-duration, or early enough before --deadline
+    // to store the last batch (a fifth of it, at most 5 s).
+    let deadline = [
+        options.max_duration,
+        options.deadline.map(|d| d - (d / 5).min(Duration::from_secs(5))),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map(|d| start + d);
     let mut batch = Batch::default();
     let mut last_heard = Instant::now();
     loop {

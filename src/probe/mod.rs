@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use rustls::client::WebPkiServerVerifier;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::message::{Check, ErrorKind, SCHEMA};
@@ -222,23 +223,36 @@ impl Prober {
 }
 
 /// Checks every site with at most `concurrency` in flight, sending each
-/// result as soon as it is ready. The channel closes after the last one.
+/// result as soon as it is ready. The channel closes after the last one, or
+/// soon after `stop` is cancelled: no check starts after that, and checks
+/// in flight are abandoned (their results would be partial).
 pub fn spawn_all(
     prober: Arc<Prober>,
     sites: Arc<[Site]>,
     concurrency: usize,
+    stop: CancellationToken,
 ) -> mpsc::Receiver<Check> {
     let (tx, rx) = mpsc::channel(concurrency.clamp(1, 4096));
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(concurrency));
         for index in 0..sites.len() {
-            let permit = Arc::clone(&permits)
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            let (prober, sites, tx) = (Arc::clone(&prober), Arc::clone(&sites), tx.clone());
+            let permit = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => {
+                    permit.expect("the semaphore is never closed")
+                }
+                () = stop.cancelled() => return,
+            };
+            let (prober, sites, tx, stop) = (
+                Arc::clone(&prober),
+                Arc::clone(&sites),
+                tx.clone(),
+                stop.clone(),
+            );
             tokio::spawn(async move {
-                let check = prober.check(&sites[index]).await;
+                let check = tokio::select! {
+                    check = prober.check(&sites[index]) => check,
+                    () = stop.cancelled() => return,
+                };
                 drop(permit);
                 // The receiver only goes away when the job is abandoned.
                 let _ = tx.send(check).await;
