@@ -97,12 +97,15 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let rows: usize = args.get(1).map_or(Ok(100_000), |a| a.parse())?;
     let runs: usize = args.get(2).map_or(Ok(5), |a| a.parse())?;
-    let base = std::env::var("SITEWATCH_DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("set SITEWATCH_DATABASE_URL: eval \"$(scripts/stack env)\""))?;
+    let base = std::env::var("SITEWATCH_DATABASE_URL").map_err(|_| {
+        anyhow::anyhow!("set SITEWATCH_DATABASE_URL: eval \"$(scripts/stack env)\"")
+    })?;
     let (admin, conn) = tokio_postgres::connect(&base, NoTls).await?;
     tokio::spawn(conn);
     let name = format!("bench_insert_{}", std::process::id());
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
     let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
     let (mut client, conn) = tokio_postgres::connect(&url, NoTls).await?;
     tokio::spawn(conn);
@@ -110,13 +113,20 @@ async fn main() -> anyhow::Result<()> {
     store::prepare(&client).await?;
 
     println!("rows per run: {rows}, runs: {runs}, medians of rows/s (higher is better)");
-    println!("{:>10} {:>12} {:>12} {:>8}", "batch", "unnest", "copy", "copy/unnest");
+    println!(
+        "{:>10} {:>12} {:>12} {:>8}",
+        "batch", "unnest", "copy", "copy/unnest"
+    );
     for batch_size in [500, 5000, 20000] {
         let mut unnest = Vec::new();
         let mut copy = Vec::new();
         for run in 0..runs {
             // Alternate the order so neither always meets a warmer cache.
-            for mode in if run % 2 == 0 { ["unnest", "copy"] } else { ["copy", "unnest"] } {
+            for mode in if run % 2 == 0 {
+                ["unnest", "copy"]
+            } else {
+                ["copy", "unnest"]
+            } {
                 client.batch_execute("TRUNCATE checks").await?;
                 let checks: Vec<Check> = (0..rows).map(check).collect();
                 let start = Instant::now();
@@ -124,7 +134,11 @@ async fn main() -> anyhow::Result<()> {
                 for chunk in checks.chunks(batch_size) {
                     let mut batch = Batch::default();
                     for c in chunk {
-                        batch.checks.push(Located { check: c.clone(), partition: 0, offset });
+                        batch.checks.push(Located {
+                            check: c.clone(),
+                            partition: 0,
+                            offset,
+                        });
                         offset += 1;
                     }
                     batch.next_offsets.insert(0, offset);
@@ -135,13 +149,19 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 let rate = rows as f64 / start.elapsed().as_secs_f64();
-                if mode == "unnest" { unnest.push(rate) } else { copy.push(rate) }
+                if mode == "unnest" {
+                    unnest.push(rate)
+                } else {
+                    copy.push(rate)
+                }
             }
         }
         let (u, c) = (median(unnest), median(copy));
         println!("{batch_size:>10} {u:>12.0} {c:>12.0} {:>8.2}", c / u);
     }
     drop(client);
-    admin.batch_execute(&format!("DROP DATABASE {name}")).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE {name}"))
+        .await?;
     Ok(())
 }

@@ -62,7 +62,10 @@ impl Shard {
                 let index = completion_index.ok_or_else(|| {
                     format!("--shard `{text}`: give I/N, or run in an Indexed Job (JOB_COMPLETION_INDEX is not set)")
                 })?;
-                (number(index, "JOB_COMPLETION_INDEX")?, number(text, "count")?)
+                (
+                    number(index, "JOB_COMPLETION_INDEX")?,
+                    number(text, "count")?,
+                )
             }
         };
         if count == 0 || index >= count {
@@ -115,9 +118,16 @@ mod tests {
                 let t0 = tick_number(day_start, MINUTE);
                 let m = i128::from(minutes);
                 assert!(due_ticks[0] - t0 < m, "{site} every {minutes}m starts late");
-                assert!(*due_ticks.last().unwrap() - t0 >= 1440 - m, "{site} every {minutes}m ends early");
+                assert!(
+                    *due_ticks.last().unwrap() - t0 >= 1440 - m,
+                    "{site} every {minutes}m ends early"
+                );
                 for pair in due_ticks.windows(2) {
-                    assert_eq!(pair[1] - pair[0], i128::from(minutes), "{site} every {minutes}m");
+                    assert_eq!(
+                        pair[1] - pair[0],
+                        i128::from(minutes),
+                        "{site} every {minutes}m"
+                    );
                 }
                 for t in &due_ticks {
                     per_tick[(t - t0) as usize] += 1;
@@ -126,16 +136,28 @@ mod tests {
             // Spread evenly: no tick gets more than twice its fair share.
             let fair = sites.len() as f64 / minutes as f64;
             let busiest = *per_tick.iter().max().unwrap() as f64;
-            assert!(busiest <= 2.0 * fair + 2.0, "every {minutes}m: busiest tick {busiest}, fair {fair}");
+            assert!(
+                busiest <= 2.0 * fair + 2.0,
+                "every {minutes}m: busiest tick {busiest}, fair {fair}"
+            );
         }
     }
 
     #[test]
     fn a_late_or_early_start_belongs_to_the_nearest_tick() {
         let tick = tick_number(datetime!(2026-11-22 12:01:00 UTC), MINUTE);
-        assert_eq!(tick_number(datetime!(2026-11-22 12:01:25 UTC), MINUTE), tick);
-        assert_eq!(tick_number(datetime!(2026-11-22 12:00:40 UTC), MINUTE), tick);
-        assert_eq!(tick_number(datetime!(2026-11-22 12:01:31 UTC), MINUTE), tick + 1);
+        assert_eq!(
+            tick_number(datetime!(2026-11-22 12:01:25 UTC), MINUTE),
+            tick
+        );
+        assert_eq!(
+            tick_number(datetime!(2026-11-22 12:00:40 UTC), MINUTE),
+            tick
+        );
+        assert_eq!(
+            tick_number(datetime!(2026-11-22 12:01:31 UTC), MINUTE),
+            tick + 1
+        );
     }
 
     #[test]
@@ -151,21 +173,39 @@ mod tests {
             let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
             let mut sizes = vec![0usize; count as usize];
             for site in &sites {
-                let owners: Vec<u32> = shards.iter().filter(|s| s.owns(site)).map(|s| s.index).collect();
+                let owners: Vec<u32> = shards
+                    .iter()
+                    .filter(|s| s.owns(site))
+                    .map(|s| s.index)
+                    .collect();
                 assert_eq!(owners.len(), 1, "{site} in shards {owners:?} of {count}");
                 sizes[owners[0] as usize] += 1;
             }
             let fair = sites.len() / count as usize;
-            assert!(sizes.iter().all(|&n| n > fair * 8 / 10), "uneven shards {sizes:?}");
+            assert!(
+                sizes.iter().all(|&n| n > fair * 8 / 10),
+                "uneven shards {sizes:?}"
+            );
         }
     }
 
     #[test]
     fn shard_specs_parse_and_name_their_errors() {
         assert_eq!(Shard::parse("1/4", None), Ok(Shard { index: 1, count: 4 }));
-        assert_eq!(Shard::parse("4", Some("3")), Ok(Shard { index: 3, count: 4 }));
-        assert!(Shard::parse("4", None).unwrap_err().contains("JOB_COMPLETION_INDEX is not set"));
-        assert!(Shard::parse("4/4", None).unwrap_err().contains("below the count"));
+        assert_eq!(
+            Shard::parse("4", Some("3")),
+            Ok(Shard { index: 3, count: 4 })
+        );
+        assert!(
+            Shard::parse("4", None)
+                .unwrap_err()
+                .contains("JOB_COMPLETION_INDEX is not set")
+        );
+        assert!(
+            Shard::parse("4/4", None)
+                .unwrap_err()
+                .contains("below the count")
+        );
         assert!(Shard::parse("a/4", None).unwrap_err().contains("index `a`"));
     }
 }

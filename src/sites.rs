@@ -343,7 +343,11 @@ pub fn validate(raw: RawSite, defaults: &Defaults, base: &Path) -> Result<Site> 
             humantime::parse_duration(t)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| bad(format!("interval `{t}`: expected a non-zero duration such as 5m")))?,
+                .ok_or_else(|| {
+                    bad(format!(
+                        "interval `{t}`: expected a non-zero duration such as 5m"
+                    ))
+                })?,
         ),
     };
     let max_body_bytes = raw

@@ -23,7 +23,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 .transpose()
                 .map_err(Error::config)?;
             let mut summary_files: Vec<_> = args.summary.into_iter().collect();
-            if let Some(github) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+            if let Some(github) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty())
+            {
                 summary_files.push(github.into());
             }
             let options = probe_once::Options {
@@ -49,7 +50,9 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 deadline: args.deadline,
                 ..crate::drain::Options::default()
             };
-            crate::drain::run(settings, &options, shutdown).await.map(|_| ())
+            crate::drain::run(settings, &options, shutdown)
+                .await
+                .map(|_| ())
         }
         Command::Check(args) => check::run(settings, &args).await,
         Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
@@ -60,7 +63,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
 /// handlers are installed at once, so a signal during start-up is not lost.
 fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let install = |kind| signal(kind).map_err(|e| Error::Job(anyhow::anyhow!("cannot handle signals: {e}")));
+    let install =
+        |kind| signal(kind).map_err(|e| Error::Job(anyhow::anyhow!("cannot handle signals: {e}")));
     let mut term = install(SignalKind::terminate())?;
     let mut int = install(SignalKind::interrupt())?;
     Ok(async move {

@@ -109,7 +109,12 @@ pub async fn run(
         Some(Publisher::new(&settings.kafka)?)
     };
     let stop = CancellationToken::new();
-    let mut results = probe::spawn_all(Arc::new(prober), due.into(), settings.concurrency, stop.clone());
+    let mut results = probe::spawn_all(
+        Arc::new(prober),
+        due.into(),
+        settings.concurrency,
+        stop.clone(),
+    );
     let end = options.deadline.map(|d| start + d);
     let stop_checks_at = options.deadline.map(|d| start + d - reserve(d));
     let mut table = Vec::new();
@@ -168,11 +173,19 @@ pub async fn run(
     out.flush().context("cannot write to stdout")?;
     summary.seconds = start.elapsed().as_secs_f64();
     report(settings, &summary, options);
-    write_tables(&options.summary_files, &settings.location, &mut table, options.now)?;
+    write_tables(
+        &options.summary_files,
+        &settings.location,
+        &mut table,
+        options.now,
+    )?;
     let not_checked = summary.due - summary.checked;
     if failure.is_none()
         && not_checked > 0
-        && let Some(signal) = summary.stopped_by.as_deref().filter(|s| s.starts_with("SIG"))
+        && let Some(signal) = summary
+            .stopped_by
+            .as_deref()
+            .filter(|s| s.starts_with("SIG"))
     {
         // A run cut short by the scheduler is not a success, even when all
         // it checked is published.
@@ -195,13 +208,20 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 fn report(settings: &Settings, s: &Summary, options: &Options) {
-    let verb = if options.dry_run { "printed" } else { "published" };
+    let verb = if options.dry_run {
+        "printed"
+    } else {
+        "published"
+    };
     let mut text = format!(
         "probe-once: {} sites checked, {} up, {} down, {} {verb} in {:.2} s",
         s.checked, s.up, s.down, s.published, s.seconds
     );
     if let Some(why) = &s.stopped_by {
-        text += &format!("; stopped by {why} with {} due sites not checked", s.due - s.checked);
+        text += &format!(
+            "; stopped by {why} with {} due sites not checked",
+            s.due - s.checked
+        );
     }
     if s.due < s.sites {
         text += &format!("; {} of {} sites due", s.due, s.sites);
@@ -223,7 +243,12 @@ fn report(settings: &Settings, s: &Summary, options: &Options) {
 /// Appends the run as a Markdown table (site, up, status, response time,
 /// certificate days left) to each file, as GitHub's `$GITHUB_STEP_SUMMARY`
 /// expects.
-fn write_tables(files: &[PathBuf], location: &str, checks: &mut [Check], now: OffsetDateTime) -> Result<()> {
+fn write_tables(
+    files: &[PathBuf],
+    location: &str,
+    checks: &mut [Check],
+    now: OffsetDateTime,
+) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
@@ -235,7 +260,12 @@ fn write_tables(files: &[PathBuf], location: &str, checks: &mut [Check], now: Of
             .append(true)
             .open(file)
             .and_then(|mut f| f.write_all(markdown.as_bytes()))
-            .map_err(|e| Error::Job(anyhow!("cannot write the summary to {}: {e}", file.display())))?;
+            .map_err(|e| {
+                Error::Job(anyhow!(
+                    "cannot write the summary to {}: {e}",
+                    file.display()
+                ))
+            })?;
     }
     Ok(())
 }

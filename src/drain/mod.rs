@@ -195,7 +195,9 @@ async fn drain(
     // to store the last batch (a fifth of it, at most 5 s).
     let deadline = [
         options.max_duration,
-        options.deadline.map(|d| d - (d / 5).min(Duration::from_secs(5))),
+        options
+            .deadline
+            .map(|d| d - (d / 5).min(Duration::from_secs(5))),
     ]
     .into_iter()
     .flatten()
@@ -219,13 +221,20 @@ async fn drain(
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
-            tracing::info!("--max-duration reached: the rest stays for the next run");
+            tracing::info!("time is up: the rest stays for the next run");
             break;
         }
         let wait = deadline.map_or(Duration::from_millis(200), |d| {
             (d - now).min(Duration::from_millis(200))
         });
-        let message = match tokio::time::timeout(wait, consumer.recv()).await {
+        let received = tokio::select! {
+            received = tokio::time::timeout(wait, consumer.recv()) => received,
+            signal = &mut shutdown => {
+                tracing::info!(signal, "stopping: storing what was consumed; the rest stays for the next run");
+                break;
+            }
+        };
+        let message = match received {
             Err(_) => {
                 // Quiet: store what is waiting, and give up on a silent broker.
                 if !batch.is_empty() {

@@ -3,5 +3,6 @@
 
 mod configuration;
 mod drain;
+mod jobs;
 mod probe_once;
 mod support;
