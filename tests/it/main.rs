@@ -5,4 +5,5 @@ mod configuration;
 mod drain;
 mod jobs;
 mod probe_once;
+mod secrets;
 mod support;
