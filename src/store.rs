@@ -97,10 +97,14 @@ pub async fn connect(db: &DatabaseSettings) -> Result<Client> {
     let (mut config, mode) = parse_url(db.url.expose())?;
     config.application_name("sitewatch");
     let target = describe(&config);
+    let host = target.split(':').next().unwrap_or_default().to_owned();
     let fail = |e: tokio_postgres::Error| {
-        Error::Job(
-            anyhow::Error::new(e).context(format!("cannot connect to PostgreSQL at {target}")),
-        )
+        let context = format!("cannot connect to PostgreSQL at {target}");
+        let e = anyhow::Error::new(e);
+        match tls_hint(&format!("{e:#}"), &host) {
+            Some(hint) => Error::Job(anyhow::anyhow!("{context}: {hint}")),
+            None => Error::Job(e.context(context)),
+        }
     };
     if mode == SslMode::Disable {
         let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
@@ -145,6 +149,22 @@ pub async fn connect(db: &DatabaseSettings) -> Result<Client> {
         .map_err(fail)?;
     tokio::spawn(drive(connection));
     Ok(client)
+}
+
+/// OpenSSL's certificate errors, said so a person can act on them.
+fn tls_hint(error: &str, host: &str) -> Option<String> {
+    if error.contains("hostname mismatch") || error.contains("IP address mismatch") {
+        Some(format!(
+            "TLS: the server's certificate is not valid for host {host} (sslmode=verify-full checks the name; verify-ca does not)"
+        ))
+    } else if error.contains("certificate verify failed") {
+        Some(
+            "TLS: the server's certificate is not signed by a trusted CA: set SITEWATCH_DATABASE_CA to the CA's PEM file (Aiven: the service's ca.pem)"
+                .to_owned(),
+        )
+    } else {
+        None
+    }
 }
 
 async fn drive<F>(connection: F)
