@@ -24,8 +24,13 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {
         ca_file: args.ca_file.clone(),
         ..RawSite::default()
     };
-    let site = sites::validate(raw, &Defaults::default(), Path::new("."))
-        .map_err(|e| Error::config(e.one_line().replacen("site `check`: ", "", 1)))?;
+    let site = sites::validate(
+        raw,
+        &Defaults::default(),
+        Path::new("."),
+        &mut sites::Shared::default(),
+    )
+    .map_err(|e| Error::config(e.one_line().replacen("site `check`: ", "", 1)))?;
     let prober =
         Prober::new(std::slice::from_ref(&site), &settings.location).map_err(Error::config)?;
     let check = prober.check(&site).await;

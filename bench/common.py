@@ -1,0 +1,88 @@
+"""Shared helpers of the benchmark scripts: the local stack's settings,
+timing a command with GNU time, medians, tables."""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RELEASE = REPO / "target" / "release"
+SITEWATCH = RELEASE / "sitewatch"
+
+
+def say(*parts):
+    print("bench:", *parts, file=sys.stderr, flush=True)
+
+
+def stack_env():
+    """The SITEWATCH_* settings of the running local stack (`scripts/stack env`)."""
+    status = subprocess.run([REPO / "scripts" / "stack", "status"], capture_output=True, text=True)
+    if status.returncode != 0:
+        sys.exit("bench: the local stack is not up: run `scripts/stack up` first\n" + status.stderr)
+    out = subprocess.run([REPO / "scripts" / "stack", "env"], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, value = line[len("export "):].split("=", 1)
+            env[key] = value.strip('"')
+    return env
+
+
+def build(*examples):
+    say("building sitewatch (release)", *examples)
+    cmd = ["cargo", "build", "--release", "--quiet", "--bin", "sitewatch"]
+    for e in examples:
+        cmd += ["--example", e]
+    subprocess.run(cmd, cwd=REPO, check=True)
+
+
+def timed(cmd, env=None, cwd=None, stdout=subprocess.DEVNULL):
+    """Runs cmd under GNU time: wall seconds, peak RSS in MB, CPU seconds,
+    exit code and stderr."""
+    tfile = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-time-{os.getpid()}"
+    full = ["/usr/bin/time", "-o", str(tfile), "-f", "%e %M %U %S"] + [str(c) for c in cmd]
+    p = subprocess.run(full, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    fields = tfile.read_text().split()[-4:]
+    tfile.unlink()
+    wall, rss_kb, user, system = float(fields[0]), int(fields[1]), float(fields[2]), float(fields[3])
+    return {
+        "wall": wall,
+        "rss_mb": rss_kb / 1024,
+        "cpu": user + system,
+        "code": p.returncode,
+        "stderr": p.stderr,
+        "stdout": p.stdout if stdout == subprocess.PIPE else None,
+    }
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(lines)
+
+
+def wait_for(predicate, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    sys.exit(f"bench: {what} did not happen within {timeout:.0f} s")
+
+
+def machine():
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    return f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB"
