@@ -1,6 +1,7 @@
 """Shared helpers of the benchmark scripts: the local stack's settings,
 timing a command with GNU time, medians, tables."""
 
+import json
 import os
 import statistics
 import subprocess
@@ -86,3 +87,35 @@ def machine():
             break
     mem = Path("/proc/meminfo").read_text().split()[1]
     return f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB"
+
+
+class Targets:
+    """examples/bench_targets serving `sites` sites, in processes of at most
+    CHUNK sites each (a process may not have more open files than that);
+    `list` is every target, `ca` one PEM file with every CA."""
+
+    CHUNK = 15000
+
+    def __init__(self, work, sites, delay_ms=100):
+        self.procs = []
+        self.list = []
+        try:
+            for first in range(0, sites, self.CHUNK):
+                count = min(self.CHUNK, sites - first)
+                p = subprocess.Popen([RELEASE / "examples" / "bench_targets", work, str(count),
+                                      str(delay_ms), str(first)], stdout=subprocess.PIPE, text=True)
+                self.procs.append(p)
+                if p.stdout.readline().strip() != "ready":
+                    sys.exit("bench: bench_targets did not start")
+                self.list += json.loads((Path(work) / f"targets-{first}.json").read_text())
+            self.ca = Path(work) / "ca.pem"
+            self.ca.write_text("".join((Path(work) / f"ca-{f}.pem").read_text()
+                                       for f in range(0, sites, self.CHUNK)))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+            p.wait()

@@ -3,12 +3,14 @@
 //! a body of a few tens of KB for a regex. Used by `bench/probe`; not a test.
 //!
 //! ```sh
-//! cargo run --release --example bench_targets -- DIR SITES [DELAY_MS]
+//! cargo run --release --example bench_targets -- DIR SITES [DELAY_MS [FIRST]]
 //! ```
 //!
-//! Writes `DIR/targets.json` (one `{url, https, regex}` per site) and
-//! `DIR/ca.pem` (the CA of the https sites), prints `ready` and serves until
-//! killed. Site i listens on 127.1.X.Y:PORT: 50 ports per address, so that
+//! Serves sites FIRST to FIRST+SITES-1 (so that several processes can share
+//! more sites than one process may have open files); writes
+//! `DIR/targets-FIRST.json` (one `{url, https, regex}` per site) and
+//! `DIR/ca-FIRST.pem` (the CA of its https sites), prints `ready` and serves
+//! until killed. Site i listens on 127.1.X.Y:PORT: 50 ports per address, so that
 //! no two sites share a connection. Every 10th address is https, with its
 //! own certificate for its IP; every 4th site serves `/page` (32 KiB, the
 //! regex's match at the end) instead of `/` (a few hundred bytes).
@@ -87,12 +89,27 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let (dir, sites) = match (args.get(1), args.get(2)) {
+    let (dir, count) = match (args.get(1), args.get(2)) {
         (Some(d), Some(n)) => (std::path::PathBuf::from(d), n.parse::<usize>()?),
-        _ => anyhow::bail!("usage: bench_targets DIR SITES [DELAY_MS]"),
+        _ => anyhow::bail!("usage: bench_targets DIR SITES [DELAY_MS [FIRST]]"),
     };
     let delay = Duration::from_millis(args.get(3).map_or(Ok(100), |d| d.parse())?);
-    rlimit::increase_nofile_limit(u64::MAX)?;
+    let first: usize = args.get(4).map_or(Ok(0), |f| f.parse())?;
+    if first % PORTS_PER_ADDRESS != 0 {
+        anyhow::bail!("FIRST must be a multiple of {PORTS_PER_ADDRESS}");
+    }
+    let sites = first..first + count;
+    // One listener per site, plus the connections in flight.
+    let needed = count as u64 + 4_000;
+    if rlimit::increase_nofile_limit(needed)? < needed {
+        // Raising the hard limit takes root (CAP_SYS_RESOURCE).
+        rlimit::setrlimit(rlimit::Resource::NOFILE, needed, needed).map_err(|e| {
+            anyhow::anyhow!(
+                "{count} sites need {needed} open files, above this shell's hard limit \
+                 (ulimit -Hn): run as root or raise it ({e})"
+            )
+        })?;
+    }
     std::fs::create_dir_all(&dir)?;
 
     // The CA, and one certificate per https address.
@@ -102,14 +119,12 @@ fn main() -> anyhow::Result<()> {
         .distinguished_name
         .push(rcgen::DnType::CommonName, "sitewatch benchmark CA");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
-    std::fs::write(dir.join("ca.pem"), ca.pem())?;
+    std::fs::write(dir.join(format!("ca-{first}.pem")), ca.pem())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
-    let addresses = sites.div_ceil(PORTS_PER_ADDRESS);
-    let mut acceptors = Vec::new();
-    for a in 0..addresses {
+    let mut acceptors = std::collections::HashMap::new();
+    for a in first / PORTS_PER_ADDRESS..sites.end.div_ceil(PORTS_PER_ADDRESS) {
         if a % HTTPS_EVERY_ADDRESS != HTTPS_EVERY_ADDRESS - 1 {
-            acceptors.push(None);
             continue;
         }
         let ip = address(a * PORTS_PER_ADDRESS);
@@ -126,7 +141,7 @@ fn main() -> anyhow::Result<()> {
                 vec![cert.der().clone(), ca.der().clone()],
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             )?;
-        acceptors.push(Some(TlsAcceptor::from(Arc::new(config))));
+        acceptors.insert(a, TlsAcceptor::from(Arc::new(config)));
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -135,11 +150,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let small = response(&small_body());
         let page = response(&page_body());
-        let mut targets = Vec::with_capacity(sites);
-        for i in 0..sites {
+        let mut targets = Vec::with_capacity(count);
+        for i in sites {
             let ip = address(i);
             let port = FIRST_PORT + (i % PORTS_PER_ADDRESS) as u16;
-            let tls = acceptors[i / PORTS_PER_ADDRESS].clone();
+            let tls = acceptors.get(&(i / PORTS_PER_ADDRESS)).cloned();
             let regex = i % REGEX_EVERY_SITE == REGEX_EVERY_SITE - 1;
             let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), port)).await?;
             let scheme = if tls.is_some() { "https" } else { "http" };
@@ -170,7 +185,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
         std::fs::write(
-            dir.join("targets.json"),
+            dir.join(format!("targets-{first}.json")),
             serde_json::to_vec_pretty(&targets)?,
         )?;
         println!("ready");

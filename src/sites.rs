@@ -200,7 +200,7 @@ pub struct Site {
     pub regex: Option<Arc<regex::bytes::Regex>>,
     /// Extra CA to trust for this site, and its certificates.
     pub ca_file: Option<PathBuf>,
-    pub ca_certs: Vec<CertificateDer<'static>>,
+    pub ca_certs: Arc<[CertificateDer<'static>]>,
     pub max_body_bytes: u64,
     /// Checked once per interval when the scheduler ticks more often; `None`
     /// means at every run.
@@ -257,7 +257,7 @@ fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<V
 #[derive(Default)]
 pub struct Shared {
     regexes: HashMap<String, Arc<regex::bytes::Regex>>,
-    ca_files: HashMap<PathBuf, Vec<CertificateDer<'static>>>,
+    ca_files: HashMap<PathBuf, Arc<[CertificateDer<'static>]>>,
 }
 
 /// Validates one site, filling in `[defaults]`; relative `ca_file` paths are
@@ -346,8 +346,8 @@ pub fn validate(
     };
     let ca_file = raw.ca_file.map(|p| base.join(p));
     let ca_certs = match &ca_file {
-        None => Vec::new(),
-        Some(path) if shared.ca_files.contains_key(path) => shared.ca_files[path].clone(),
+        None => Arc::from([]),
+        Some(path) if shared.ca_files.contains_key(path) => Arc::clone(&shared.ca_files[path]),
         Some(path) => {
             let certs: Vec<_> = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -358,7 +358,8 @@ pub fn validate(
                     path.display()
                 )));
             }
-            shared.ca_files.insert(path.clone(), certs.clone());
+            let certs: Arc<[_]> = certs.into();
+            shared.ca_files.insert(path.clone(), Arc::clone(&certs));
             certs
         }
     };

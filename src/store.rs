@@ -16,11 +16,18 @@ use crate::message::Check;
 /// The migrations, in order; each file of `migrations/` is listed here (a
 /// test checks that none is missing) and compiled into the binary, so a
 /// container needs no extra files.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "0001_checks.sql",
-    include_str!("../migrations/0001_checks.sql"),
-)];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "0001_checks.sql",
+        include_str!("../migrations/0001_checks.sql"),
+    ),
+    (
+        2,
+        "0002_site_collate_c.sql",
+        include_str!("../migrations/0002_site_collate_c.sql"),
+    ),
+];
 
 /// How to secure the connection, as libpq's `sslmode` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

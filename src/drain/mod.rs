@@ -37,6 +37,11 @@ use crate::telemetry;
 /// bounded (a check is under 2 KiB).
 pub const DEFAULT_BATCH_SIZE: usize = 5000;
 
+/// Database connections that store batches at once, each for its own share
+/// of the partitions (so that a partition's batches stay in order). Two keep
+/// both cores of a small PostgreSQL busy; more only queue on the same CPUs.
+pub const WRITERS: usize = 2;
+
 /// How long the broker may stay silent (no message, no end of partition)
 /// before the run gives up with exit 1.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,11 +90,26 @@ type DrainConsumer = StreamConsumer<kafka::Context>;
 /// Where one owned partition stands.
 #[derive(Debug)]
 struct Partition {
-    /// The high watermark at the start, when it can be trusted as the end
-    /// of this run: above the start offset. A broker that reports a wrong
-    /// (low) watermark then still ends the partition at EOF.
+    /// The high watermark at the start, when it is above the start offset.
     bound: Option<i64>,
     done: bool,
+    /// The writer that stores this partition's records.
+    writer: usize,
+}
+
+/// Whether a record is past the end of this run: at or beyond the high
+/// watermark read at the start, *and* written after the run started.
+///
+/// The watermark alone would do on Kafka, but a broker may report a low one
+/// (Nisshi's memory engine is a few thousand records short on a busy
+/// partition): the records between it and the true end were written before
+/// the run started, so they are still taken, and the partition ends at EOF.
+/// The timestamp alone would not do either: a producer's clock may lag, so
+/// it only decides past the watermark. A record without a timestamp past the
+/// watermark ends the partition. Either way a busy topic cannot keep a
+/// drain running.
+fn past_end(offset: i64, bound: Option<i64>, created_ms: Option<i64>, started_ms: i64) -> bool {
+    bound.is_some_and(|b| offset >= b) && created_ms.is_none_or(|t| t >= started_ms)
 }
 
 /// Drains the topic into PostgreSQL. A failed batch stores nothing and
@@ -117,15 +137,40 @@ async fn drain(
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<()> {
     let start = Instant::now();
+    let started_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX);
     tokio::pin!(shutdown);
     let k = &settings.kafka;
-    let mut db = store::connect(&settings.database).await?;
+    // The other writers' connections open while Kafka is set up.
+    let more_db: Vec<_> = (1..WRITERS)
+        .map(|_| {
+            let database = settings.database.clone();
+            tokio::spawn(async move {
+                let db = store::connect(&database).await?;
+                store::prepare(&db).await?;
+                Ok::<_, Error>(db)
+            })
+        })
+        .collect();
+    let db = store::connect(&settings.database).await?;
     store::prepare(&db).await?;
     let consumer: DrainConsumer = kafka::client_config(k)
         .set("group.id", &k.group)
         // An empty partition answers after this wait; the end of a run is
         // a few of those, so short keeps an idle drain fast.
-        .set("fetch.wait.max.ms", "100")
+        .set("fetch.wait.max.ms", "50")
+        // Prefetch a few batches (a check is under 1 KiB), not librdkafka's
+        // defaults (100,000 records a partition, up to 64 MiB): peak memory
+        // then stays the same whatever the backlog. Once below that, fetch
+        // again at once, not after librdkafka's default second.
+        .set("queued.min.messages", "10000")
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.queue.backoff.ms", "5")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
@@ -170,7 +215,12 @@ async fn drain(
     };
     let mut assignment = TopicPartitionList::new();
     let mut state = BTreeMap::new();
-    for &p in &owned {
+    let mut writers = vec![Writer::new(db)];
+    for db in more_db.into_iter().take(owned.len() - 1) {
+        let db = db.await.map_err(|e| Error::Job(anyhow!("{e}")))??;
+        writers.push(Writer::new(db));
+    }
+    for (i, &p) in owned.iter().enumerate() {
         let start_at = from_db.get(&p).or(from_kafka.get(&p)).copied();
         let (low, high) = blocking(|| {
             consumer
@@ -181,11 +231,20 @@ async fn drain(
         let first = start_at.unwrap_or(low).max(low);
         let bound = (high > first).then_some(high);
         tracing::debug!(partition = p, first, low, high, ?bound, "assigning");
-        let offset = start_at.map_or(Offset::Beginning, Offset::Offset);
+        // An explicit offset, even for "from the beginning": librdkafka
+        // would first look up what the beginning is, one more round trip
+        // and fetch wait before an empty partition reports its end.
         assignment
-            .add_partition_offset(&k.topic, p, offset)
+            .add_partition_offset(&k.topic, p, Offset::Offset(first))
             .context("cannot build the assignment")?;
-        state.insert(p, Partition { bound, done: false });
+        state.insert(
+            p,
+            Partition {
+                bound,
+                done: false,
+                writer: i % writers.len(),
+            },
+        );
     }
     consumer
         .assign(&assignment)
@@ -203,7 +262,6 @@ async fn drain(
     .flatten()
     .min()
     .map(|d| start + d);
-    let mut batch = Batch::default();
     let mut last_heard = Instant::now();
     loop {
         if state.values().all(|s| s.done) {
@@ -237,8 +295,10 @@ async fn drain(
         let message = match received {
             Err(_) => {
                 // Quiet: store what is waiting, and give up on a silent broker.
-                if !batch.is_empty() {
-                    flush(&mut db, &consumer, settings, &mut batch, summary).await?;
+                for writer in &mut writers {
+                    if !writer.batch.is_empty() {
+                        writer.submit(&consumer, settings, summary).await?;
+                    }
                 }
                 if last_heard.elapsed() >= options.idle_timeout {
                     return Err(Error::Job(anyhow!(
@@ -266,7 +326,7 @@ async fn drain(
         last_heard = Instant::now();
         let (p, offset) = (message.partition(), message.offset());
         let Some(s) = state.get_mut(&p) else { continue };
-        if s.done || s.bound.is_some_and(|b| offset >= b) {
+        if s.done || past_end(offset, s.bound, message.timestamp().to_millis(), started_ms) {
             // Past this run's end: the next run takes it.
             if !s.done {
                 s.done = true;
@@ -275,6 +335,8 @@ async fn drain(
             continue;
         }
         summary.consumed += 1;
+        let writer = &mut writers[s.writer];
+        let batch = &mut writer.batch;
         match decode::decode(message.payload()) {
             Ok(check) => batch.checks.push(Located {
                 check,
@@ -290,48 +352,101 @@ async fn drain(
             }),
         }
         batch.next_offsets.insert(p, offset + 1);
-        if s.bound.is_some_and(|b| offset + 1 >= b) {
-            s.done = true;
-            pause(&consumer, &k.topic, p);
-        }
         if batch.len() >= options.batch_size {
-            flush(&mut db, &consumer, settings, &mut batch, summary).await?;
+            writer.submit(&consumer, settings, summary).await?;
         }
     }
-    if !batch.is_empty() {
-        flush(&mut db, &consumer, settings, &mut batch, summary).await?;
+    for writer in &mut writers {
+        if !writer.batch.is_empty() {
+            writer.submit(&consumer, settings, summary).await?;
+        }
+    }
+    for writer in &mut writers {
+        writer.finish(&consumer, summary, CommitMode::Sync).await?;
     }
     Ok(())
 }
 
-/// Stores the batch in one transaction, then mirrors the offsets to Kafka.
-async fn flush(
-    db: &mut tokio_postgres::Client,
-    consumer: &DrainConsumer,
-    settings: &Settings,
-    batch: &mut Batch,
-    summary: &mut Summary,
-) -> Result<()> {
-    let k = &settings.kafka;
-    let stored = store::store(db, &k.group, &k.topic, batch)
-        .await
-        .context("a batch was not stored; no offset was committed for it")?;
-    summary.stored += stored.inserted;
-    summary.duplicates += stored.duplicates;
-    summary.dead_letters += stored.dead_letters;
-    let mut offsets = TopicPartitionList::new();
-    for (&p, &next) in &batch.next_offsets {
-        offsets
-            .add_partition_offset(&k.topic, p, Offset::Offset(next))
-            .context("cannot build the offsets to commit")?;
+/// Fills batches for its partitions and stores them on its own database
+/// connection, in a task of its own, one at a time, while the loop consumes
+/// and decodes the next one: PostgreSQL and the consumer work at the same
+/// time. Memory stays bounded: per writer, one batch in the database, one
+/// being filled.
+struct Writer {
+    batch: Batch,
+    idle: Option<tokio_postgres::Client>,
+    busy: Option<tokio::task::JoinHandle<Stored>>,
+}
+
+/// A batch's outcome, with the connection back and the offsets to mirror.
+type Stored = (
+    tokio_postgres::Client,
+    anyhow::Result<store::Stored>,
+    TopicPartitionList,
+);
+
+impl Writer {
+    fn new(db: tokio_postgres::Client) -> Writer {
+        Writer {
+            batch: Batch::default(),
+            idle: Some(db),
+            busy: None,
+        }
     }
-    *batch = Batch::default();
-    // The database already holds the truth; Kafka's copy is for lag tools,
-    // so a failure here is worth a warning, not a failed run.
-    if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&offsets, CommitMode::Sync)) {
-        tracing::warn!(error = %e, "cannot commit offsets to Kafka (PostgreSQL has them)");
+
+    /// Waits for the batch in the database, then hands this one over.
+    async fn submit(
+        &mut self,
+        consumer: &DrainConsumer,
+        settings: &Settings,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        self.finish(consumer, summary, CommitMode::Async).await?;
+        let k = &settings.kafka;
+        let mut offsets = TopicPartitionList::new();
+        for (&p, &next) in &self.batch.next_offsets {
+            offsets
+                .add_partition_offset(&k.topic, p, Offset::Offset(next))
+                .context("cannot build the offsets to commit")?;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let mut db = self
+            .idle
+            .take()
+            .expect("a finished writer has its connection");
+        let (group, topic) = (k.group.clone(), k.topic.clone());
+        self.busy = Some(tokio::spawn(async move {
+            let stored = store::store(&mut db, &group, &topic, &batch).await;
+            (db, stored, offsets)
+        }));
+        Ok(())
     }
-    Ok(())
+
+    /// Waits for the batch in the database, if any; once its transaction is
+    /// committed, mirrors its offsets to Kafka. A failed batch fails the
+    /// run, and no later batch is stored.
+    async fn finish(
+        &mut self,
+        consumer: &DrainConsumer,
+        summary: &mut Summary,
+        mode: CommitMode,
+    ) -> Result<()> {
+        let Some(busy) = self.busy.take() else {
+            return Ok(());
+        };
+        let (db, stored, offsets) = busy.await.map_err(|e| Error::Job(anyhow!("{e}")))?;
+        self.idle = Some(db);
+        let stored = stored.context("a batch was not stored; no offset was committed for it")?;
+        summary.stored += stored.inserted;
+        summary.duplicates += stored.duplicates;
+        summary.dead_letters += stored.dead_letters;
+        // The database already holds the truth; Kafka's copy is for lag
+        // tools, so a failure here is worth a warning, not a failed run.
+        if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&offsets, mode)) {
+            tracing::warn!(error = %e, "cannot commit offsets to Kafka (PostgreSQL has them)");
+        }
+        Ok(())
+    }
 }
 
 fn pause(consumer: &DrainConsumer, topic: &str, partition: i32) {
@@ -425,4 +540,24 @@ fn report(settings: &Settings, s: &Summary) {
             "partitions": s.partitions, "topic_partitions": s.topic_partitions,
         }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::past_end;
+
+    const START: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn a_partition_ends_past_the_watermark_at_a_record_written_after_the_start() {
+        // Below the watermark: taken, whenever it was written.
+        assert!(!past_end(99, Some(100), Some(START + 5000), START));
+        // At the watermark, written after the start: the end.
+        assert!(past_end(100, Some(100), Some(START + 1), START));
+        assert!(past_end(100, Some(100), None, START));
+        // Past a watermark that was too low, written before the start: taken.
+        assert!(!past_end(150, Some(100), Some(START - 1), START));
+        // No trustworthy watermark: only EOF ends the partition.
+        assert!(!past_end(10_000, None, Some(START + 1), START));
+    }
 }
