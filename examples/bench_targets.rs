@@ -95,7 +95,7 @@ fn main() -> anyhow::Result<()> {
     };
     let delay = Duration::from_millis(args.get(3).map_or(Ok(100), |d| d.parse())?);
     let first: usize = args.get(4).map_or(Ok(0), |f| f.parse())?;
-    if first % PORTS_PER_ADDRESS != 0 {
+    if !first.is_multiple_of(PORTS_PER_ADDRESS) {
         anyhow::bail!("FIRST must be a multiple of {PORTS_PER_ADDRESS}");
     }
     let sites = first..first + count;
