@@ -44,17 +44,49 @@ pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
     config
 }
 
-/// The context of sitewatch's consumers: librdkafka reports reaching the
-/// end of a partition as an error event, which for `drain` is the goal, so
-/// it is logged at debug level instead of as an error.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Context;
+/// The context of sitewatch's Kafka clients.
+///
+/// librdkafka reports a failed TLS handshake or a refused login only as an
+/// error event, while the request that needed the connection just times
+/// out; the context keeps the last such event so that a job's one-line
+/// failure can say *why* ("certificate verify failed", "SASL
+/// authentication error") instead of only "timed out". Reaching the end of
+/// a partition is also an error event, which for `drain` is the goal: it is
+/// logged at debug level.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    last_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Context {
+    /// The last connection-level error librdkafka reported, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// `message`, with the last client error when there is one.
+    pub fn explain(&self, message: String) -> String {
+        match self.last_error() {
+            Some(e) => format!("{message} (last Kafka client error: {e})"),
+            None => message,
+        }
+    }
+}
 
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
         match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::PartitionEOF) => tracing::debug!(reason, "end of partition"),
-            _ => tracing::error!(error = %error, reason, "Kafka client error"),
+            // The consequence of the errors that say why; not worth keeping.
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                tracing::error!(error = %error, reason, "Kafka client error");
+            }
+            _ => {
+                tracing::error!(error = %error, reason, "Kafka client error");
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(reason.lines().next().unwrap_or_default().to_owned());
+                }
+            }
         }
     }
 }
@@ -81,7 +113,8 @@ pub struct Confirmation {
 /// An idempotent producer that enqueues everything first and confirms every
 /// delivery at the end.
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: FutureProducer<Context>,
+    context: Context,
     topic: String,
     timeout: Duration,
     pending: Vec<DeliveryFuture>,
@@ -90,7 +123,8 @@ pub struct Publisher {
 impl Publisher {
     /// Creates the producer; it connects in the background.
     pub fn new(kafka: &KafkaSettings) -> anyhow::Result<Publisher> {
-        let producer: FutureProducer = client_config(kafka)
+        let context = Context::default();
+        let producer: FutureProducer<Context> = client_config(kafka)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
@@ -99,11 +133,12 @@ impl Publisher {
                 "message.timeout.ms",
                 kafka.publish_timeout.as_millis().to_string(),
             )
-            .create()
+            .create_with_context(context.clone())
             .context("cannot create the Kafka producer")?;
         warm_up(producer.clone(), kafka.topic.clone());
         Ok(Publisher {
             producer,
+            context,
             topic: kafka.topic.clone(),
             timeout: kafka.publish_timeout,
             pending: Vec::new(),
@@ -175,6 +210,7 @@ impl Publisher {
                 }
             }
         }
+        confirmation.first_error = confirmation.first_error.map(|e| self.context.explain(e));
         // Everything is already reported; this only releases the client cleanly.
         let producer = self.producer;
         let _ = tokio::task::spawn_blocking(move || {
@@ -192,7 +228,7 @@ impl Publisher {
 /// request goes to the bootstrap connection, the second to the broker that
 /// is up by then, and its response gets the id at once (measured: first
 /// acknowledgement after 54 ms instead of 507 ms).
-fn warm_up(producer: FutureProducer, topic: String) {
+fn warm_up(producer: FutureProducer<Context>, topic: String) {
     tokio::task::spawn_blocking(move || {
         for _ in 0..2 {
             if let Err(e) = producer

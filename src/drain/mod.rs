@@ -175,7 +175,7 @@ async fn drain(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create_with_context(kafka::Context)
+        .create_with_context(kafka::Context::default())
         .context("cannot create the Kafka consumer")?;
 
     let partitions = blocking(|| topic_partitions(&consumer, k)).await?;
@@ -301,11 +301,11 @@ async fn drain(
                     }
                 }
                 if last_heard.elapsed() >= options.idle_timeout {
-                    return Err(Error::Job(anyhow!(
+                    return Err(Error::Job(anyhow!(consumer.context().explain(format!(
                         "no message and no end of partition from {} for {}: stopped with the rest left for the next run",
                         k.brokers,
                         humantime::format_duration(options.idle_timeout)
-                    )));
+                    )))));
                 }
                 continue;
             }

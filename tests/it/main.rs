@@ -4,6 +4,7 @@
 mod configuration;
 mod drain;
 mod jobs;
+mod kafka_tls;
 mod postgres_tls;
 mod probe_once;
 mod secrets;

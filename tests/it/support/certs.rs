@@ -89,3 +89,18 @@ impl Ca {
         }
     }
 }
+
+impl Ca {
+    /// A certificate for `names` (host names or IP addresses) signed by
+    /// this CA, valid until [`VALID_UNTIL`], and its private key, as PEM.
+    pub fn issue_pem(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.not_before = datetime!(2023-01-01 00:00:00 UTC);
+        params.not_after = VALID_UNTIL;
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}

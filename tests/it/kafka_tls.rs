@@ -1,0 +1,211 @@
+//! Kafka over TLS with a client certificate (Aiven's `ca.pem`,
+//! `service.cert`, `service.key`), against a real TLS endpoint: stunnel
+//! (Debian's package) requiring and verifying a client certificate, in
+//! front of a Nisshi broker of the test's own that advertises the TLS port.
+//! Producer (`probe-once`), consumer (`drain`) and admin client (`migrate`)
+//! all go through it.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::certs::Ca;
+use crate::support::http::Server;
+use crate::support::{db, kafka, sitewatch};
+
+/// A broker reachable only over TLS with a client certificate.
+struct TlsBroker {
+    children: Vec<Child>,
+    port: u16,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes `text` to `dir/name`, read-only (as a mounted secret would be).
+fn read_only(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+    path
+}
+
+impl TlsBroker {
+    fn start(dir: &Path) -> TlsBroker {
+        let nisshi = std::env::var("STACK_NISSHI").expect(
+            "STACK_NISSHI is not set: run the tests with scripts/test (or eval \"$(scripts/stack env)\")",
+        );
+        let stunnel = ["/usr/bin/stunnel4", "/usr/bin/stunnel"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("stunnel is not installed: scripts/stack install installs it (apt-get install stunnel4)");
+        let ca = Ca::new();
+        let (server_cert, server_key) = ca.issue_pem(&["127.0.0.1", "localhost"]);
+        let (client_cert, client_key) = ca.issue_pem(&["sitewatch-client"]);
+        std::fs::write(dir.join("server.pem"), format!("{server_cert}{}", ca.pem())).unwrap();
+        std::fs::write(dir.join("server.key"), server_key).unwrap();
+        let broker = TlsBroker {
+            children: Vec::new(),
+            port: free_port(),
+            ca: read_only(dir, "ca.pem", &ca.pem()),
+            cert: read_only(dir, "service.cert", &client_cert),
+            key: read_only(dir, "service.key", &client_key),
+        };
+        let plain = free_port();
+        let mut broker = broker;
+        broker.children.push(
+            Command::new(&nisshi)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &format!("tcp://127.0.0.1:{plain}"),
+                    "--advertised-listener-url",
+                    &format!("tcp://127.0.0.1:{}", broker.port),
+                    "--storage-engine",
+                    "memory://tls/",
+                ])
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("nisshi.log")).unwrap())
+                .spawn()
+                .expect("cannot start Nisshi"),
+        );
+        let config = format!(
+            "foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{}\nconnect = 127.0.0.1:{plain}\n\
+             cert = {dir}/server.pem\nkey = {dir}/server.key\nCAfile = {dir}/ca.pem\n\
+             requireCert = yes\nverifyChain = yes\n",
+            broker.port,
+            dir = dir.display()
+        );
+        std::fs::write(dir.join("stunnel.conf"), config).unwrap();
+        broker.children.push(
+            Command::new(stunnel)
+                .arg(dir.join("stunnel.conf"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("stunnel.log")).unwrap())
+                .spawn()
+                .expect("cannot start stunnel"),
+        );
+        wait_for_port(plain, "Nisshi");
+        wait_for_port(broker.port, "stunnel");
+        broker
+    }
+
+    /// The settings of an Aiven-style certificate connection.
+    fn env(&self, topic: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "SITEWATCH_KAFKA_BROKERS",
+                format!("127.0.0.1:{}", self.port),
+            ),
+            ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "ssl".to_owned()),
+            ("SITEWATCH_KAFKA_SSL_CA", self.ca.display().to_string()),
+            ("SITEWATCH_KAFKA_SSL_CERT", self.cert.display().to_string()),
+            ("SITEWATCH_KAFKA_SSL_KEY", self.key.display().to_string()),
+            ("SITEWATCH_KAFKA_TOPIC", topic.to_owned()),
+            ("SITEWATCH_KAFKA_REPLICATION_FACTOR", "1".to_owned()),
+            ("SITEWATCH_KAFKA_PUBLISH_TIMEOUT", "5s".to_owned()),
+        ]
+    }
+}
+
+fn without(env: &[(&'static str, String)], keys: &[&str]) -> Vec<(&'static str, String)> {
+    env.iter()
+        .filter(|(k, _)| !keys.contains(k))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssl_with_a_client_certificate_publishes_and_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let web = Server::start().await;
+    let topic = kafka::unique_topic("tls");
+    let mut env = broker.env(&topic);
+    env.push((
+        "SITEWATCH_SITES",
+        format!(r#"[{{"name":"tls-site","url":"{}"}}]"#, web.url("/ok")),
+    ));
+    env.push(("SITEWATCH_DATABASE_URL", db::fresh(dir.path()).await));
+
+    let migrate = sitewatch(dir.path(), &["migrate"], &env).await;
+    assert_eq!(migrate.code, 0, "{}", migrate.stderr);
+    let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
+    assert_eq!(probe.code, 0, "{}", probe.stderr);
+    assert!(probe.stderr.contains("1 published"), "{}", probe.stderr);
+    let drain = sitewatch(dir.path(), &["drain"], &env).await;
+    assert_eq!(drain.code, 0, "{}", drain.stderr);
+    assert!(drain.stderr.contains("1 stored"), "{}", drain.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_ca_fails_with_exit_1_and_says_the_certificate_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let web = Server::start().await;
+    let other = read_only(dir.path(), "other-ca.pem", &Ca::new().pem());
+    let mut env = broker.env(&kafka::unique_topic("tls-wrong-ca"));
+    env.retain(|(k, _)| *k != "SITEWATCH_KAFKA_SSL_CA");
+    env.push(("SITEWATCH_KAFKA_SSL_CA", other.display().to_string()));
+    env.push((
+        "SITEWATCH_SITES",
+        format!(r#"[{{"name":"a","url":"{}"}}]"#, web.url("/ok")),
+    ));
+    let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
+    assert_eq!(probe.code, 1, "{}", probe.stderr);
+    let last = probe.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("not acknowledged") && last.contains("certificate verify failed"),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_client_certificate_fails_with_exit_1_and_says_the_broker_wants_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let web = Server::start().await;
+    let mut env = without(
+        &broker.env(&kafka::unique_topic("tls-no-cert")),
+        &["SITEWATCH_KAFKA_SSL_CERT", "SITEWATCH_KAFKA_SSL_KEY"],
+    );
+    env.push((
+        "SITEWATCH_SITES",
+        format!(r#"[{{"name":"a","url":"{}"}}]"#, web.url("/ok")),
+    ));
+    let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
+    assert_eq!(probe.code, 1, "{}", probe.stderr);
+    let last = probe.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("not acknowledged") && last.contains("certificate required"),
+        "{last}"
+    );
+}
