@@ -19,7 +19,9 @@ def say(*parts):
 
 
 def stack_env():
-    """The SITEWATCH_* settings of the running local stack (`scripts/stack env`)."""
+    """The SITEWATCH_* settings of the running local stack (`scripts/stack env`);
+    installs GNU time, which every script times with, when it is missing."""
+    ensure(("/usr/bin/time", "time"))
     status = subprocess.run([REPO / "scripts" / "stack", "status"], capture_output=True, text=True)
     if status.returncode != 0:
         sys.exit("bench: the local stack is not up: run `scripts/stack up` first\n" + status.stderr)
@@ -30,6 +32,21 @@ def stack_env():
             key, value = line[len("export "):].split("=", 1)
             env[key] = value.strip('"')
     return env
+
+
+def ensure(*needs):
+    """Installs the Debian packages behind missing programs, given as
+    (path, package) pairs: as root with apt-get, else says what to install."""
+    missing = [package for path, package in needs if not os.path.exists(path)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"bench: missing {', '.join(missing)}: sudo apt-get install {' '.join(missing)}")
+    say("installing", *missing)
+    quiet = {"stdout": subprocess.DEVNULL}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                   env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), **quiet)
 
 
 def build(*examples):
