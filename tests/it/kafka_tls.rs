@@ -285,8 +285,13 @@ async fn a_missing_client_certificate_fails_with_exit_1_and_says_the_broker_want
     );
 }
 
+/// The database password of the round trips: the stack's PostgreSQL trusts
+/// its loopback clients, so any password is the right one.
+const DB_PASSWORD: &str = "pg-Right-Secret-7";
+
 /// migrate, probe-once and drain with `env`, at `RUST_LOG=trace`: the
-/// check is published and stored, and `password` appears in no output.
+/// check is published and stored, and neither `password` nor the database
+/// URL's password appears in any output: secrets that worked stay secret.
 async fn round_trip(
     dir: &Path,
     mut env: Vec<(&'static str, String)>,
@@ -298,7 +303,13 @@ async fn round_trip(
         "SITEWATCH_SITES",
         format!(r#"[{{"name":"sasl-site","url":"{}"}}]"#, web.url("/ok")),
     ));
-    env.push(("SITEWATCH_DATABASE_URL", db::fresh(dir).await));
+    let url = db::fresh(dir).await.replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{DB_PASSWORD}@"),
+        1,
+    );
+    assert!(url.contains(DB_PASSWORD), "{url}");
+    env.push(("SITEWATCH_DATABASE_URL", url));
     for (args, expect) in [
         (&["migrate"][..], ""),
         (&["probe-once"][..], "1 published"),
@@ -307,10 +318,12 @@ async fn round_trip(
         let run = sitewatch(dir, args, &env).await;
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(expect), "{args:?}: {}", run.stderr);
-        assert!(
-            !run.stderr.contains(password) && !run.stdout.contains(password),
-            "{args:?} printed the password"
-        );
+        for secret in [password, DB_PASSWORD] {
+            assert!(
+                !run.stderr.contains(secret) && !run.stdout.contains(secret),
+                "{args:?} printed a secret"
+            );
+        }
     }
 }
 
