@@ -92,9 +92,49 @@ pub struct DrainArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_duration: Option<std::time::Duration>,
     /// Finish before this long after the start: stop consuming early enough
-    /// to store and commit what was consumed, exit 0
+    /// to store and commit what was consumed, exit 0; every wait (connecting,
+    /// locks, the broker) ends by then too, exit 1 if it had to
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// Payload bytes stored per transaction at most (such as 8MiB)
+    #[arg(long, value_name = "BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    pub batch_bytes: usize,
+    /// How long a drain that stops making progress (frozen, or its host
+    /// gone) keeps its partitions: the server then ends its sessions and
+    /// another drain takes over
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_claim_timeout)]
+    pub claim_timeout: std::time::Duration,
+}
+
+fn parse_claim_timeout(text: &str) -> Result<std::time::Duration, String> {
+    parse_duration(text).and_then(|d| {
+        if d < std::time::Duration::from_secs(1) {
+            Err("must be at least 1s".into())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+/// `8MiB`, `512KiB`, `1000000`: a positive size in bytes.
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (number, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, ""), |i| t.split_at(i));
+    let scale: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit `{other}`: use B, KiB, MiB or GiB")),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a positive size such as 8MiB"))
 }
 
 #[derive(Debug, Args)]

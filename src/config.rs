@@ -346,8 +346,10 @@ pub enum LogFormat {
 /// Where the sites come from.
 #[derive(Debug, Clone)]
 pub enum SitesSource {
-    /// `SITEWATCH_SITES`: a JSON list of sites.
-    Inline(String),
+    /// `SITEWATCH_SITES`: a JSON list of sites, and the sites file when
+    /// there is one too: its `[settings]` and `[defaults]` still apply,
+    /// its sites do not.
+    Inline(String, Option<(PathBuf, SitesDoc)>),
     /// The sites file, already parsed (its `[settings]` are merged above).
     File(PathBuf, SitesDoc),
     /// The default sites file does not exist.
@@ -367,7 +369,14 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `SITEWATCH_*` variables that name no setting.
     pub unknown_env: Vec<String>,
+    /// Said once logging is up: settings that were overridden in a way a
+    /// person may not expect.
+    pub warnings: Vec<String>,
 }
+
+/// The most checks in flight a run accepts: each needs a socket, and more
+/// than this only queues in the kernel.
+pub const MAX_CONCURRENCY: usize = 100_000;
 
 /// Default checks in flight: enough that thousands of sites answering in
 /// 100 ms finish in about a second, few enough to stay under common
@@ -390,7 +399,7 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|s| s.trim().to_owned())
+        .map(|s| s.trim().chars().filter(|c| !c.is_control()).collect::<String>())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
 }
@@ -400,24 +409,36 @@ impl Settings {
     /// `[settings]` and validates every value. Errors exit 2 and name the
     /// setting, its source and, unless secret, its value.
     pub fn load(mut sources: Sources) -> Result<Settings> {
-        let sites = match sources.get("sites") {
-            Some(inline) => SitesSource::Inline(inline.text.clone()),
-            None => {
-                let explicit = sources.get("sites_file").cloned();
-                let path = PathBuf::from(sources.text("sites_file", "sites.toml"));
-                if path.exists() {
-                    let doc = SitesDoc::read(&path)?;
-                    sources.add_file_settings(&path, &doc.settings)?;
-                    SitesSource::File(path, doc)
-                } else if let Some(v) = explicit {
-                    return Err(Error::config(format!(
-                        "{}: file not found",
-                        culprit("sites_file", &v)
-                    )));
-                } else {
-                    SitesSource::Missing(path)
+        let mut warnings = Vec::new();
+        let explicit = sources.get("sites_file").cloned();
+        let path = PathBuf::from(sources.text("sites_file", "sites.toml"));
+        let file = if path.exists() {
+            let doc = SitesDoc::read(&path)?;
+            sources.add_file_settings(&path, &doc.settings)?;
+            Some((path.clone(), doc))
+        } else if let (Some(v), None) = (&explicit, sources.get("sites")) {
+            return Err(Error::config(format!(
+                "{}: file not found",
+                culprit("sites_file", v)
+            )));
+        } else {
+            None
+        };
+        let sites = match (sources.get("sites"), file) {
+            (Some(inline), file) => {
+                if let Some((path, doc)) = &file
+                    && !doc.site.is_empty()
+                {
+                    warnings.push(format!(
+                        "SITEWATCH_SITES overrides the {} sites of {}: checking the inline sites only (its [settings] and [defaults] still apply)",
+                        doc.site.len(),
+                        path.display()
+                    ));
                 }
+                SitesSource::Inline(inline.text.clone(), file)
             }
+            (None, Some((path, doc))) => SitesSource::File(path, doc),
+            (None, None) => SitesSource::Missing(path),
         };
         let s = &sources;
 
@@ -523,12 +544,19 @@ impl Settings {
         Ok(Settings {
             kafka,
             database,
-            location: s.text("location", &host_name()),
+            location: match s.get("location") {
+                Some(v) => {
+                    crate::sites::check_label("location", &v.text)
+                        .map_err(|why| Error::config(format!("{}: {why}", culprit("location", v))))?;
+                    v.text.clone()
+                }
+                None => host_name(),
+            },
             concurrency: s.parse(
                 "concurrency",
                 DEFAULT_CONCURRENCY,
-                "a positive number of checks in flight",
-                positive,
+                "a number of checks in flight from 1 to 100000",
+                |v| positive(v).filter(|n| *n <= MAX_CONCURRENCY),
             )?,
             log_format: s.parse("log_format", LogFormat::Text, "text or json", |v| match v {
                 "text" => Some(LogFormat::Text),
@@ -536,6 +564,7 @@ impl Settings {
                 _ => None,
             })?,
             unknown_env: std::mem::take(&mut sources.unknown_env),
+            warnings,
             sites,
         })
     }
@@ -652,7 +681,7 @@ mod tests {
         let err = load(&[], &[("SITEWATCH_CONCURRENCY", "0")]).unwrap_err();
         assert_eq!(
             err.one_line(),
-            "SITEWATCH_CONCURRENCY `0`: expected a positive number of checks in flight"
+            "SITEWATCH_CONCURRENCY `0`: expected a number of checks in flight from 1 to 100000"
         );
         let err = load(
             &[("concurrency", "lots".into())],

@@ -20,6 +20,9 @@ fn main() -> ExitCode {
     for variable in &settings.unknown_env {
         tracing::warn!(%variable, "ignoring an environment variable that names no setting");
     }
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(sitewatch::commands::run(cli.command, &settings));
     // Let background work (librdkafka's last log lines) end before the
     // verdict, so the error is the last line a scheduler shows.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
@@ -39,7 +42,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(error: &Error) -> ExitCode {
-    eprintln!("error: {}", error.one_line());
+    sitewatch::telemetry::final_error(&error.one_line());
     error.exit_code()
 }
 

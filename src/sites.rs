@@ -14,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{Settings, SitesSource};
+use crate::config::{Secret, Settings, SitesSource};
 use crate::error::{Error, Result};
 
 /// Whole check, DNS to last body byte, when neither the site nor
@@ -25,6 +25,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Body bytes read at most per check; the regex sees only these, and a huge
 /// body cannot exhaust memory.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// The largest `max_body_bytes`: a regex over more is not a health check,
+/// and every check's body must fit in the shared body budget.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The sites file as written, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -205,18 +209,77 @@ pub struct Site {
     /// Checked once per interval when the scheduler ticks more often; `None`
     /// means at every run.
     pub interval: Option<Duration>,
+    /// Credentials the URL carried (`https://user:pass@host/`): taken out of
+    /// `url`, which is published, and sent as Basic auth.
+    pub auth: Option<BasicAuth>,
+}
+
+/// Basic auth taken from a site's URL; the password never prints.
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Option<Secret>,
+}
+
+/// `url` as it may be shown: any `user:password@` replaced by `***@`. Works
+/// on text that does not parse as a URL too, since that text lands in
+/// errors.
+pub fn redact_url(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_owned();
+    };
+    let rest = &text[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..scheme_end + 3], &rest[at..]),
+        None => text.to_owned(),
+    }
+}
+
+/// Takes the credentials out of a URL (percent-decoded, as curl does).
+fn take_credentials(url: &mut Url) -> Option<BasicAuth> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let auth = BasicAuth {
+        username: decode(url.username()),
+        password: url.password().map(|p| Secret::new(decode(p))),
+    };
+    // Neither can fail on an http(s) URL with a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(auth)
+}
+
+/// Names and locations are labels in every row, message key and report:
+/// control characters (a NUL, which PostgreSQL cannot store, a newline that
+/// forges log lines) have no place in them.
+pub fn check_label(what: &str, value: &str) -> std::result::Result<(), String> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{what} `{}` contains the control character {c:?}: use printable characters",
+            value.escape_debug()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Loads and validates the sites the settings point at.
 pub fn load(settings: &Settings) -> Result<Vec<Site>> {
     match &settings.sites {
-        SitesSource::Inline(json) => {
+        SitesSource::Inline(json, file) => {
             let raw: Vec<RawSite> = serde_json::from_str(json).map_err(|e| {
                 Error::config(format!(
                     "SITEWATCH_SITES: {e} (expected a JSON list of sites)"
                 ))
             })?;
-            validate_all(raw, &Defaults::default(), Path::new("."))
+            let (defaults, base) = match file {
+                Some((path, doc)) => (doc.defaults.clone(), path.parent().unwrap_or(Path::new("."))),
+                None => (Defaults::default(), Path::new(".")),
+            };
+            validate_all(raw, &defaults, base)
+                .map_err(|e| Error::config(format!("SITEWATCH_SITES: {}", e.one_line())))
         }
         SitesSource::File(path, doc) => {
             let base = path.parent().unwrap_or(Path::new("."));
@@ -269,20 +332,21 @@ pub fn validate(
     shared: &mut Shared,
 ) -> Result<Site> {
     let name = raw.name.trim().to_owned();
-    let bad = |what: String| Error::config(format!("site `{name}`: {what}"));
+    let shown_url = redact_url(&raw.url);
     if name.is_empty() {
         return Err(Error::config(format!(
-            "site with url `{}`: name is empty",
-            raw.url
+            "site with url `{shown_url}`: name is empty"
         )));
     }
-    let url = Url::parse(&raw.url).map_err(|e| bad(format!("url `{}`: {e}", raw.url)))?;
+    check_label("site name", &name).map_err(Error::config)?;
+    let bad = |what: String| Error::config(format!("site `{name}`: {what}"));
+    let mut url = Url::parse(&raw.url).map_err(|e| bad(format!("url `{shown_url}`: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(bad(format!(
-            "url `{}`: only http:// and https:// URLs with a host can be checked",
-            raw.url
+            "url `{shown_url}`: only http:// and https:// URLs with a host can be checked"
         )));
     }
+    let auth = take_credentials(&mut url);
     let method_text = raw
         .method
         .or_else(|| defaults.method.clone())
@@ -331,6 +395,11 @@ pub fn validate(
     };
     let regex = match raw.regex.as_deref() {
         None => None,
+        Some(re) if re.contains('\0') => {
+            return Err(bad(
+                "regex contains a NUL character, which cannot be stored: write it as \\x00".into(),
+            ));
+        }
         Some(re) => match shared.regexes.get(re) {
             Some(compiled) => Some(compiled.clone()),
             None => {
@@ -380,6 +449,11 @@ pub fn validate(
         .max_body_bytes
         .or(defaults.max_body_bytes)
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes > MAX_BODY_BYTES {
+        return Err(bad(format!(
+            "max_body_bytes {max_body_bytes} is larger than {MAX_BODY_BYTES} (64 MiB)"
+        )));
+    }
     Ok(Site {
         name,
         url,
@@ -392,6 +466,7 @@ pub fn validate(
         ca_certs,
         max_body_bytes,
         interval,
+        auth,
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -43,9 +44,28 @@ pub enum SslMode {
     VerifyFull,
 }
 
+/// Whose certificates the connection trusts, as libpq's `sslrootcert` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootCert {
+    /// Only the CA certificates in this PEM file.
+    File(std::path::PathBuf),
+    /// The system's trust store (`sslrootcert=system`).
+    System,
+}
+
+/// The database URL, taken apart.
+#[derive(Debug, Clone)]
+pub struct ParsedUrl {
+    pub config: tokio_postgres::Config,
+    pub mode: SslMode,
+    /// `sslrootcert` of the URL, when it has one.
+    pub root_cert: Option<RootCert>,
+}
+
 /// Parses the database URL: tokio-postgres knows `disable`, `prefer` and
-/// `require` only, so `sslmode` is read here and the rest handed over.
-pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, SslMode)> {
+/// `require` only, and no `sslrootcert`, so those are read here and the
+/// rest handed over.
+pub fn parse_url(url: &str) -> Result<ParsedUrl> {
     let bad = |why: String| Error::config(format!("SITEWATCH_DATABASE_URL: {why}"));
     let mut parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
@@ -53,11 +73,25 @@ pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, SslMode)> {
             "expected postgres://user:password@host:port/database".into()
         ));
     }
-    let mut mode = SslMode::Prefer;
+    let mut mode = None;
+    let mut root_cert = None;
     let mut rest = Vec::new();
-    for (k, v) in parsed.query_pairs() {
+    // Percent-decoding as libpq does, not form decoding: a `+` is a plus.
+    let pairs: Vec<(String, String)> = parsed
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let decode =
+                |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            (decode(k), decode(v))
+        })
+        .collect();
+    for (k, v) in pairs {
         if k == "sslmode" {
-            mode = match v.as_ref() {
+            mode = Some(match v.as_str() {
                 "disable" => SslMode::Disable,
                 "prefer" | "allow" => SslMode::Prefer,
                 "require" => SslMode::Require,
@@ -68,18 +102,48 @@ pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, SslMode)> {
                         "sslmode `{other}`: expected disable, prefer, require, verify-ca or verify-full"
                     )));
                 }
-            };
+            });
+        } else if k == "sslrootcert" {
+            root_cert = Some(match v.as_str() {
+                "system" => RootCert::System,
+                path => RootCert::File(path.into()),
+            });
         } else {
-            rest.push((k.into_owned(), v.into_owned()));
+            rest.push((k, v));
         }
     }
+    // As libpq: the system store is for verify-full only, and its default.
+    let mode = match (mode, &root_cert) {
+        (None, Some(RootCert::System)) => SslMode::VerifyFull,
+        (Some(m), Some(RootCert::System)) if m != SslMode::VerifyFull => {
+            return Err(bad(
+                "sslrootcert=system needs sslmode=verify-full (a weaker mode would make it pointless)"
+                    .into(),
+            ));
+        }
+        (mode, _) => mode.unwrap_or(SslMode::Prefer),
+    };
     parsed.set_query(None);
     if !rest.is_empty() {
-        parsed.query_pairs_mut().extend_pairs(rest);
+        // Percent-encoded, not form-encoded: tokio-postgres reads `+` as a
+        // plus, so `options=-c%20statement_timeout%3D5s` must keep its %20.
+        let query: Vec<String> = rest
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        parsed.set_query(Some(&query.join("&")));
     }
     let config =
         tokio_postgres::Config::from_str(parsed.as_str()).map_err(|e| bad(format!("{e}")))?;
-    Ok((config, mode))
+    Ok(ParsedUrl {
+        config,
+        mode,
+        root_cert,
+    })
+}
+
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// `host:port/database` of a configuration, for messages (never the password).
@@ -99,10 +163,67 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// How a connection presents itself and the limits it runs under.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Shown in `pg_stat_activity`, so an operator sees who holds what.
+    pub application_name: String,
+    /// Connecting, TLS and authentication together.
+    pub connect_timeout: Duration,
+    /// Server-side limits (a drain's connections have them).
+    pub limits: Option<Limits>,
+}
+
+/// Default time to connect: long enough for a TLS handshake across a
+/// continent, short enough that a blackholed host fails a minutely job.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            application_name: "sitewatch".to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            limits: None,
+        }
+    }
+}
+
+/// What the server enforces on a session, so that a frozen or vanished
+/// client cannot hold its locks (and its partitions) for long: the server
+/// ends the session itself once it has been idle, idle in a transaction or
+/// in one statement for longer than these.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `idle_session_timeout` and `idle_in_transaction_session_timeout`.
+    pub idle: Duration,
+    /// `statement_timeout`: a COPY whose client froze is a statement too.
+    pub statement: Duration,
+    /// `lock_timeout`: a locked table fails the batch instead of waiting.
+    pub lock: Duration,
+}
+
 /// Connects and drives the connection in the background.
 pub async fn connect(db: &DatabaseSettings) -> Result<Client> {
-    let (mut config, mode) = parse_url(db.url.expose())?;
-    config.application_name("sitewatch");
+    connect_as(db, &Session::default()).await
+}
+
+/// Connects as `session` says, within its connect timeout.
+pub async fn connect_as(db: &DatabaseSettings, session: &Session) -> Result<Client> {
+    let ParsedUrl {
+        mut config,
+        mode,
+        root_cert,
+    } = parse_url(db.url.expose())?;
+    config.application_name(&session.application_name);
+    config.connect_timeout(session.connect_timeout);
+    // Keepalives find a vanished server; tcp_user_timeout one that stops
+    // acknowledging what is sent.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(15))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
     let target = describe(&config);
     let host = target.split(':').next().unwrap_or_default().to_owned();
     let fail = |e: tokio_postgres::Error| {
@@ -113,29 +234,85 @@ pub async fn connect(db: &DatabaseSettings) -> Result<Client> {
             None => Error::Job(e.context(context)),
         }
     };
-    if mode == SslMode::Disable {
-        let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
+    let timed_out = || {
+        Error::Job(anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {target}: no answer within {}",
+            humantime::format_duration(session.connect_timeout)
+        ))
+    };
+    let client = if mode == SslMode::Disable {
+        let (client, connection) = tokio::time::timeout(session.connect_timeout, config.connect(NoTls))
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(fail)?;
         tokio::spawn(drive(connection));
-        return Ok(client);
+        client
+    } else {
+        let tls = tls_connector(db, mode, root_cert, &mut config)?;
+        let (client, connection) = tokio::time::timeout(
+            session.connect_timeout,
+            config.connect(postgres_native_tls::MakeTlsConnector::new(tls)),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(fail)?;
+        tokio::spawn(drive(connection));
+        client
+    };
+    if let Some(limits) = &session.limits {
+        apply_limits(&client, limits).await?;
     }
+    Ok(client)
+}
+
+/// TLS as libpq does it: a CA (`SITEWATCH_DATABASE_CA` or `sslrootcert`)
+/// is the only one trusted; `sslrootcert=system` trusts the system store;
+/// `verify-ca` and `verify-full` need one of them.
+fn tls_connector(
+    db: &DatabaseSettings,
+    mode: SslMode,
+    root_cert: Option<RootCert>,
+    config: &mut tokio_postgres::Config,
+) -> Result<native_tls::TlsConnector> {
+    let trust = match (&db.ca, root_cert) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                "SITEWATCH_DATABASE_CA and sslrootcert in SITEWATCH_DATABASE_URL are both set: keep one",
+            ));
+        }
+        (Some(path), None) => Some(RootCert::File(path.clone())),
+        (None, root) => root,
+    };
     let mut tls = native_tls::TlsConnector::builder();
-    if let Some(ca) = &db.ca {
-        let pem = std::fs::read(ca)
-            .map_err(|e| Error::config(format!("SITEWATCH_DATABASE_CA {}: {e}", ca.display())))?;
-        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-            Error::config(format!(
-                "SITEWATCH_DATABASE_CA {}: not a PEM certificate: {e}",
-                ca.display()
-            ))
-        })?;
-        tls.add_root_certificate(cert);
+    match &trust {
+        Some(RootCert::File(path)) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::config(format!("database CA {}: {e}", path.display())))?;
+            let certs = pem_certificates(&pem).map_err(|e| {
+                Error::config(format!(
+                    "database CA {}: not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            tls.disable_built_in_roots(true);
+            for cert in certs {
+                tls.add_root_certificate(cert);
+            }
+        }
+        Some(RootCert::System) => {}
+        None if matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) => {
+            return Err(Error::config(
+                "SITEWATCH_DATABASE_URL: sslmode=verify-ca and verify-full need the server's CA: set SITEWATCH_DATABASE_CA to its PEM file (Aiven: the service's ca.pem), or add sslrootcert=system to trust the system store",
+            ));
+        }
+        None => {}
     }
     match mode {
         SslMode::Prefer => {
             tls.danger_accept_invalid_certs(true);
             config.ssl_mode(tokio_postgres::config::SslMode::Prefer);
         }
-        SslMode::Require if db.ca.is_none() => {
+        SslMode::Require if trust.is_none() => {
             tls.danger_accept_invalid_certs(true);
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
         }
@@ -147,15 +324,47 @@ pub async fn connect(db: &DatabaseSettings) -> Result<Client> {
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
         }
     }
-    let tls = tls.build().map_err(|e| {
-        Error::Job(anyhow::Error::new(e).context("cannot set up TLS for PostgreSQL"))
-    })?;
-    let (client, connection) = config
-        .connect(postgres_native_tls::MakeTlsConnector::new(tls))
-        .await
-        .map_err(fail)?;
-    tokio::spawn(drive(connection));
-    Ok(client)
+    tls.build()
+        .map_err(|e| Error::Job(anyhow::Error::new(e).context("cannot set up TLS for PostgreSQL")))
+}
+
+/// Every certificate of a PEM file (a CA bundle may hold several).
+fn pem_certificates(pem: &[u8]) -> std::result::Result<Vec<native_tls::Certificate>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let ders: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if ders.is_empty() {
+        return Err("no certificate in it".to_owned());
+    }
+    ders.iter()
+        .map(|d| native_tls::Certificate::from_der(d).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Sets the session's limits. A server too old for one of them (PostgreSQL
+/// 13 has no `idle_session_timeout`) gets a warning, not a failed job.
+async fn apply_limits(client: &Client, limits: &Limits) -> Result<()> {
+    let ms = |d: Duration| d.as_millis().to_string();
+    let settings = [
+        ("idle_session_timeout", ms(limits.idle)),
+        ("idle_in_transaction_session_timeout", ms(limits.idle)),
+        ("statement_timeout", ms(limits.statement)),
+        ("lock_timeout", ms(limits.lock)),
+    ];
+    for (name, value) in settings {
+        let set = client
+            .query_one("SELECT set_config($1, $2, false)", &[&name, &value])
+            .await;
+        if let Err(e) = set {
+            if e.is_closed() {
+                return Err(Error::Job(anyhow::Error::new(e).context("PostgreSQL closed the connection")));
+            }
+            tracing::warn!(setting = name, error = %e, "the server does not take this limit");
+        }
+    }
+    Ok(())
 }
 
 /// OpenSSL's certificate errors, said so a person can act on them.
@@ -246,6 +455,30 @@ async fn apply(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
     Ok(applied)
 }
 
+/// The longest dead-letter reason kept: enough for any error, short enough
+/// that a reason quoting a hostile payload stays small.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// `text` as PostgreSQL can store it in a `text` column: control
+/// characters escaped, at most [`MAX_REASON_CHARS`] characters.
+pub fn storable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .take(MAX_REASON_CHARS)
+        .collect();
+    if out.chars().count() == MAX_REASON_CHARS {
+        out.push('…');
+    }
+    out
+}
+
 /// A Kafka record that cannot be a check.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
@@ -271,6 +504,8 @@ pub struct Batch {
     pub dead: Vec<DeadLetter>,
     /// The next offset to read, per partition, once this batch is stored.
     pub next_offsets: BTreeMap<i32, i64>,
+    /// Payload bytes in the batch: batches are bounded by bytes too.
+    pub bytes: usize,
 }
 
 impl Batch {
@@ -296,7 +531,44 @@ pub struct Stored {
 /// Stores a batch in one transaction: checks (a known `check_id` is
 /// skipped), dead letters, and the partitions' next offsets, each with one
 /// statement whatever the batch size. Needs [`prepare`] on the connection.
+///
+/// When PostgreSQL refuses the batch for its data (a value it cannot store,
+/// an index row too large: SQLSTATE classes 22 and 23, and 54000), the
+/// batch is stored again with the culprits isolated: each refused check
+/// becomes a dead letter with PostgreSQL's reason, the rest is stored, all
+/// in one transaction. One bad record can then never stall a partition,
+/// whatever the error; and the common path pays nothing for it.
 pub async fn store(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    batch: &Batch,
+) -> anyhow::Result<Stored> {
+    match store_at_once(client, group, topic, batch).await {
+        Err(e) if is_data_error(&e) => {
+            tracing::warn!(error = %format!("{e:#}"), "PostgreSQL refused a batch for its data: isolating the records it refuses");
+            store_isolating(client, group, topic, batch).await
+        }
+        other => other,
+    }
+}
+
+/// Whether PostgreSQL refused the data itself (rather than failing).
+pub fn is_data_error(error: &anyhow::Error) -> bool {
+    let Some(code) = db_error(error).map(|e| e.code().code()) else {
+        return false;
+    };
+    code.starts_with("22") || code.starts_with("23") || code == "54000"
+}
+
+fn db_error(error: &anyhow::Error) -> Option<&tokio_postgres::error::DbError> {
+    error
+        .chain()
+        .find_map(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .and_then(tokio_postgres::Error::as_db_error)
+}
+
+async fn store_at_once(
     client: &mut Client,
     group: &str,
     topic: &str,
@@ -307,24 +579,112 @@ pub async fn store(
         .await
         .context("cannot begin a transaction")?;
     let inserted = insert_checks(&tx, topic, &batch.checks).await?;
-    let dead_letters = if batch.dead.is_empty() {
-        0
-    } else {
-        let partitions: Vec<i32> = batch.dead.iter().map(|d| d.partition).collect();
-        let offsets: Vec<i64> = batch.dead.iter().map(|d| d.offset).collect();
-        let keys: Vec<Option<&[u8]>> = batch.dead.iter().map(|d| d.key.as_deref()).collect();
-        let payloads: Vec<Option<&[u8]>> =
-            batch.dead.iter().map(|d| d.payload.as_deref()).collect();
-        let reasons: Vec<&str> = batch.dead.iter().map(|d| d.reason.as_str()).collect();
-        tx.execute(
-            "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, key, payload, reason)
-             SELECT $1, * FROM UNNEST($2::integer[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[])
-             ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
-            &[&topic, &partitions, &offsets, &keys, &payloads, &reasons],
-        )
+    let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
+    record_offsets(&tx, group, topic, batch).await?;
+    tx.commit().await.context("cannot commit the batch")?;
+    Ok(Stored {
+        inserted,
+        duplicates: batch.checks.len() as u64 - inserted,
+        dead_letters,
+    })
+}
+
+/// The batch again, each half under a savepoint, halving what PostgreSQL
+/// refuses down to single records, which become dead letters.
+async fn store_isolating(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    batch: &Batch,
+) -> anyhow::Result<Stored> {
+    let tx = client
+        .transaction()
         .await
-        .context("cannot insert dead letters")?
-    };
+        .context("cannot begin a transaction")?;
+    let mut dead = batch.dead.clone();
+    let mut inserted = 0;
+    let mut stored_checks = 0;
+    let mut parts: Vec<&[Located]> = vec![&batch.checks];
+    while let Some(part) = parts.pop() {
+        tx.batch_execute("SAVEPOINT part").await?;
+        match insert_checks(&tx, topic, part).await {
+            Ok(n) => {
+                tx.batch_execute("DELETE FROM staging_checks; RELEASE SAVEPOINT part")
+                    .await?;
+                inserted += n;
+                stored_checks += part.len() as u64;
+            }
+            Err(e) if is_data_error(&e) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
+                    .await?;
+                if let [one] = part {
+                    let reason = match db_error(&e) {
+                        Some(db) => format!(
+                            "PostgreSQL refused it: {} (SQLSTATE {})",
+                            db.message(),
+                            db.code().code()
+                        ),
+                        None => format!("PostgreSQL refused it: {e:#}"),
+                    };
+                    let reason = storable(&reason);
+                    tracing::warn!(partition = one.partition, offset = one.offset, %reason, "a check became a dead letter");
+                    dead.push(DeadLetter {
+                        partition: one.partition,
+                        offset: one.offset,
+                        key: Some(one.check.site.as_bytes().to_vec()),
+                        // The check as decoded: its raw bytes were not kept,
+                        // to spare the common path a copy of every payload.
+                        payload: Some(one.check.to_json()),
+                        reason,
+                    });
+                } else {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let dead_letters = insert_dead_letters(&tx, topic, &dead).await?;
+    record_offsets(&tx, group, topic, batch).await?;
+    tx.commit().await.context("cannot commit the batch")?;
+    Ok(Stored {
+        inserted,
+        duplicates: stored_checks - inserted,
+        dead_letters,
+    })
+}
+
+async fn insert_dead_letters(
+    tx: &tokio_postgres::Transaction<'_>,
+    topic: &str,
+    dead: &[DeadLetter],
+) -> anyhow::Result<u64> {
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let partitions: Vec<i32> = dead.iter().map(|d| d.partition).collect();
+    let offsets: Vec<i64> = dead.iter().map(|d| d.offset).collect();
+    let keys: Vec<Option<&[u8]>> = dead.iter().map(|d| d.key.as_deref()).collect();
+    let payloads: Vec<Option<&[u8]>> = dead.iter().map(|d| d.payload.as_deref()).collect();
+    let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
+    tx.execute(
+        "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, key, payload, reason)
+         SELECT $1, * FROM UNNEST($2::integer[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[])
+         ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+        &[&topic, &partitions, &offsets, &keys, &payloads, &reasons],
+    )
+    .await
+    .context("cannot insert dead letters")
+}
+
+async fn record_offsets(
+    tx: &tokio_postgres::Transaction<'_>,
+    group: &str,
+    topic: &str,
+    batch: &Batch,
+) -> anyhow::Result<()> {
     let partitions: Vec<i32> = batch.next_offsets.keys().copied().collect();
     let next: Vec<i64> = batch.next_offsets.values().copied().collect();
     tx.execute(
@@ -336,12 +696,7 @@ pub async fn store(
     )
     .await
     .context("cannot record the partition offsets")?;
-    tx.commit().await.context("cannot commit the batch")?;
-    Ok(Stored {
-        inserted,
-        duplicates: batch.checks.len() as u64 - inserted,
-        dead_letters,
-    })
+    Ok(())
 }
 
 /// The staging table `store` copies into: one per session, emptied at every
@@ -474,6 +829,11 @@ pub async fn next_offsets(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// The advisory-lock key of one partition of a group's drain.
+pub fn partition_key(group: &str, topic: &str, partition: i32) -> i64 {
+    lock_key(&format!("sitewatch:drain:{group}:{topic}:{partition}"))
+}
+
 /// Takes the session's advisory lock on one partition for a group, if free.
 pub async fn try_lock_partition(
     client: &Client,
@@ -481,12 +841,77 @@ pub async fn try_lock_partition(
     topic: &str,
     partition: i32,
 ) -> anyhow::Result<bool> {
-    let key = lock_key(&format!("sitewatch:drain:{group}:{topic}:{partition}"));
+    let key = partition_key(group, topic, partition);
     let row = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
         .await
         .context("cannot take a partition lock")?;
     Ok(row.get(0))
+}
+
+/// A session that holds partition claims, as `pg_stat_activity` shows it.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    pub pid: i32,
+    pub application_name: String,
+    pub client: Option<String>,
+    pub connected_at: Option<time::OffsetDateTime>,
+    pub state: Option<String>,
+    /// When its state last changed: for an idle session, since when it idles.
+    pub state_since: Option<time::OffsetDateTime>,
+    /// Seconds since then, by the server's clock.
+    pub idle_seconds: Option<f64>,
+    /// Partitions it holds.
+    pub partitions: Vec<i32>,
+}
+
+/// Who holds the claims on these partitions (advisory locks on keys of
+/// [`partition_key`]).
+pub async fn claimants(
+    client: &Client,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<Vec<Claimant>> {
+    // A bigint advisory key shows in pg_locks as classid (high 32 bits) and
+    // objid (low 32 bits), with objsubid 1.
+    let keys: Vec<i64> = partitions
+        .iter()
+        .map(|&p| partition_key(group, topic, p))
+        .collect();
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), a.client_addr::text,
+                    a.backend_start, a.state, a.state_change,
+                    extract(epoch FROM now() - a.state_change)::float8,
+                    array_agg(k.ord::integer - 1 ORDER BY k.ord)
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS k(key, ord)
+             JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                AND l.classid = ((k.key >> 32) & 4294967295)::bigint::text::oid
+                AND l.objid = (k.key & 4294967295)::bigint::text::oid
+             JOIN pg_stat_activity a ON a.pid = l.pid
+             GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1",
+            &[&keys],
+        )
+        .await
+        .context("cannot read who holds the partition claims")?;
+    Ok(rows
+        .iter()
+        .map(|r| Claimant {
+            pid: r.get(0),
+            application_name: r.get(1),
+            client: r.get(2),
+            connected_at: r.get(3),
+            state: r.get(4),
+            state_since: r.get(5),
+            idle_seconds: r.get(6),
+            partitions: r
+                .get::<_, Vec<i32>>(7)
+                .into_iter()
+                .filter_map(|i| partitions.get(i as usize).copied())
+                .collect(),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -512,7 +937,7 @@ mod tests {
 
     #[test]
     fn sslmode_is_read_here_and_the_rest_handed_over() {
-        let (config, mode) = parse_url(
+        let ParsedUrl { config, mode, .. } = parse_url(
             "postgres://u:p@db.example.com:25060/defaultdb?sslmode=verify-full&connect_timeout=5",
         )
         .unwrap();
@@ -524,7 +949,26 @@ mod tests {
         );
         let err = parse_url("postgres://u:secret@h/db?sslmode=bogus").unwrap_err();
         assert!(!err.one_line().contains("secret"));
-        assert_eq!(parse_url("postgres://h/db").unwrap().1, SslMode::Prefer);
+        assert_eq!(parse_url("postgres://h/db").unwrap().mode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn url_parameters_with_spaces_and_sslrootcert_are_understood() {
+        let parsed = parse_url(
+            "postgres://h/db?options=-c%20statement_timeout%3D5s&application_name=a+b&sslrootcert=/etc/ca.pem&sslmode=verify-ca",
+        )
+        .unwrap();
+        assert_eq!(parsed.config.get_options(), Some("-c statement_timeout=5s"));
+        assert_eq!(parsed.config.get_application_name(), Some("a+b"));
+        assert_eq!(parsed.root_cert, Some(RootCert::File("/etc/ca.pem".into())));
+        assert_eq!(parsed.mode, SslMode::VerifyCa);
+        let system = parse_url("postgres://h/db?sslrootcert=system").unwrap();
+        assert_eq!(
+            (system.root_cert, system.mode),
+            (Some(RootCert::System), SslMode::VerifyFull)
+        );
+        let err = parse_url("postgres://h/db?sslrootcert=system&sslmode=require").unwrap_err();
+        assert!(err.one_line().contains("needs sslmode=verify-full"), "{}", err.one_line());
     }
 
     #[test]

@@ -13,6 +13,7 @@ const DEFAULT_FILTER: &str = "warn,sitewatch=info";
 /// Installs the global subscriber. Logs go to stderr so stdout stays for
 /// data (`probe-once --dry-run`, `check --json`).
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
@@ -26,6 +27,36 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// The format of the final error line, set by [`init`]; before settings
+/// are loaded, the environment's `SITEWATCH_LOG_FORMAT` decides.
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Prints the job's last line, `error: ...`, or the same as one JSON object
+/// (`level`, `message`) when logs are JSON, so a log pipeline gets the
+/// verdict as it gets every other line.
+pub fn final_error(message: &str) {
+    let json = match FORMAT.get() {
+        Some(format) => *format == LogFormat::Json,
+        None => std::env::var("SITEWATCH_LOG_FORMAT").is_ok_and(|v| v.trim() == "json"),
+    };
+    if json {
+        eprintln!(
+            "{}",
+            serde_json::json!({ "level": "ERROR", "message": format!("error: {message}") })
+        );
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// The process's peak resident memory so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Prints a job's summary line on stderr: plain text, or one JSON object
 /// with the same figures when logs are JSON.
 pub fn summary(format: LogFormat, text: &str, fields: serde_json::Value) {
@@ -35,6 +66,7 @@ pub fn summary(format: LogFormat, text: &str, fields: serde_json::Value) {
             let mut object = serde_json::json!({ "level": "INFO", "message": text });
             if let (Some(o), serde_json::Value::Object(f)) = (object.as_object_mut(), fields) {
                 o.extend(f);
+                o.insert("peak_rss_bytes".to_owned(), peak_rss_bytes().into());
             }
             eprintln!("{object}");
         }

@@ -48,6 +48,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 max_messages: args.max_messages,
                 max_duration: args.max_duration,
                 deadline: args.deadline,
+                batch_bytes: args.batch_bytes,
+                claim_timeout: args.claim_timeout,
                 ..crate::drain::Options::default()
             };
             crate::drain::run(settings, &options, shutdown)
@@ -61,6 +63,9 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
 
 /// Resolves with the signal's name on the first SIGTERM or SIGINT. The
 /// handlers are installed at once, so a signal during start-up is not lost.
+/// A second signal ends the process at once, exit 1: the person or
+/// scheduler sending it does not want to wait for the clean stop (nothing
+/// is committed past what is stored, so nothing is lost either).
 fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let install =
@@ -68,9 +73,20 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> 
     let mut term = install(SignalKind::terminate())?;
     let mut int = install(SignalKind::interrupt())?;
     Ok(async move {
-        tokio::select! {
+        let first = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
-        }
+        };
+        tokio::spawn(async move {
+            let second = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            crate::telemetry::final_error(&format!(
+                "a second signal ({second}) after {first}: exiting at once; what was not stored stays for the next run"
+            ));
+            std::process::exit(1);
+        });
+        first
     })
 }

@@ -4,13 +4,19 @@
 use serde::Deserialize;
 
 use crate::message::{Check, SCHEMA};
+use crate::store::storable;
 
 /// The largest payload taken as a check. A real one is under 2 KiB (URL and
 /// error text included); anything far larger is not ours.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
-/// Decodes and range-checks one payload.
+/// Decodes and range-checks one payload. The reason of a refusal is always
+/// storable (no NUL, bounded length): it may quote the payload.
 pub fn decode(payload: Option<&[u8]>) -> Result<Check, String> {
+    decode_unchecked(payload).map_err(|reason| storable(&reason))
+}
+
+fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
     let payload = payload
         .filter(|p| !p.is_empty())
         .ok_or_else(|| "empty payload".to_owned())?;
@@ -41,10 +47,29 @@ pub fn decode(payload: Option<&[u8]>) -> Result<Check, String> {
     if check.site.is_empty() {
         return Err("site is empty".to_owned());
     }
+    // PostgreSQL refuses a NUL in `text`: one such record would fail its
+    // whole batch, on every run.
+    let texts = [
+        ("site", Some(&check.site)),
+        ("url", Some(&check.url)),
+        ("method", Some(&check.method)),
+        ("location", Some(&check.location)),
+        ("reason", check.reason.as_ref()),
+        ("regex", check.regex.as_ref()),
+        ("error", check.error.as_ref()),
+    ];
+    for (field, value) in texts {
+        if value.is_some_and(|v| v.contains('\0')) {
+            return Err(format!(
+                "{field} contains a NUL character, which PostgreSQL cannot store"
+            ));
+        }
+    }
+    // HTTP allows any three digits; servers do send 599 and 799.
     if let Some(code) = check.status_code
-        && !(100..=599).contains(&code)
+        && !(100..=999).contains(&code)
     {
-        return Err(format!("status_code {code} is out of range 100-599"));
+        return Err(format!("status_code {code} is out of range 100-999"));
     }
     let durations = [
         ("response_time_ms", Some(check.response_time_ms)),
@@ -69,6 +94,7 @@ pub fn decode(payload: Option<&[u8]>) -> Result<Check, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MAX_REASON_CHARS;
 
     fn valid() -> serde_json::Value {
         serde_json::json!({
@@ -118,8 +144,8 @@ mod tests {
             reason(&v)
         );
         let mut v = valid();
-        v["status_code"] = 999.into();
-        assert_eq!(reason(&v), "status_code 999 is out of range 100-599");
+        v["status_code"] = 1000.into();
+        assert_eq!(reason(&v), "status_code 1000 is out of range 100-999");
         let mut v = valid();
         v["dns_ms"] = (-1.0).into();
         assert_eq!(reason(&v), "dns_ms -1 is not a duration");
@@ -130,5 +156,27 @@ mod tests {
             "{}",
             reason(&v)
         );
+        for field in ["site", "url", "location", "error", "regex"] {
+            let mut v = valid();
+            v[field] = "a\u{0}b".into();
+            assert_eq!(
+                reason(&v),
+                format!("{field} contains a NUL character, which PostgreSQL cannot store")
+            );
+        }
+    }
+
+    #[test]
+    fn a_reason_is_always_storable() {
+        // serde quotes the offending value: a NUL in it must not reach PostgreSQL.
+        let payload = b"{\"schema\": 1, \"error_kind\": \"x\\u0000y\"}";
+        let _ = decode(Some(payload));
+        let mut v = valid();
+        v["error_kind"] = "bad\u{0}kind".into();
+        let r = reason(&v);
+        assert!(!r.contains('\0'), "{r:?}");
+        assert!(r.contains("\\u{0}"), "{r:?}");
+        let long = storable(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_REASON_CHARS + 1);
     }
 }

@@ -14,10 +14,20 @@
 //!
 //! Partitions are `assign()`ed, not subscribed: no group join, whose
 //! rebalance costs seconds (about 25 s on the local broker).
+//!
+//! A claim cannot outlive a drain that stopped making progress: every drain
+//! connection runs under server-side limits ([`store::Limits`]: idle,
+//! idle-in-transaction and statement timeouts of `--claim-timeout`), and a
+//! working drain touches its idle connections every third of that. A drain
+//! that is frozen (SIGSTOP: its kernel still answers keepalives) or whose
+//! host is gone stops touching them, the server ends its sessions, and the
+//! locks go with them; the frozen drain, resumed, finds its connections
+//! closed and stores nothing. Every wait is bounded by `--deadline`.
 
 pub mod decode;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
@@ -42,6 +52,15 @@ pub const DEFAULT_BATCH_SIZE: usize = 5000;
 /// both cores of a small PostgreSQL busy; more only queue on the same CPUs.
 pub const WRITERS: usize = 2;
 
+/// Payload bytes per transaction when not told otherwise: a batch of
+/// ordinary checks reaches the count first (5000 x under 1 KiB); a stream of
+/// large poison records is cut by bytes, so memory stays bounded whatever
+/// the records weigh.
+pub const DEFAULT_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long a drain that stopped making progress may keep its partitions.
+pub const DEFAULT_CLAIM_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How long the broker may stay silent (no message, no end of partition)
 /// before the run gives up with exit 1.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,6 +69,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub batch_size: usize,
+    /// Payload bytes per transaction at most (one record always fits).
+    pub batch_bytes: usize,
+    /// The server ends this drain's sessions (and its claims) once they
+    /// have been idle, or in one statement, for this long.
+    pub claim_timeout: Duration,
     /// Stop after consuming this many messages; the rest stays for the next run.
     pub max_messages: Option<u64>,
     /// Stop after this long; what is stored is committed, the rest stays.
@@ -64,6 +88,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             batch_size: DEFAULT_BATCH_SIZE,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            claim_timeout: DEFAULT_CLAIM_TIMEOUT,
             max_messages: None,
             max_duration: None,
             deadline: None,
@@ -79,6 +105,8 @@ pub struct Summary {
     pub stored: u64,
     pub duplicates: u64,
     pub dead_letters: u64,
+    /// Records the broker deleted (retention) before a drain reached them.
+    pub expired: u64,
     /// Partitions this run drained, and the topic's partitions.
     pub partitions: usize,
     pub topic_partitions: usize,
@@ -123,16 +151,95 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<Summary> {
     let start = Instant::now();
+    let clock = Clock::new(start, options.deadline);
     let mut summary = Summary::default();
-    let outcome = drain(settings, options, &mut summary, shutdown).await;
+    // The last guard: whatever is still waiting at the deadline is dropped.
+    let outcome = clock
+        .within(
+            "the drain",
+            drain(settings, options, clock, &mut summary, shutdown),
+        )
+        .await;
     summary.seconds = start.elapsed().as_secs_f64();
     report(settings, &summary);
     outcome.map(|()| summary)
 }
 
+/// The run's hard end (`--deadline`, less a moment to exit): every wait
+/// after the start is bounded by it.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    end: Option<Instant>,
+}
+
+impl Clock {
+    fn new(start: Instant, deadline: Option<Duration>) -> Clock {
+        Clock {
+            end: deadline.map(|d| start + d - (d / 5).min(Duration::from_secs(1))),
+        }
+    }
+
+    /// `limit`, or less when the deadline is nearer.
+    fn bound(&self, limit: Duration) -> Duration {
+        match self.end {
+            Some(end) => limit
+                .min(end.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
+            None => limit,
+        }
+    }
+
+    /// Runs `work`, failing with exit 1 if the deadline comes first.
+    async fn within<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match self.end {
+            None => work.await,
+            Some(end) => tokio::time::timeout_at(end.into(), work)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Job(anyhow!(
+                        "{what} did not finish by the deadline: stopped with nothing committed past the stored rows"
+                    )))
+                }),
+        }
+    }
+}
+
+/// The consumer, closed on a thread of its own when the run ends: closing
+/// waits for the broker, which may not answer, and a run must end on time.
+struct Detached(Option<Arc<DrainConsumer>>);
+
+impl std::ops::Deref for Detached {
+    type Target = DrainConsumer;
+    fn deref(&self) -> &DrainConsumer {
+        self.0.as_ref().expect("the consumer lives until the drop")
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            std::thread::spawn(move || drop(consumer));
+        }
+    }
+}
+
+/// How this drain shows in `pg_stat_activity` (at most 63 bytes).
+fn application_name(location: &str) -> String {
+    let mut name = format!("sitewatch drain {location} pid {}", std::process::id());
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
+
 async fn drain(
     settings: &Settings,
     options: &Options,
+    clock: Clock,
     summary: &mut Summary,
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<()> {
@@ -146,39 +253,54 @@ async fn drain(
     .unwrap_or(i64::MAX);
     tokio::pin!(shutdown);
     let k = &settings.kafka;
+    let claim = options.claim_timeout;
+    let session = store::Session {
+        application_name: application_name(&settings.location),
+        connect_timeout: clock.bound(store::DEFAULT_CONNECT_TIMEOUT),
+        limits: Some(store::Limits {
+            idle: claim,
+            statement: clock.bound(claim),
+            lock: clock.bound(claim / 2),
+        }),
+    };
     // The other writers' connections open while Kafka is set up.
     let more_db: Vec<_> = (1..WRITERS)
         .map(|_| {
-            let database = settings.database.clone();
+            let (database, session) = (settings.database.clone(), session.clone());
             tokio::spawn(async move {
-                let db = store::connect(&database).await?;
+                let db = store::connect_as(&database, &session).await?;
                 store::prepare(&db).await?;
                 Ok::<_, Error>(db)
             })
         })
         .collect();
-    let db = store::connect(&settings.database).await?;
+    let db = store::connect_as(&settings.database, &session).await?;
     store::prepare(&db).await?;
-    let consumer: DrainConsumer = kafka::client_config(k)
-        .set("group.id", &k.group)
-        // An empty partition answers after this wait; the end of a run is
-        // a few of those, so short keeps an idle drain fast.
-        .set("fetch.wait.max.ms", "50")
-        // Prefetch a few batches (a check is under 1 KiB), not librdkafka's
-        // defaults (100,000 records a partition, up to 64 MiB): peak memory
-        // then stays the same whatever the backlog. Once below that, fetch
-        // again at once, not after librdkafka's default second.
-        .set("queued.min.messages", "10000")
-        .set("queued.max.messages.kbytes", "16384")
-        .set("fetch.queue.backoff.ms", "5")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(kafka::Context::default())
-        .context("cannot create the Kafka consumer")?;
+    let consumer = Detached(Some(Arc::new(
+        kafka::client_config(k)
+            .set("group.id", &k.group)
+            // An empty partition answers after this wait; the end of a run is
+            // a few of those, so short keeps an idle drain fast.
+            .set("fetch.wait.max.ms", "50")
+            // Prefetch a few batches (a check is under 1 KiB), not librdkafka's
+            // defaults (100,000 records and 64 MiB a partition): peak memory
+            // then stays the same whatever the backlog, and whatever the
+            // records weigh. Once below that, fetch again at once, not after
+            // librdkafka's default second.
+            .set("queued.min.messages", "10000")
+            .set("queued.max.messages.kbytes", "8192")
+            .set("fetch.max.bytes", "8388608")
+            .set("fetch.queue.backoff.ms", "5")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            .create_with_context::<_, DrainConsumer>(kafka::Context::default())
+            .context("cannot create the Kafka consumer")?,
+    )));
+    let kafka_wait = || clock.bound(Duration::from_secs(10));
 
-    let partitions = blocking(|| topic_partitions(&consumer, k)).await?;
+    let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
     summary.topic_partitions = partitions.len();
 
     // Start at a different partition in each run, so that concurrent drains
@@ -198,8 +320,7 @@ async fn drain(
     owned.sort_unstable();
     summary.partitions = owned.len();
     if owned.is_empty() {
-        tracing::info!(topic = %k.topic, "every partition is being drained by another run");
-        return Ok(());
+        return every_partition_claimed(&db, k, &partitions, claim).await;
     }
 
     let from_db = store::next_offsets(&db, &k.group, &k.topic).await?;
@@ -211,7 +332,7 @@ async fn drain(
     let from_kafka = if missing.is_empty() {
         BTreeMap::new()
     } else {
-        blocking(|| committed(&consumer, &k.topic, &missing)).await?
+        blocking(|| committed(&consumer, &k.topic, &missing, kafka_wait())).await?
     };
     let mut assignment = TopicPartitionList::new();
     let mut state = BTreeMap::new();
@@ -224,10 +345,24 @@ async fn drain(
         let start_at = from_db.get(&p).or(from_kafka.get(&p)).copied();
         let (low, high) = blocking(|| {
             consumer
-                .fetch_watermarks(&k.topic, p, Duration::from_secs(10))
+                .fetch_watermarks(&k.topic, p, kafka_wait())
                 .with_context(|| format!("cannot read the watermarks of {}[{p}]", k.topic))
         })
         .await?;
+        if let Some(next) = start_at
+            && next < low
+        {
+            // The broker's retention deleted them before any drain ran.
+            let lost = low - next;
+            summary.expired += lost as u64;
+            tracing::warn!(
+                partition = p,
+                expired = lost,
+                from = next,
+                to = low,
+                "records were deleted by the topic's retention before they were drained: run drain more often, or keep the topic longer"
+            );
+        }
         let first = start_at.unwrap_or(low).max(low);
         let bound = (high > first).then_some(high);
         tracing::debug!(partition = p, first, low, high, ?bound, "assigning");
@@ -262,6 +397,7 @@ async fn drain(
     .flatten()
     .min()
     .map(|d| start + d);
+    let heartbeat = claim / 3;
     let mut last_heard = Instant::now();
     loop {
         if state.values().all(|s| s.done) {
@@ -282,6 +418,9 @@ async fn drain(
             tracing::info!("time is up: the rest stays for the next run");
             break;
         }
+        for writer in &mut writers {
+            writer.keep_alive(heartbeat, clock).await?;
+        }
         let wait = deadline.map_or(Duration::from_millis(200), |d| {
             (d - now).min(Duration::from_millis(200))
         });
@@ -297,7 +436,7 @@ async fn drain(
                 // Quiet: store what is waiting, and give up on a silent broker.
                 for writer in &mut writers {
                     if !writer.batch.is_empty() {
-                        writer.submit(&consumer, settings, summary).await?;
+                        writer.submit(&consumer, settings, summary, clock).await?;
                     }
                 }
                 if last_heard.elapsed() >= options.idle_timeout {
@@ -337,6 +476,7 @@ async fn drain(
         summary.consumed += 1;
         let writer = &mut writers[s.writer];
         let batch = &mut writer.batch;
+        batch.bytes += message.payload_len() + message.key().map_or(0, <[u8]>::len);
         match decode::decode(message.payload()) {
             Ok(check) => batch.checks.push(Located {
                 check,
@@ -352,30 +492,109 @@ async fn drain(
             }),
         }
         batch.next_offsets.insert(p, offset + 1);
-        if batch.len() >= options.batch_size {
-            writer.submit(&consumer, settings, summary).await?;
+        if batch.len() >= options.batch_size || batch.bytes >= options.batch_bytes {
+            writer.submit(&consumer, settings, summary, clock).await?;
         }
     }
     for writer in &mut writers {
         if !writer.batch.is_empty() {
-            writer.submit(&consumer, settings, summary).await?;
+            writer.submit(&consumer, settings, summary, clock).await?;
         }
     }
+    let mut stored = TopicPartitionList::new();
     for writer in &mut writers {
-        writer.finish(&consumer, summary, CommitMode::Sync).await?;
+        writer.finish(&consumer, summary, clock).await?;
+        for e in writer.committed.elements() {
+            stored
+                .add_partition_offset(e.topic(), e.partition(), e.offset())
+                .context("cannot build the offsets to commit")?;
+        }
     }
+    mirror_offsets(&consumer, stored, clock).await;
     Ok(())
+}
+
+/// Every partition is claimed by other sessions: say by whom, and fail when
+/// a claimant has been idle past the claim timeout (a server that does not
+/// end idle sessions, PostgreSQL 13 or older): a drain that stores nothing
+/// must not report success for ever.
+async fn every_partition_claimed(
+    db: &tokio_postgres::Client,
+    k: &crate::config::KafkaSettings,
+    partitions: &[i32],
+    claim: Duration,
+) -> Result<()> {
+    let claimants = store::claimants(db, &k.group, &k.topic, partitions).await?;
+    let describe = |c: &store::Claimant| {
+        format!(
+            "pid {} ({}{}) holding partitions {:?}, connected since {}, {} since {}",
+            c.pid,
+            if c.application_name.is_empty() { "no application name" } else { &c.application_name },
+            c.client.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
+            c.partitions,
+            c.connected_at.map_or("?".to_owned(), |t| crate::message::rfc3339_ms::format(&t)),
+            c.state.as_deref().unwrap_or("unknown"),
+            c.state_since.map_or("?".to_owned(), |t| crate::message::rfc3339_ms::format(&t)),
+        )
+    };
+    for c in &claimants {
+        tracing::warn!(topic = %k.topic, claimant = %describe(c), "every partition is being drained by another run");
+    }
+    let stuck = claimants.iter().find(|c| {
+        c.state.as_deref().is_some_and(|s| s.starts_with("idle"))
+            && c.idle_seconds.is_some_and(|s| s > claim.as_secs_f64())
+    });
+    match stuck {
+        Some(c) => Err(Error::Job(anyhow!(
+            "every partition of {} is claimed and no drain is making progress: {}, idle for longer than the claim timeout ({}); end it with SELECT pg_terminate_backend({})",
+            k.topic,
+            describe(c),
+            humantime::format_duration(claim),
+            c.pid
+        ))),
+        None => {
+            if claimants.is_empty() {
+                tracing::info!(topic = %k.topic, "every partition is being drained by another run");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Mirrors the stored offsets to Kafka, for lag tools: bounded (5 s, or
+/// less before the deadline), since PostgreSQL already holds the truth and
+/// a broker without a group coordinator must not hold the job.
+async fn mirror_offsets(consumer: &Detached, offsets: TopicPartitionList, clock: Clock) {
+    if offsets.count() == 0 {
+        return;
+    }
+    let consumer = Arc::clone(consumer.0.as_ref().expect("the consumer lives"));
+    let commit = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync));
+    match tokio::time::timeout(clock.bound(Duration::from_secs(5)), commit).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "cannot commit offsets to Kafka (PostgreSQL has them)");
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "the offset commit failed"),
+        Err(_) => tracing::warn!(
+            "Kafka did not confirm the offset commit in time (PostgreSQL has the offsets; lag tools will catch up on the next run)"
+        ),
+    }
 }
 
 /// Fills batches for its partitions and stores them on its own database
 /// connection, in a task of its own, one at a time, while the loop consumes
 /// and decodes the next one: PostgreSQL and the consumer work at the same
 /// time. Memory stays bounded: per writer, one batch in the database, one
-/// being filled.
+/// being filled, each bounded by count and by bytes.
 struct Writer {
     batch: Batch,
     idle: Option<tokio_postgres::Client>,
     busy: Option<tokio::task::JoinHandle<Stored>>,
+    /// When the connection last did something: a claim must look alive.
+    last_used: Instant,
+    /// The offsets stored so far, for the final mirror to Kafka.
+    committed: TopicPartitionList,
 }
 
 /// A batch's outcome, with the connection back and the offsets to mirror.
@@ -391,7 +610,30 @@ impl Writer {
             batch: Batch::default(),
             idle: Some(db),
             busy: None,
+            last_used: Instant::now(),
+            committed: TopicPartitionList::new(),
         }
+    }
+
+    /// Touches an idle connection that has not been used for `every`, so
+    /// the server's idle timeout never ends a working drain's session.
+    async fn keep_alive(&mut self, every: Duration, clock: Clock) -> Result<()> {
+        if self.last_used.elapsed() < every {
+            return Ok(());
+        }
+        if let Some(db) = &self.idle {
+            clock
+                .within("a keep-alive query", async {
+                    db.batch_execute("SELECT 1").await.map_err(|e| {
+                        Error::Job(anyhow::Error::new(e).context(
+                            "the database connection holding the partition claims failed",
+                        ))
+                    })
+                })
+                .await?;
+        }
+        self.last_used = Instant::now();
+        Ok(())
     }
 
     /// Waits for the batch in the database, then hands this one over.
@@ -400,8 +642,9 @@ impl Writer {
         consumer: &DrainConsumer,
         settings: &Settings,
         summary: &mut Summary,
+        clock: Clock,
     ) -> Result<()> {
-        self.finish(consumer, summary, CommitMode::Async).await?;
+        self.finish(consumer, summary, clock).await?;
         let k = &settings.kafka;
         let mut offsets = TopicPartitionList::new();
         for (&p, &next) in &self.batch.next_offsets {
@@ -422,27 +665,48 @@ impl Writer {
         Ok(())
     }
 
-    /// Waits for the batch in the database, if any; once its transaction is
-    /// committed, mirrors its offsets to Kafka. A failed batch fails the
-    /// run, and no later batch is stored.
+    /// Waits for the batch in the database, if any, until the deadline at
+    /// the latest; once its transaction is committed, mirrors its offsets to
+    /// Kafka (without waiting). A failed batch fails the run, and no later
+    /// batch is stored.
     async fn finish(
         &mut self,
         consumer: &DrainConsumer,
         summary: &mut Summary,
-        mode: CommitMode,
+        clock: Clock,
     ) -> Result<()> {
         let Some(busy) = self.busy.take() else {
             return Ok(());
         };
-        let (db, stored, offsets) = busy.await.map_err(|e| Error::Job(anyhow!("{e}")))?;
+        let abort = busy.abort_handle();
+        let outcome = clock
+            .within("storing a batch", async {
+                busy.await.map_err(|e| Error::Job(anyhow!("{e}")))
+            })
+            .await;
+        let (db, stored, offsets) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                // Dropping the connection rolls the transaction back.
+                abort.abort();
+                return Err(e);
+            }
+        };
         self.idle = Some(db);
+        self.last_used = Instant::now();
         let stored = stored.context("a batch was not stored; no offset was committed for it")?;
         summary.stored += stored.inserted;
         summary.duplicates += stored.duplicates;
         summary.dead_letters += stored.dead_letters;
+        for e in offsets.elements() {
+            // Later batches of a partition come later: the last one wins.
+            let _ = self
+                .committed
+                .add_partition_offset(e.topic(), e.partition(), e.offset());
+        }
         // The database already holds the truth; Kafka's copy is for lag
         // tools, so a failure here is worth a warning, not a failed run.
-        if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&offsets, mode)) {
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
             tracing::warn!(error = %e, "cannot commit offsets to Kafka (PostgreSQL has them)");
         }
         Ok(())
@@ -465,9 +729,10 @@ async fn blocking<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
 fn topic_partitions(
     consumer: &DrainConsumer,
     k: &crate::config::KafkaSettings,
+    wait: Duration,
 ) -> anyhow::Result<Vec<i32>> {
     let metadata = consumer
-        .fetch_metadata(Some(&k.topic), Duration::from_secs(10))
+        .fetch_metadata(Some(&k.topic), wait)
         .with_context(|| {
             format!(
                 "cannot read the metadata of topic {} from {}",
@@ -503,13 +768,14 @@ fn committed(
     consumer: &DrainConsumer,
     topic: &str,
     partitions: &[i32],
+    wait: Duration,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
         tpl.add_partition(topic, p);
     }
     let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
+        .committed_offsets(tpl, wait)
         .context("cannot read the group's committed offsets")?;
     Ok(committed
         .elements()
@@ -522,22 +788,30 @@ fn committed(
 }
 
 fn report(settings: &Settings, s: &Summary) {
+    let mut text = format!(
+        "drain: {} consumed, {} stored, {} duplicates skipped, {} dead letters in {:.2} s ({} of {} partitions)",
+        s.consumed,
+        s.stored,
+        s.duplicates,
+        s.dead_letters,
+        s.seconds,
+        s.partitions,
+        s.topic_partitions
+    );
+    if s.expired > 0 {
+        text += &format!(
+            "; {} records were deleted by retention before any drain reached them",
+            s.expired
+        );
+    }
     telemetry::summary(
         settings.log_format,
-        &format!(
-            "drain: {} consumed, {} stored, {} duplicates skipped, {} dead letters in {:.2} s ({} of {} partitions)",
-            s.consumed,
-            s.stored,
-            s.duplicates,
-            s.dead_letters,
-            s.seconds,
-            s.partitions,
-            s.topic_partitions
-        ),
+        &text,
         serde_json::json!({
             "job": "drain", "consumed": s.consumed, "stored": s.stored,
             "duplicates": s.duplicates, "dead_letters": s.dead_letters, "seconds": s.seconds,
             "partitions": s.partitions, "topic_partitions": s.topic_partitions,
+            "expired": s.expired,
         }),
     );
 }

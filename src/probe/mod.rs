@@ -32,9 +32,18 @@ use crate::message::{Check, ErrorKind, SCHEMA};
 use crate::sites::Site;
 use timing::{Marks, Recorder, TimingLayer, TimingResolver};
 
+/// Body bytes that the checks in flight may hold at once for their regexes.
+/// Without it, 1,000 sites each streaming a large body to a regex held up to
+/// 1,000 x `max_body_bytes` (1.4 GB measured); with it a check that finds
+/// the budget spent waits for room, within its own timeout, and peak memory
+/// stays under 256 MB whatever the sites serve (BENCHMARKS.md).
+pub const BODY_BUDGET_BYTES: usize = 96 * 1024 * 1024;
+
 /// Runs checks. Cheap to share: one client, one TLS configuration.
 pub struct Prober {
     client: reqwest::Client,
+    /// Bytes of body that all checks together may hold for their regexes.
+    body_budget: Arc<Semaphore>,
     /// Verifiers of the sites that name a `ca_file`, by file.
     verifiers: HashMap<PathBuf, Arc<WebPkiServerVerifier>>,
     location: String,
@@ -88,6 +97,9 @@ impl Prober {
             // Every check opens its own connection: a reused one would hide
             // DNS, connect and TLS, and a check must measure them.
             .pool_max_idle_per_host(0)
+            // A check measures the site, not a proxy that the environment
+            // names (HTTP_PROXY and friends): reqwest would honour them.
+            .no_proxy()
             // 3xx is a result: what counts as up is `expect_status`.
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never())
@@ -96,6 +108,7 @@ impl Prober {
             .build()?;
         Ok(Prober {
             client,
+            body_budget: Arc::new(Semaphore::new(BODY_BUDGET_BYTES)),
             verifiers,
             location: location.to_owned(),
         })
@@ -194,17 +207,21 @@ impl Prober {
 
     /// The request itself: send, read the body up to the cap, match the regex.
     async fn exchange(&self, site: &Site, progress: &mut Progress) -> Result<(), Failure> {
-        let mut response = self
+        let mut request = self
             .client
             .request(site.method.clone(), site.url.clone())
-            .headers(site.headers.clone())
-            .send()
-            .await
-            .map_err(Failure::Request)?;
+            .headers(site.headers.clone());
+        if let Some(auth) = &site.auth {
+            request = request.basic_auth(&auth.username, auth.password.as_ref().map(|p| p.expose()));
+        }
+        let mut response = request.send().await.map_err(Failure::Request)?;
         progress.headers_at = Some(Instant::now());
         progress.status = Some(response.status());
         progress.remote = response.remote_addr();
+        let cap = usize::try_from(site.max_body_bytes).unwrap_or(usize::MAX);
         let mut body = Vec::new();
+        // The budget held for `body`'s capacity; released when the check ends.
+        let mut held: Option<tokio::sync::SemaphorePermit<'_>> = None;
         while progress.body_bytes < site.max_body_bytes {
             let Some(chunk) = response.chunk().await.map_err(Failure::Body)? else {
                 break;
@@ -213,6 +230,21 @@ impl Prober {
                 usize::try_from(site.max_body_bytes - progress.body_bytes).unwrap_or(usize::MAX);
             let taken = &chunk[..chunk.len().min(room)];
             if site.regex.is_some() {
+                let needed = body.len() + taken.len();
+                if needed > body.capacity() {
+                    let target = needed.max(body.capacity() * 2).min(cap).max(needed);
+                    let more = target - body.capacity();
+                    let permit = self
+                        .body_budget
+                        .acquire_many(u32::try_from(more).unwrap_or(u32::MAX))
+                        .await
+                        .expect("the budget is never closed");
+                    match held.as_mut() {
+                        Some(h) => h.merge(permit),
+                        None => held = Some(permit),
+                    }
+                    body.reserve_exact(target - body.len());
+                }
                 body.extend_from_slice(taken);
             }
             progress.body_bytes += taken.len() as u64;
@@ -303,5 +335,10 @@ fn describe(error: &reqwest::Error) -> String {
     }
     let text = cause.to_string();
     let text = text.lines().next().unwrap_or_default();
-    text.chars().take(300).collect()
+    // Shown in logs and stored as text: no control character (PostgreSQL
+    // refuses a NUL), at most 300 characters.
+    text.chars()
+        .take(300)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }

@@ -147,7 +147,7 @@ async fn a_bad_flag_value_is_named_as_the_flag() {
         "",
         &[("SITEWATCH_CONCURRENCY", "10")],
         &["--concurrency", "0"],
-        "--concurrency `0`: expected a positive number of checks in flight",
+        "--concurrency `0`: expected a number of checks in flight from 1 to 100000",
     )
     .await;
 }

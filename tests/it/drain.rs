@@ -16,7 +16,7 @@ use crate::support::kafka::{self, committed, publish, read_all, unique_topic};
 use crate::support::{Run, create_topic, db, sitewatch};
 
 /// Settings that point a run at this test's topic and database.
-fn env(topic: &str, url: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn env(topic: &str, url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("SITEWATCH_KAFKA_BROKERS", kafka::brokers()),
         ("SITEWATCH_KAFKA_TOPIC", topic.to_owned()),
@@ -25,14 +25,14 @@ fn env(topic: &str, url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> Run {
+pub(crate) async fn drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> Run {
     let mut all = vec!["drain"];
     all.extend_from_slice(args);
     sitewatch(dir, &all, &env(topic, url)).await
 }
 
 /// The figures of a drain's summary line.
-fn figures(run: &Run) -> HashMap<&'static str, u64> {
+pub(crate) fn figures(run: &Run) -> HashMap<&'static str, u64> {
     let line = run
         .stderr
         .lines()
@@ -49,7 +49,7 @@ fn figures(run: &Run) -> HashMap<&'static str, u64> {
 }
 
 /// A realistic check, different for each `i`.
-fn sample(i: usize) -> Check {
+pub(crate) fn sample(i: usize) -> Check {
     let up = !i.is_multiple_of(3);
     Check {
         schema: SCHEMA,
@@ -77,12 +77,12 @@ fn sample(i: usize) -> Check {
     }
 }
 
-fn record(check: &Check) -> (Option<String>, Option<Vec<u8>>) {
+pub(crate) fn record(check: &Check) -> (Option<String>, Option<Vec<u8>>) {
     (Some(check.site.clone()), Some(check.to_json()))
 }
 
 /// A topic with `partitions` partitions and `n` sample checks on it.
-async fn topic_with(dir: &Path, name: &str, partitions: u32, n: usize) -> (String, Vec<Check>) {
+pub(crate) async fn topic_with(dir: &Path, name: &str, partitions: u32, n: usize) -> (String, Vec<Check>) {
     let topic = unique_topic(name);
     create_topic(dir, &topic, partitions).await;
     let checks: Vec<Check> = (0..n).map(sample).collect();
@@ -91,7 +91,7 @@ async fn topic_with(dir: &Path, name: &str, partitions: u32, n: usize) -> (Strin
     (topic, checks)
 }
 
-async fn stored_ids(url: &str) -> BTreeSet<Uuid> {
+pub(crate) async fn stored_ids(url: &str) -> BTreeSet<Uuid> {
     let client = db::connect(url).await;
     client
         .query("SELECT check_id FROM checks", &[])
@@ -102,7 +102,7 @@ async fn stored_ids(url: &str) -> BTreeSet<Uuid> {
         .collect()
 }
 
-async fn db_offsets(url: &str, topic: &str) -> Vec<(i32, i64)> {
+pub(crate) async fn db_offsets(url: &str, topic: &str) -> Vec<(i32, i64)> {
     let client = db::connect(url).await;
     client
         .query(

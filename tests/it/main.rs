@@ -3,9 +3,11 @@
 
 mod configuration;
 mod drain;
+mod hostile;
 mod jobs;
 mod kafka_tls;
 mod postgres_tls;
 mod probe_once;
+mod resilience;
 mod secrets;
 mod support;

@@ -1,0 +1,407 @@
+//! Nothing stalls, nothing hangs: bad records, frozen drains, locked
+//! tables, silent databases and missing pieces, against the real broker and
+//! PostgreSQL, each test with its own topic and database.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sitewatch::message::Check;
+use tokio::net::TcpListener;
+
+use crate::drain::{db_offsets, drain, env, figures, record, sample, stored_ids, topic_with};
+use crate::support::kafka::{self, committed, publish, unique_topic};
+use crate::support::{create_topic, db, sitewatch};
+
+/// Sends `signal` (`-STOP`, `-CONT`, ...) to a running child.
+fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("the child is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+fn spawn_drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_sitewatch"))
+        .arg("drain")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .envs(env(topic, url))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_in_a_record_sends_it_to_dead_letters_and_the_rest_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let topic = unique_topic("nul");
+    create_topic(dir.path(), &topic, 1).await;
+    let good: Vec<Check> = (0..4).map(sample).collect();
+    let mut nul_site = good[0].clone();
+    nul_site.check_id = uuid::Uuid::now_v7();
+    nul_site.site = "bad\u{0}site".into();
+    let mut nul_error = good[0].clone();
+    nul_error.check_id = uuid::Uuid::now_v7();
+    nul_error.error = Some("zero \u{0} byte".into());
+    let records = vec![
+        record(&good[0]),
+        record(&nul_site),
+        record(&good[1]),
+        record(&nul_error),
+        record(&good[2]),
+        record(&good[3]),
+    ];
+    publish(&topic, &records).await;
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let f = figures(&run);
+    assert_eq!((f["stored"], f["dead_letters"]), (4, 2), "{}", run.stderr);
+    assert_eq!(
+        stored_ids(&url).await,
+        good.iter().map(|c| c.check_id).collect()
+    );
+    let client = db::connect(&url).await;
+    let reasons: Vec<(i64, String)> = client
+        .query(
+            "SELECT kafka_offset, reason FROM dead_letters ORDER BY kafka_offset",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                1,
+                "site contains a NUL character, which PostgreSQL cannot store".to_owned()
+            ),
+            (
+                3,
+                "error contains a NUL character, which PostgreSQL cannot store".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(db_offsets(&url, &topic).await, vec![(0, 6)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_postgres_refuses_for_a_reason_nobody_foresaw_is_isolated_as_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let topic = unique_topic("isolate");
+    create_topic(dir.path(), &topic, 1).await;
+    let mut checks: Vec<Check> = (0..40).map(sample).collect();
+    for i in [7, 8, 29] {
+        checks[i].site = "refused".into();
+    }
+    publish(&topic, &checks.iter().map(record).collect::<Vec<_>>()).await;
+    // A rule of the user's own that sitewatch knows nothing about: the rows
+    // it refuses fail with SQLSTATE 23514 (a data error), not a failure.
+    let client = db::connect(&url).await;
+    client
+        .batch_execute("ALTER TABLE checks ADD CONSTRAINT no_refused CHECK (site <> 'refused')")
+        .await
+        .unwrap();
+    let run = drain(dir.path(), &topic, &url, &["--batch-size", "16"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let f = figures(&run);
+    assert_eq!(
+        (f["consumed"], f["stored"], f["dead_letters"]),
+        (40, 37, 3),
+        "{}",
+        run.stderr
+    );
+    let expected = checks
+        .iter()
+        .filter(|c| c.site != "refused")
+        .map(|c| c.check_id)
+        .collect();
+    assert_eq!(stored_ids(&url).await, expected);
+    let dead: Vec<(i64, String, Vec<u8>)> = client
+        .query(
+            "SELECT kafka_offset, reason, payload FROM dead_letters ORDER BY kafka_offset",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        dead.iter().map(|d| d.0).collect::<Vec<_>>(),
+        vec![7, 8, 29]
+    );
+    for (offset, reason, payload) in &dead {
+        assert!(
+            reason.starts_with("PostgreSQL refused it: ") && reason.ends_with("(SQLSTATE 23514)"),
+            "{reason}"
+        );
+        assert!(reason.contains("no_refused"), "{reason}");
+        let kept: Check = serde_json::from_slice(payload).unwrap();
+        assert_eq!(kept.check_id, checks[*offset as usize].check_id);
+    }
+    assert_eq!(db_offsets(&url, &topic).await, vec![(0, 40)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_drain_loses_its_partitions_to_another_within_the_claim_timeout() {
+    const CLAIM: &str = "3s";
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let (topic, checks) = topic_with(dir.path(), "frozen", 2, 3000).await;
+    // One record a transaction: slow enough to be caught mid-run whatever
+    // the broker's speed.
+    let mut frozen = spawn_drain(
+        dir.path(),
+        &topic,
+        &url,
+        &["--batch-size", "1", "--claim-timeout", CLAIM],
+    );
+    let pid = frozen.id().unwrap();
+    let waiting = Instant::now();
+    loop {
+        let progress: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+        if progress > 0 {
+            assert!(progress < 3000, "the first drain finished before it froze");
+            break;
+        }
+        assert!(frozen.try_wait().unwrap().is_none(), "the first drain ended");
+        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    signal(&frozen, "-STOP");
+    let frozen_at = Instant::now();
+
+    let mut named = false;
+    let took_over = loop {
+        let run = drain(dir.path(), &topic, &url, &["--claim-timeout", CLAIM]).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        if figures(&run)["consumed"] > 0 {
+            break frozen_at.elapsed();
+        }
+        // While the claims hold, the run says whose they are.
+        named |= run.stderr.contains(&format!("pid {pid}"))
+            && run.stderr.contains("sitewatch drain");
+        assert!(
+            frozen_at.elapsed() < Duration::from_secs(30),
+            "no drain took over: {}",
+            run.stderr
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("a frozen drain held its partitions for {took_over:?} (claim timeout {CLAIM})");
+    assert!(named, "no run named the frozen drain as the claimant");
+    assert!(
+        took_over <= Duration::from_secs(3 + 5),
+        "took {took_over:?}"
+    );
+
+    // Resumed, the frozen drain finds its sessions ended and stores nothing.
+    signal(&frozen, "-CONT");
+    let status = tokio::time::timeout(Duration::from_secs(60), frozen.wait())
+        .await
+        .expect("the resumed drain did not end")
+        .unwrap();
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    frozen
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        stored_ids(&url).await,
+        checks.iter().map(|c| c.check_id).collect()
+    );
+    let total: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+    assert_eq!(total, 3000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_checks_table_ends_drain_by_its_deadline_with_exit_1_and_nothing_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let (topic, checks) = topic_with(dir.path(), "locked", 1, 100).await;
+    let locker = db::connect(&url).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE checks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let run = drain(dir.path(), &topic, &url, &["--deadline", "5s"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.elapsed < Duration::from_millis(5500),
+        "took {:?}: {}",
+        run.elapsed,
+        run.stderr
+    );
+    let observer = db::connect(&url).await;
+    assert_eq!(
+        db::count(&observer, "SELECT count(*) FROM drain_offsets").await,
+        0
+    );
+    assert_eq!(
+        committed(&topic, &format!("{topic}-drain"), 1),
+        vec![None]
+    );
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    let run = drain(dir.path(), &topic, &url, &["--deadline", "20s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        stored_ids(&url).await,
+        checks.iter().map(|c| c.check_id).collect()
+    );
+}
+
+/// A TCP endpoint that accepts connections and never says a word, as a
+/// database host behind a broken load balancer does.
+async fn silent_endpoint() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_never_answers_ends_drain_by_its_deadline_and_migrate_by_the_connect_timeout()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique_topic("silent-db");
+    create_topic(dir.path(), &topic, 1).await;
+    let port = silent_endpoint().await;
+    let url = format!("postgres://postgres:hunter2@127.0.0.1:{port}/sitewatch?sslmode=disable");
+    let run = drain(dir.path(), &topic, &url, &["--deadline", "3s"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_millis(3500), "took {:?}", run.elapsed);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "error: cannot connect to PostgreSQL at 127.0.0.1:{port}/sitewatch: no answer within"
+        )),
+        "{last}"
+    );
+    // Without a deadline, the connect timeout (10 s) bounds it.
+    let run = sitewatch(
+        dir.path(),
+        &["migrate", "--only", "database"],
+        &[("SITEWATCH_DATABASE_URL", url)],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_secs(12), "took {:?}", run.elapsed);
+    assert!(!run.stderr.contains("hunter2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_on_a_database_never_migrated_exits_1_and_says_to_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, _) = topic_with(dir.path(), "unmigrated", 1, 3).await;
+    let name = format!("sw_{}", uuid::Uuid::new_v4().simple());
+    db::connect(&db::stack_url())
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = db::stack_url();
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("did not `sitewatch migrate` run?"), "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drain_on_a_missing_topic_exits_1_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let topic = unique_topic("missing");
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains(&topic), "{last}");
+    assert!(last.contains("sitewatch migrate"), "{last}");
+    assert_eq!(db_offsets(&url, &topic).await, vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_migrations_at_once_both_succeed_and_apply_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("sw_{}", uuid::Uuid::new_v4().simple());
+    db::connect(&db::stack_url())
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = db::stack_url();
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let env = [("SITEWATCH_DATABASE_URL", url.clone())];
+    let args = ["migrate", "--only", "database"];
+    let (a, b) = tokio::join!(
+        sitewatch(dir.path(), &args, &env),
+        sitewatch(dir.path(), &args, &env)
+    );
+    assert_eq!((a.code, b.code), (0, 0), "{}\n{}", a.stderr, b.stderr);
+    let client = db::connect(&url).await;
+    assert_eq!(
+        db::count(&client, "SELECT count(*) FROM schema_migrations").await,
+        sitewatch::store::MIGRATIONS.len() as i64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_broker_down_probe_once_names_how_many_were_lost_and_drain_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = crate::support::http::Server::start().await;
+    let closed = crate::support::http::closed_port().await;
+    let sites: Vec<String> = (0..3)
+        .map(|i| format!(r#"{{"name":"s{i}","url":"{}"}}"#, web.url("/ok")))
+        .collect();
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once"],
+        &[
+            ("SITEWATCH_KAFKA_BROKERS", format!("127.0.0.1:{closed}")),
+            ("SITEWATCH_KAFKA_PUBLISH_TIMEOUT", "2s".to_owned()),
+            ("SITEWATCH_SITES", format!("[{}]", sites.join(","))),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: 3 of 3 messages were not acknowledged"),
+        "{last}"
+    );
+
+    let url = db::fresh(dir.path()).await;
+    let topic = unique_topic("no-broker");
+    let mut env = env(&topic, &url);
+    env.retain(|(k, _)| *k != "SITEWATCH_KAFKA_BROKERS");
+    env.push(("SITEWATCH_KAFKA_BROKERS", format!("127.0.0.1:{closed}")));
+    let run = sitewatch(dir.path(), &["drain", "--deadline", "5s"], &env).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.elapsed < Duration::from_millis(5500), "took {:?}", run.elapsed);
+    assert_eq!(db_offsets(&url, &topic).await, vec![]);
+    let _ = kafka::brokers();
+}
