@@ -103,7 +103,19 @@ fn culprit(name: &str, value: &Value) -> String {
     let shown = if known(name).is_some_and(|k| k.secret) {
         String::new()
     } else {
-        format!(" `{}`", value.text)
+        // Escaped: an error stays one line whatever the value holds.
+        let text: String = value
+            .text
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        format!(" `{text}`")
     };
     match &value.origin {
         Origin::Flag => format!("--{}{shown}", name.replace('_', "-")),

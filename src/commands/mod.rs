@@ -63,30 +63,36 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
 
 /// Resolves with the signal's name on the first SIGTERM or SIGINT. The
 /// handlers are installed at once, so a signal during start-up is not lost.
-/// A second signal ends the process at once, exit 1: the person or
-/// scheduler sending it does not want to wait for the clean stop (nothing
-/// is committed past what is stored, so nothing is lost either).
+/// A second signal ends the process at once, exit 1, whatever the job is
+/// waiting for: the person or scheduler sending it does not want to wait for
+/// the clean stop (and nothing is committed past what is stored, so nothing
+/// is lost either).
 fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let install =
         |kind| signal(kind).map_err(|e| Error::Job(anyhow::anyhow!("cannot handle signals: {e}")));
     let mut term = install(SignalKind::terminate())?;
     let mut int = install(SignalKind::interrupt())?;
-    Ok(async move {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
         let first = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tokio::spawn(async move {
-            let second = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            };
-            crate::telemetry::final_error(&format!(
-                "a second signal ({second}) after {first}: exiting at once; what was not stored stays for the next run"
-            ));
-            std::process::exit(1);
-        });
-        first
+        let _ = first_tx.send(first);
+        let second = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        crate::telemetry::final_error(&format!(
+            "a second signal ({second}) after {first}: exiting at once; what was not stored stays for the next run"
+        ));
+        std::process::exit(1);
+    });
+    Ok(async move {
+        match first_rx.await {
+            Ok(signal) => signal,
+            Err(_) => std::future::pending().await,
+        }
     })
 }

@@ -118,6 +118,7 @@ pub async fn run(
     let end = options.deadline.map(|d| start + d);
     let stop_checks_at = options.deadline.map(|d| start + d - reserve(d));
     let mut table = Vec::new();
+    let (mut unsent, mut enqueue_error) = (0usize, None::<String>);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -131,7 +132,18 @@ pub async fn run(
                 }
                 let payload = check.to_json();
                 match publisher.as_mut() {
-                    Some(p) => p.enqueue(&check.site, &payload).await?,
+                    // After an enqueue error, checks go on being counted but
+                    // are not published: what is queued is still confirmed
+                    // (dropping the producer would purge it).
+                    Some(_) if unsent > 0 => unsent += 1,
+                    Some(p) => {
+                        if let Err(e) = p.enqueue(&check.site, &payload).await {
+                            tracing::error!(error = %format!("{e:#}"), "cannot enqueue: publishing no more; confirming what is queued");
+                            enqueue_error = Some(format!("{e:#}"));
+                            unsent += 1;
+                            stop.cancel();
+                        }
+                    }
                     None => {
                         out.write_all(&payload)
                             .and_then(|()| out.write_all(b"\n"))
@@ -159,7 +171,13 @@ pub async fn run(
         let enqueued = publisher.enqueued();
         let confirmation = publisher.confirm(end).await;
         summary.published = confirmation.acknowledged;
-        if confirmation.lost > 0 {
+        if let Some(e) = enqueue_error {
+            failure = Some(anyhow!(
+                "{unsent} of {} checks were not published: cannot enqueue: {e} ({} of the {enqueued} queued were acknowledged)",
+                unsent + enqueued,
+                confirmation.acknowledged
+            ));
+        } else if confirmation.lost > 0 {
             failure = Some(anyhow!(
                 "{} of {} messages were not acknowledged by {} within {}: {}",
                 confirmation.lost,

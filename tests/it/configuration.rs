@@ -23,7 +23,17 @@ async fn rejects(extra: &str, env: &[(&str, &str)], args: &[&str], expected: &st
     let run = sitewatch(dir.path(), &all_args, &env).await;
     let expected = expected.replace("{dir}", dir.path().to_str().unwrap());
     assert_eq!(run.code, 2, "stderr: {}", run.stderr);
-    assert_eq!(run.stderr, format!("error: {expected}\n"));
+    // Warnings may come first; the error is the one last line.
+    let (last, before) = run.stderr.trim_end().rsplit_once('\n').map_or(
+        (run.stderr.trim_end(), ""),
+        |(before, last)| (last, before),
+    );
+    assert_eq!(last, format!("error: {expected}"));
+    assert!(
+        before.lines().all(|l| l.contains(" WARN ")),
+        "more than warnings before the error: {}",
+        run.stderr
+    );
     assert_eq!(run.stdout, "", "nothing was checked");
     assert_eq!(web.hits(), 0, "no check ran");
 }
@@ -175,4 +185,85 @@ async fn sasl_without_credentials_is_rejected() {
         "SITEWATCH_KAFKA_SECURITY_PROTOCOL is sasl_ssl but SITEWATCH_KAFKA_SASL_USERNAME is not set",
     )
     .await;
+}
+
+#[tokio::test]
+async fn inline_sites_override_the_file_with_a_warning_and_take_its_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        format!(
+            "[defaults]\ntimeout = \"3s\"\nexpect_status = 404\n[[site]]\nname = \"from-file\"\nurl = \"{}\"\n",
+            web.url("/ok")
+        ),
+    )
+    .unwrap();
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once", "--dry-run"],
+        &[(
+            "SITEWATCH_SITES",
+            format!(r#"[{{"name":"inline","url":"{}"}}]"#, web.url("/notfound")),
+        )],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("SITEWATCH_SITES overrides the 1 sites of sites.toml"),
+        "{}",
+        run.stderr
+    );
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["site"], "inline");
+    assert_eq!(lines[0]["up"], true, "the file's expect_status applies");
+}
+
+#[tokio::test]
+async fn a_control_character_in_a_site_name_is_rejected() {
+    rejects(
+        "[[site]]\nname = \"bad\\u0000name\"\nurl = \"http://127.0.0.1:1/\"\n",
+        &[],
+        &[],
+        "sites.toml: site name `bad\\0name` contains the control character '\\0': use printable characters",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_control_character_in_the_location_is_rejected() {
+    rejects(
+        "",
+        &[("SITEWATCH_LOCATION", "eu\nwest")],
+        &[],
+        "SITEWATCH_LOCATION `eu\\nwest`: location `eu\\nwest` contains the control character '\\n': use printable characters",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_concurrency_that_does_not_fit_is_rejected_not_a_panic() {
+    rejects(
+        "",
+        &[("SITEWATCH_CONCURRENCY", "4611686018427387904")],
+        &[],
+        "SITEWATCH_CONCURRENCY `4611686018427387904`: expected a number of checks in flight from 1 to 100000",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_site_url_with_credentials_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        "[[site]]\nname = \"a\"\nurl = \"ftp://user:Sup3rSecret@example.com/\"\n",
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("Sup3rSecret"), "{}", run.stderr);
+    assert!(run.stderr.contains("ftp://***@example.com/"), "{}", run.stderr);
 }

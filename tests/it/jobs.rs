@@ -402,3 +402,76 @@ async fn the_run_is_summarised_as_a_markdown_table_for_github() {
         "appended to $GITHUB_STEP_SUMMARY"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_json_logs_the_final_error_line_is_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once", "--dry-run"],
+        &[
+            ("SITEWATCH_LOG_FORMAT", "json".to_owned()),
+            ("SITEWATCH_CONCURRENCY", "0".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    let last: serde_json::Value =
+        serde_json::from_str(run.stderr.lines().last().unwrap()).expect("a JSON line");
+    assert_eq!(last["level"], "ERROR");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: SITEWATCH_CONCURRENCY `0`"),
+        "{last}"
+    );
+    // A job failure too, once logging is up.
+    let closed = crate::support::http::closed_port().await;
+    let run = sitewatch(
+        dir.path(),
+        &["migrate", "--only", "database"],
+        &[
+            ("SITEWATCH_LOG_FORMAT", "json".to_owned()),
+            (
+                "SITEWATCH_DATABASE_URL",
+                format!("postgres://u@127.0.0.1:{closed}/db?sslmode=disable"),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1);
+    for line in run.stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("every line is JSON");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_ends_the_job_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    // Checks done, deliveries waiting for an absent broker (up to 60 s):
+    // the first SIGTERM starts no new check, the second ends the wait.
+    let env = vec![
+        ("SITEWATCH_SITES", sites_json(&web, 3, "/ok", "")),
+        ("SITEWATCH_KAFKA_BROKERS", "127.0.0.1:1".to_owned()),
+        ("SITEWATCH_KAFKA_PUBLISH_TIMEOUT", "60s".to_owned()),
+    ];
+    let child = spawn(dir.path(), &["probe-once"], &env).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    terminate(&child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = Instant::now();
+    terminate(&child);
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the second signal did not end the job")
+        .unwrap();
+    assert!(second.elapsed() < Duration::from_secs(2), "{:?}", second.elapsed());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.lines().last().unwrap_or_default().starts_with("error: a second signal (SIGTERM)"),
+        "{stderr}"
+    );
+}

@@ -393,3 +393,37 @@ async fn a_wrong_password_fails_with_exit_1_and_says_authentication_failed() {
         "{last}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kafka_ca_is_the_only_one_trusted_even_when_the_system_store_knows_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path(), Auth::ClientCertificate);
+    let web = Server::start().await;
+    let other = read_only(dir.path(), "other-ca.pem", &Ca::new().pem());
+    let sites = (
+        "SITEWATCH_SITES",
+        format!(r#"[{{"name":"a","url":"{}"}}]"#, web.url("/ok")),
+    );
+    // The broker's CA stands in for the system store: OpenSSL (and so
+    // librdkafka) reads its default trust from SSL_CERT_FILE.
+    let system = ("SSL_CERT_FILE", broker.ca.display().to_string());
+    let topic = kafka::unique_topic("tls-pinned");
+    let mut trusted_by_system = without(&broker.env(&topic), &["SITEWATCH_KAFKA_SSL_CA"]);
+    trusted_by_system.extend([sites.clone(), system.clone()]);
+    let migrate = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &trusted_by_system).await;
+    assert_eq!(migrate.code, 0, "the system store works: {}", migrate.stderr);
+
+    let mut pinned = without(&broker.env(&topic), &["SITEWATCH_KAFKA_SSL_CA"]);
+    pinned.extend([
+        sites,
+        system,
+        ("SITEWATCH_KAFKA_SSL_CA", other.display().to_string()),
+    ]);
+    let probe = sitewatch(dir.path(), &["probe-once"], &pinned).await;
+    assert_eq!(probe.code, 1, "a CA of the system store was trusted: {}", probe.stderr);
+    assert!(
+        probe.stderr.contains("certificate verify failed"),
+        "{}",
+        probe.stderr
+    );
+}

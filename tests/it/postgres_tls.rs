@@ -60,9 +60,14 @@ async fn verify_full_refuses_a_certificate_from_another_ca() {
         "{}",
         run.stderr
     );
-    // With no CA at all the system's roots do not know the stack's CA either.
+    // With no CA at all, as libpq: a configuration error, with the fix.
     let run = migrate(url("localhost", "verify-ca"), None).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        last_line(&run).contains("sslrootcert=system"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,5 +91,65 @@ async fn verify_full_refuses_a_certificate_for_another_host_and_verify_ca_accept
 #[tokio::test(flavor = "multi_thread")]
 async fn require_encrypts_without_verifying() {
     let run = migrate(url("db.wrong.example", "require"), None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_given_ca_is_the_only_one_trusted_and_sslrootcert_system_uses_the_system_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    std::fs::write(&other, Ca::new().pem()).unwrap();
+    // The stack's CA stands in for the system store: OpenSSL reads its
+    // default trust from SSL_CERT_FILE.
+    let run_with = |url: String, ca: Option<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            let mut env = vec![
+                ("SITEWATCH_DATABASE_URL", url),
+                ("SSL_CERT_FILE", stack_ca()),
+            ];
+            if let Some(ca) = ca {
+                env.push(("SITEWATCH_DATABASE_CA", ca));
+            }
+            sitewatch(&dir, &["migrate", "--only", "database"], &env).await
+        }
+    };
+    let pinned = run_with(
+        url("localhost", "verify-full"),
+        Some(other.display().to_string()),
+    )
+    .await;
+    assert_eq!(pinned.code, 1, "a system CA was trusted: {}", pinned.stderr);
+    let in_url = run_with(
+        format!(
+            "{}&sslrootcert={}",
+            url("localhost", "verify-full"),
+            other.display()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(in_url.code, 1, "{}", in_url.stderr);
+    let system = run_with(
+        url("localhost", "verify-full").replace("sslmode=verify-full", "sslrootcert=system"),
+        None,
+    )
+    .await;
+    assert_eq!(system.code, 0, "{}", system.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_parameters_with_spaces_reach_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "{}&options=-c%20statement_timeout%3D4321ms&application_name=a+b%20c",
+        url("localhost", "verify-full")
+    );
+    let run = sitewatch(
+        dir.path(),
+        &["migrate", "--only", "database"],
+        &[("SITEWATCH_DATABASE_URL", url), ("SITEWATCH_DATABASE_CA", stack_ca())],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 }

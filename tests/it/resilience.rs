@@ -328,7 +328,7 @@ async fn drain_on_a_database_never_migrated_exits_1_and_says_to_migrate() {
     let run = drain(dir.path(), &topic, &url, &[]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let last = run.stderr.lines().last().unwrap_or_default();
-    assert!(last.contains("did not `sitewatch migrate` run?"), "{last}");
+    assert!(last.contains("did `sitewatch migrate` run?"), "{last}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -404,4 +404,42 @@ async fn with_the_broker_down_probe_once_names_how_many_were_lost_and_drain_comm
     assert!(run.elapsed < Duration::from_millis(5500), "took {:?}", run.elapsed);
     assert_eq!(db_offsets(&url, &topic).await, vec![]);
     let _ = kafka::brokers();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enqueue_error_fails_the_run_but_what_was_queued_is_still_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = crate::support::http::Server::start().await;
+    let silent = silent_endpoint().await;
+    let topic = unique_topic("enqueue-error");
+    create_topic(dir.path(), &topic, 1).await;
+    // A regex of 1.1 MB (mostly a comment) makes a message larger than
+    // the producer's 1 MB limit; its check ends last (a 1 s timeout on a
+    // silent server).
+    let comment = "x".repeat(1_100_000);
+    let mut sites: String = (0..3)
+        .map(|i| format!("[[site]]\nname = \"s{i}\"\nurl = \"{}\"\n", web.url("/ok")))
+        .collect();
+    sites += &format!(
+        "[[site]]\nname = \"huge\"\nurl = \"http://127.0.0.1:{silent}/\"\ntimeout = \"1s\"\nregex = \"(?x)hello # {comment}\"\n"
+    );
+    std::fs::write(dir.path().join("sites.toml"), sites).unwrap();
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once"],
+        &[
+            ("SITEWATCH_KAFKA_BROKERS", kafka::brokers()),
+            ("SITEWATCH_KAFKA_TOPIC", topic.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: 1 of 4 checks were not published: cannot enqueue")
+            && last.ends_with("(3 of the 3 queued were acknowledged)"),
+        "{last}"
+    );
+    let published = kafka::read_all(&topic);
+    assert_eq!(published.len(), 3, "the queued messages were purged");
 }

@@ -72,3 +72,89 @@ async fn no_secret_appears_in_any_output_at_trace_level() {
     assert_eq!(run.code, 2);
     assert!(!run.stderr.contains(DB_PASSWORD), "{}", run.stderr);
 }
+
+/// The password of the site URL in the tests below.
+const URL_PASSWORD: &str = "s3cret";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_credentials_are_used_and_never_published_stored_or_printed() {
+    use crate::support::kafka::{read_all, unique_topic};
+    use crate::support::{create_topic, db};
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let with = web.url("/auth").replacen("http://", &format!("http://user:{URL_PASSWORD}@"), 1);
+    let without = web.url("/auth").replacen("http://", "http://user:wrong@", 1);
+    let topic = unique_topic("url-credentials");
+    create_topic(dir.path(), &topic, 1).await;
+    let url = db::fresh(dir.path()).await;
+    let summary = dir.path().join("summary.md");
+    let env = vec![
+        ("SITEWATCH_KAFKA_BROKERS", crate::support::kafka::brokers()),
+        ("SITEWATCH_KAFKA_TOPIC", topic.clone()),
+        ("SITEWATCH_DATABASE_URL", url.clone()),
+        ("RUST_LOG", "trace".to_owned()),
+        (
+            "SITEWATCH_SITES",
+            format!(r#"[{{"name":"right","url":"{with}"}},{{"name":"wrong","url":"{without}"}}]"#),
+        ),
+    ];
+    let probe = sitewatch(
+        dir.path(),
+        &["probe-once", "--summary", summary.to_str().unwrap()],
+        &env,
+    )
+    .await;
+    assert_eq!(probe.code, 0, "{}", probe.stderr);
+    let drain = sitewatch(dir.path(), &["drain"], &env).await;
+    assert_eq!(drain.code, 0, "{}", drain.stderr);
+    let check = sitewatch(dir.path(), &["check", &with], &env).await;
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(check.stdout.contains(" UP 200"), "the credentials were used: {}", check.stdout);
+    let dry = sitewatch(dir.path(), &["probe-once", "--dry-run"], &env).await;
+    for run in [&probe, &drain, &check, &dry] {
+        assert!(
+            !run.stdout.contains(URL_PASSWORD) && !run.stderr.contains(URL_PASSWORD),
+            "printed: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    assert!(!std::fs::read_to_string(&summary).unwrap().contains(URL_PASSWORD));
+
+    let published = read_all(&topic);
+    assert_eq!(published.len(), 2);
+    for record in &published {
+        let text = record.value.to_string();
+        assert!(!text.contains(URL_PASSWORD) && !text.contains("wrong@"), "{text}");
+        assert_eq!(record.value["url"], web.url("/auth"));
+        let expected = if record.key == "right" { 200 } else { 401 };
+        assert_eq!(record.value["status_code"], expected, "{text}");
+    }
+    let client = db::connect(&url).await;
+    let stored = db::count(
+        &client,
+        &format!("SELECT count(*) FROM checks WHERE url LIKE '%{URL_PASSWORD}%' OR url LIKE '%@%'"),
+    )
+    .await;
+    assert_eq!(stored, 0);
+    assert_eq!(db::count(&client, "SELECT count(*) FROM checks").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_ignore_the_proxy_the_environment_names() {
+    // A "proxy" that says 200 to anything: through it, a closed port read up.
+    let proxy = Server::start().await;
+    let closed = http::closed_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("http://127.0.0.1:{closed}/ok");
+    let mut env = Vec::new();
+    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] {
+        env.push((name, format!("http://{}", proxy.addr)));
+    }
+    let run = sitewatch(dir.path(), &["check", "--json", &target], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["up"], false, "{v}");
+    assert_eq!(v["error_kind"], "connect", "{v}");
+    assert_eq!(proxy.hits(), 0, "the proxy was used");
+}

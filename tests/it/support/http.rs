@@ -12,6 +12,9 @@ use tokio::net::TcpListener;
 /// The body of `/ok`.
 pub const OK_BODY: &str = "<html><body>hello sitewatch</body></html>";
 
+/// `/auth` answers 200 only to Basic auth `user:s3cret` (base64), else 401.
+pub const AUTH_BASIC: &str = "dXNlcjpzM2NyZXQ=";
+
 /// Size of `/big`: more than the default body cap.
 pub const BIG_BYTES: usize = 4 * 1024 * 1024;
 
@@ -99,8 +102,13 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
             body.len()
         )
     };
+    let authorized = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Basic {AUTH_BASIC}")));
     let response = match path.as_str() {
         "/ok" => reply("200 OK", "", OK_BODY),
+        "/auth" if authorized => reply("200 OK", "", "authorized"),
+        "/auth" => reply("401 Unauthorized", "WWW-Authenticate: Basic realm=\"t\"\r\n", "who?"),
         "/notfound" => reply("404 Not Found", "", "no such page"),
         "/error" => reply("500 Internal Server Error", "", "boom"),
         "/redirect" => reply("301 Moved Permanently", "Location: /ok\r\n", ""),
