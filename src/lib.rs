@@ -10,6 +10,7 @@
 //! - [`sites`]: the sites file and inline sites, validated into [`sites::Site`].
 //! - [`probe`]: the checker: one site to one [`message::Check`], phase
 //!   timings, certificate expiry; many sites with bounded concurrency.
+//! - [`matcher`]: a site's body regex, matched as the body streams in.
 //! - [`schedule`]: which sites a run checks: interval slots and shards.
 //! - [`message`]: the Kafka message, the one place its shape is defined.
 //! - [`kafka`]: client configuration shared by every Kafka client, the
@@ -27,6 +28,7 @@ pub mod config;
 pub mod drain;
 pub mod error;
 pub mod kafka;
+pub mod matcher;
 pub mod message;
 pub mod probe;
 pub mod schedule;

@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::config::{Secret, Settings, SitesSource};
 use crate::error::{Error, Result};
+use crate::matcher::BodyRegex;
 
 /// Whole check, DNS to last body byte, when neither the site nor
 /// `[defaults]` says otherwise: long enough for a slow page, short enough
@@ -201,7 +202,7 @@ pub struct Site {
     pub expect_status: StatusSet,
     /// Shared by every site with the same pattern: a clone of a `Regex`
     /// would get its own match caches.
-    pub regex: Option<Arc<regex::bytes::Regex>>,
+    pub regex: Option<Arc<BodyRegex>>,
     /// Extra CA to trust for this site, and its certificates.
     pub ca_file: Option<PathBuf>,
     pub ca_certs: Arc<[CertificateDer<'static>]>,
@@ -319,7 +320,7 @@ fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<V
 /// cost seconds and over 100 MB at 10,000 sites), and a CA file is read once.
 #[derive(Default)]
 pub struct Shared {
-    regexes: HashMap<String, Arc<regex::bytes::Regex>>,
+    regexes: HashMap<String, Arc<BodyRegex>>,
     ca_files: HashMap<PathBuf, Arc<[CertificateDer<'static>]>>,
 }
 
@@ -403,7 +404,7 @@ pub fn validate(
         Some(re) => match shared.regexes.get(re) {
             Some(compiled) => Some(compiled.clone()),
             None => {
-                let compiled = Arc::new(regex::bytes::Regex::new(re).map_err(|e| {
+                let compiled = Arc::new(BodyRegex::new(re).map_err(|e| {
                     let reason = e.to_string();
                     let reason = reason.lines().last().unwrap_or("invalid").trim().to_owned();
                     bad(format!("regex `{re}` does not compile: {reason}"))

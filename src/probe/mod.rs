@@ -32,11 +32,12 @@ use crate::message::{Check, ErrorKind, SCHEMA};
 use crate::sites::Site;
 use timing::{Marks, Recorder, TimingLayer, TimingResolver};
 
-/// Body bytes that the checks in flight may hold at once for their regexes.
-/// Without it, 1,000 sites each streaming a large body to a regex held up to
-/// 1,000 x `max_body_bytes` (1.4 GB measured); with it a check that finds
-/// the budget spent waits for room, within its own timeout, and peak memory
-/// stays under 256 MB whatever the sites serve (BENCHMARKS.md).
+/// Body bytes that the checks in flight may hold at once, for the regexes
+/// that cannot be matched as the body streams in ([`crate::matcher`]).
+/// Before streaming, 1,000 sites each streaming a large body to a regex
+/// held up to 1,000 x `max_body_bytes` (1.4 GB reported); now only such a
+/// pattern buffers, and a check that finds the budget spent waits for room
+/// within its own timeout.
 pub const BODY_BUDGET_BYTES: usize = 96 * 1024 * 1024;
 
 /// Runs checks. Cheap to share: one client, one TLS configuration.
@@ -219,9 +220,13 @@ impl Prober {
         progress.status = Some(response.status());
         progress.remote = response.remote_addr();
         let cap = usize::try_from(site.max_body_bytes).unwrap_or(usize::MAX);
+        let mut stream = site.regex.as_ref().and_then(|re| re.stream());
+        // Only a pattern the streaming matcher cannot run keeps the body,
+        // under the shared budget, taken whole so that checks waiting for
+        // room never hold part of it (which could starve them all).
+        let keep = site.regex.as_ref().is_some_and(|re| re.needs_body());
         let mut body = Vec::new();
-        // The budget held for `body`'s capacity; released when the check ends.
-        let mut held: Option<tokio::sync::SemaphorePermit<'_>> = None;
+        let mut held = None;
         while progress.body_bytes < site.max_body_bytes {
             let Some(chunk) = response.chunk().await.map_err(Failure::Body)? else {
                 break;
@@ -229,27 +234,32 @@ impl Prober {
             let room =
                 usize::try_from(site.max_body_bytes - progress.body_bytes).unwrap_or(usize::MAX);
             let taken = &chunk[..chunk.len().min(room)];
-            if site.regex.is_some() {
+            if let Some(stream) = stream.as_mut() {
+                stream.feed(taken);
+            } else if keep {
+                if held.is_none() {
+                    let whole = cap.min(BODY_BUDGET_BYTES);
+                    held = Some(
+                        self.body_budget
+                            .acquire_many(u32::try_from(whole).unwrap_or(u32::MAX))
+                            .await
+                            .expect("the budget is never closed"),
+                    );
+                }
                 let needed = body.len() + taken.len();
                 if needed > body.capacity() {
-                    let target = needed.max(body.capacity() * 2).min(cap).max(needed);
-                    let more = target - body.capacity();
-                    let permit = self
-                        .body_budget
-                        .acquire_many(u32::try_from(more).unwrap_or(u32::MAX))
-                        .await
-                        .expect("the budget is never closed");
-                    match held.as_mut() {
-                        Some(h) => h.merge(permit),
-                        None => held = Some(permit),
-                    }
+                    let target = needed.max(cap.min(body.capacity() * 2));
                     body.reserve_exact(target - body.len());
                 }
                 body.extend_from_slice(taken);
             }
             progress.body_bytes += taken.len() as u64;
         }
-        progress.regex_matched = site.regex.as_ref().map(|re| re.is_match(&body));
+        progress.regex_matched = match (stream, &site.regex) {
+            (Some(stream), _) => Some(stream.finish()),
+            (None, Some(re)) => Some(re.is_match(&body)),
+            (None, None) => None,
+        };
         Ok(())
     }
 }
