@@ -443,3 +443,45 @@ async fn an_enqueue_error_fails_the_run_but_what_was_queued_is_still_delivered()
     let published = kafka::read_all(&topic);
     assert_eq!(published.len(), 3, "the queued messages were purged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = crate::support::pg::PrivatePg::start();
+    let url = pg.url();
+    let run = sitewatch(
+        dir.path(),
+        &["migrate", "--only", "database"],
+        &[("SITEWATCH_DATABASE_URL", url.clone())],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (topic, checks) = topic_with(dir.path(), "pg-crash", 2, 3000).await;
+    // One record a transaction, so the crash lands mid-run on any broker.
+    let mut child = spawn_drain(dir.path(), &topic, &url, &["--batch-size", "1"]);
+    let waiting = Instant::now();
+    loop {
+        let progress: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+        if progress > 0 {
+            assert!(progress < 3000, "the drain finished before the crash");
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pg.crash();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the drain did not end after the crash")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    pg.resume();
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        stored_ids(&url).await,
+        checks.iter().map(|c| c.check_id).collect()
+    );
+    let total: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+    assert_eq!(total, 3000);
+}

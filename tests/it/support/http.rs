@@ -133,6 +133,13 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
                 }
             }
         }
+        "/huge-page" => {
+            // 1.5 MiB, a needle at 900 KiB: within the default body cap.
+            let mut body = "a".repeat(900 * 1024);
+            body.push_str(" needle word ");
+            body.push_str(&"b".repeat(1536 * 1024 - body.len()));
+            reply("200 OK", "", &body)
+        }
         "/big" => {
             let mut body = "a".repeat(BIG_BYTES - 6);
             body.push_str("needle");

@@ -5,6 +5,7 @@ pub mod certs;
 pub mod db;
 pub mod http;
 pub mod kafka;
+pub mod pg;
 
 use std::path::Path;
 use std::process::Stdio;
