@@ -411,7 +411,12 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|s| s.trim().chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
 }
@@ -558,8 +563,9 @@ impl Settings {
             database,
             location: match s.get("location") {
                 Some(v) => {
-                    crate::sites::check_label("location", &v.text)
-                        .map_err(|why| Error::config(format!("{}: {why}", culprit("location", v))))?;
+                    crate::sites::check_label("location", &v.text).map_err(|why| {
+                        Error::config(format!("{}: {why}", culprit("location", v)))
+                    })?;
                     v.text.clone()
                 }
                 None => host_name(),

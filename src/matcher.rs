@@ -8,8 +8,8 @@
 //! (Unicode word boundaries such as `\b` on non-ASCII text) falls back to
 //! buffering the body, within a budget shared by all checks.
 
-use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::hybrid::LazyStateID;
+use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::start;
 use regex_automata::{Anchored, nfa::thompson, util::syntax};
 
@@ -146,7 +146,11 @@ mod tests {
             for chunk in body.chunks(size) {
                 s.feed(chunk);
             }
-            assert_eq!(s.finish(), whole, "{pattern:?} on {body:?} in chunks of {size}");
+            assert_eq!(
+                s.finish(),
+                whole,
+                "{pattern:?} on {body:?} in chunks of {size}"
+            );
         }
     }
 

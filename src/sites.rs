@@ -242,7 +242,11 @@ fn take_credentials(url: &mut Url) -> Option<BasicAuth> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
     }
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let auth = BasicAuth {
         username: decode(url.username()),
         password: url.password().map(|p| Secret::new(decode(p))),
@@ -276,7 +280,10 @@ pub fn load(settings: &Settings) -> Result<Vec<Site>> {
                 ))
             })?;
             let (defaults, base) = match file {
-                Some((path, doc)) => (doc.defaults.clone(), path.parent().unwrap_or(Path::new("."))),
+                Some((path, doc)) => (
+                    doc.defaults.clone(),
+                    path.parent().unwrap_or(Path::new(".")),
+                ),
                 None => (Defaults::default(), Path::new(".")),
             };
             validate_all(raw, &defaults, base)

@@ -84,8 +84,11 @@ pub fn parse_url(url: &str) -> Result<ParsedUrl> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let decode =
-                |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             (decode(k), decode(v))
         })
         .collect();
@@ -241,10 +244,11 @@ pub async fn connect_as(db: &DatabaseSettings, session: &Session) -> Result<Clie
         ))
     };
     let client = if mode == SslMode::Disable {
-        let (client, connection) = tokio::time::timeout(session.connect_timeout, config.connect(NoTls))
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(fail)?;
+        let (client, connection) =
+            tokio::time::timeout(session.connect_timeout, config.connect(NoTls))
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(fail)?;
         tokio::spawn(drive(connection));
         client
     } else {
@@ -359,7 +363,9 @@ async fn apply_limits(client: &Client, limits: &Limits) -> Result<()> {
             .await;
         if let Err(e) = set {
             if e.is_closed() {
-                return Err(Error::Job(anyhow::Error::new(e).context("PostgreSQL closed the connection")));
+                return Err(Error::Job(
+                    anyhow::Error::new(e).context("PostgreSQL closed the connection"),
+                ));
             }
             tracing::warn!(setting = name, error = %e, "the server does not take this limit");
         }
@@ -968,7 +974,11 @@ mod tests {
             (Some(RootCert::System), SslMode::VerifyFull)
         );
         let err = parse_url("postgres://h/db?sslrootcert=system&sslmode=require").unwrap_err();
-        assert!(err.one_line().contains("needs sslmode=verify-full"), "{}", err.one_line());
+        assert!(
+            err.one_line().contains("needs sslmode=verify-full"),
+            "{}",
+            err.one_line()
+        );
     }
 
     #[test]

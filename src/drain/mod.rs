@@ -529,12 +529,21 @@ async fn every_partition_claimed(
         format!(
             "pid {} ({}{}) holding partitions {:?}, connected since {}, {} since {}",
             c.pid,
-            if c.application_name.is_empty() { "no application name" } else { &c.application_name },
-            c.client.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
+            if c.application_name.is_empty() {
+                "no application name"
+            } else {
+                &c.application_name
+            },
+            c.client
+                .as_deref()
+                .map(|a| format!(" from {a}"))
+                .unwrap_or_default(),
             c.partitions,
-            c.connected_at.map_or("?".to_owned(), |t| crate::message::rfc3339_ms::format(&t)),
+            c.connected_at
+                .map_or("?".to_owned(), |t| crate::message::rfc3339_ms::format(&t)),
             c.state.as_deref().unwrap_or("unknown"),
-            c.state_since.map_or("?".to_owned(), |t| crate::message::rfc3339_ms::format(&t)),
+            c.state_since
+                .map_or("?".to_owned(), |t| crate::message::rfc3339_ms::format(&t)),
         )
     };
     for c in &claimants {
@@ -625,9 +634,11 @@ impl Writer {
             clock
                 .within("a keep-alive query", async {
                     db.batch_execute("SELECT 1").await.map_err(|e| {
-                        Error::Job(anyhow::Error::new(e).context(
-                            "the database connection holding the partition claims failed",
-                        ))
+                        Error::Job(
+                            anyhow::Error::new(e).context(
+                                "the database connection holding the partition claims failed",
+                            ),
+                        )
                     })
                 })
                 .await?;

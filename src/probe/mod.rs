@@ -213,7 +213,8 @@ impl Prober {
             .request(site.method.clone(), site.url.clone())
             .headers(site.headers.clone());
         if let Some(auth) = &site.auth {
-            request = request.basic_auth(&auth.username, auth.password.as_ref().map(|p| p.expose()));
+            request =
+                request.basic_auth(&auth.username, auth.password.as_ref().map(|p| p.expose()));
         }
         let mut response = request.send().await.map_err(Failure::Request)?;
         progress.headers_at = Some(Instant::now());

@@ -24,10 +24,11 @@ async fn rejects(extra: &str, env: &[(&str, &str)], args: &[&str], expected: &st
     let expected = expected.replace("{dir}", dir.path().to_str().unwrap());
     assert_eq!(run.code, 2, "stderr: {}", run.stderr);
     // Warnings may come first; the error is the one last line.
-    let (last, before) = run.stderr.trim_end().rsplit_once('\n').map_or(
-        (run.stderr.trim_end(), ""),
-        |(before, last)| (last, before),
-    );
+    let (last, before) = run
+        .stderr
+        .trim_end()
+        .rsplit_once('\n')
+        .map_or((run.stderr.trim_end(), ""), |(before, last)| (last, before));
     assert_eq!(last, format!("error: {expected}"));
     assert!(
         before.lines().all(|l| l.contains(" WARN ")),
@@ -265,5 +266,9 @@ async fn a_bad_site_url_with_credentials_is_named_without_its_password() {
     let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!run.stderr.contains("Sup3rSecret"), "{}", run.stderr);
-    assert!(run.stderr.contains("ftp://***@example.com/"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ftp://***@example.com/"),
+        "{}",
+        run.stderr
+    );
 }

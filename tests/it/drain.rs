@@ -82,7 +82,12 @@ pub(crate) fn record(check: &Check) -> (Option<String>, Option<Vec<u8>>) {
 }
 
 /// A topic with `partitions` partitions and `n` sample checks on it.
-pub(crate) async fn topic_with(dir: &Path, name: &str, partitions: u32, n: usize) -> (String, Vec<Check>) {
+pub(crate) async fn topic_with(
+    dir: &Path,
+    name: &str,
+    partitions: u32,
+    n: usize,
+) -> (String, Vec<Check>) {
     let topic = unique_topic(name);
     create_topic(dir, &topic, partitions).await;
     let checks: Vec<Check> = (0..n).map(sample).collect();

@@ -38,10 +38,14 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
     let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
     match path.as_str() {
         "/ok" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            )
+            .await;
         }
         "/slow-headers" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\n".to_vec()).await;
+            put(&mut s, b"HTTP/1.1 200 OK\r\n").await;
             for _ in 0..100 {
                 pause(300).await;
                 if s.write_all(b"X-Slow: 1\r\n").await.is_err() {
@@ -50,7 +54,7 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
             }
         }
         "/slow-body" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec()).await;
+            put(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n").await;
             for _ in 0..100 {
                 pause(300).await;
                 if s.write_all(b"x").await.is_err() {
@@ -59,19 +63,27 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
             }
         }
         "/endless-body" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec()).await;
+            put(&mut s, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").await;
             let block = vec![b'a'; 64 * 1024];
             while s.write_all(&block).await.is_ok() {}
         }
         "/endless-chunked" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            )
+            .await;
             let mut chunk = b"10000\r\n".to_vec();
             chunk.extend(vec![b'a'; 0x10000]);
             chunk.extend(b"\r\n");
             while s.write_all(&chunk).await.is_ok() {}
         }
         "/huge-length" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\n\r\nabc".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000\r\n\r\nabc",
+            )
+            .await;
             pause(10_000).await;
         }
         "/gzip-bomb" => {
@@ -98,8 +110,8 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
             put(&mut s, &r).await;
         }
         "/close-at-once" => {}
-        "/garbage" => put(&mut s, &b"lorem ipsum dolor sit amet\r\n\r\n".to_vec()).await,
-        "/http09" => put(&mut s, &b"<html>hello from 1991</html>".to_vec()).await,
+        "/garbage" => put(&mut s, b"lorem ipsum dolor sit amet\r\n\r\n").await,
+        "/http09" => put(&mut s, b"<html>hello from 1991</html>").await,
         "/endless-1xx" => {
             for _ in 0..1000 {
                 if s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
@@ -108,12 +120,16 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
                 pause(20).await;
             }
         }
-        "/204" => put(&mut s, &b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()).await,
-        "/304" => put(&mut s, &b"HTTP/1.1 304 Not Modified\r\n\r\n".to_vec()).await,
+        "/204" => put(&mut s, b"HTTP/1.1 204 No Content\r\n\r\n").await,
+        "/304" => put(&mut s, b"HTTP/1.1 304 Not Modified\r\n\r\n").await,
         "/599" => {
-            put(&mut s, &b"HTTP/1.1 599 Network Read Timeout\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 599 Network Read Timeout\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await;
         }
-        "/799" => put(&mut s, &b"HTTP/1.1 799 Odd\r\nContent-Length: 0\r\n\r\n".to_vec()).await,
+        "/799" => put(&mut s, b"HTTP/1.1 799 Odd\r\nContent-Length: 0\r\n\r\n").await,
         "/invalid-utf8" => {
             let mut body = vec![0xff, 0xfe, 0x00, 0xc3, 0x28, 0xa0, 0xa1];
             body.extend(b" needle \xe2\x82");
@@ -123,18 +139,34 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
             put(&mut s, &r).await;
         }
         "/short-body" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789",
+            )
+            .await;
         }
         "/bad-chunk" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            )
+            .await;
         }
         "/nul-header" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nX-Nul: a\x00b\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nX-Nul: a\x00b\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await;
         }
         "/negative-length" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nhello".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nhello",
+            )
+            .await;
         }
-        "/http2-garbage" => put(&mut s, &b"HTTP/2.0 200 OK\r\n\r\n".to_vec()).await,
+        "/http2-garbage" => put(&mut s, b"HTTP/2.0 200 OK\r\n\r\n").await,
         "/long-reason" => {
             let mut r = b"HTTP/1.1 200 ".to_vec();
             r.extend(vec![b'r'; 200 * 1024]);
@@ -142,19 +174,37 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
             put(&mut s, &r).await;
         }
         "/trailing-garbage" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello GARBAGE GARBAGE".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello GARBAGE GARBAGE",
+            )
+            .await;
         }
         "/keep-alive-hang" => {
-            put(&mut s, &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec()).await;
+            put(&mut s, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello").await;
             pause(10_000).await;
         }
         "/redirect-loop" => {
-            put(&mut s, &b"HTTP/1.1 301 Moved\r\nLocation: /redirect-loop\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 301 Moved\r\nLocation: /redirect-loop\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await;
         }
         "/control-reason" => {
-            put(&mut s, &b"HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok".to_vec()).await;
+            put(
+                &mut s,
+                b"HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok",
+            )
+            .await;
         }
-        _ => put(&mut s, &b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()).await,
+        _ => {
+            put(
+                &mut s,
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await
+        }
     }
     let _ = s.flush().await;
     let _ = s.shutdown().await;
@@ -186,7 +236,9 @@ async fn reset_or_behave(mut stream: TcpStream, gzip: Arc<Vec<u8>>) {
     if peek[..n].first() == Some(&0x16) {
         // A TLS ClientHello to a plain HTTP server: it answers as nginx does.
         let _ = stream
-            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
             .await;
         return;
     }
@@ -268,49 +320,187 @@ async fn every_hostile_behaviour_ends_within_the_timeout_with_a_well_formed_resu
     let http = |path: &str| format!("http://{plain_addr}{path}");
     let tls_ca = format!(r#","ca_file":"{}""#, ca_file.display());
     let mut cases: Vec<(&str, String, &str, Expect)> = vec![
-        ("slow-headers", http("/slow-headers"), "", Expect::Error(&["timeout"])),
-        ("slow-body", http("/slow-body"), "", Expect::Error(&["timeout"])),
+        (
+            "slow-headers",
+            http("/slow-headers"),
+            "",
+            Expect::Error(&["timeout"]),
+        ),
+        (
+            "slow-body",
+            http("/slow-body"),
+            "",
+            Expect::Error(&["timeout"]),
+        ),
         ("endless-body", http("/endless-body"), "", Expect::Up),
-        ("endless-body-regex", http("/endless-body"), r#","regex":"a{10}""#, Expect::Up),
+        (
+            "endless-body-regex",
+            http("/endless-body"),
+            r#","regex":"a{10}""#,
+            Expect::Up,
+        ),
         ("endless-chunked", http("/endless-chunked"), "", Expect::Up),
-        ("huge-declared-length", http("/huge-length"), "", Expect::Error(&["timeout"])),
+        (
+            "huge-declared-length",
+            http("/huge-length"),
+            "",
+            Expect::Error(&["timeout"]),
+        ),
         ("gzip-bomb", http("/gzip-bomb"), "", Expect::Up),
-        ("huge-headers", http("/huge-headers"), "", Expect::Error(&["http"])),
-        ("many-headers", http("/many-headers"), "", Expect::Error(&["http"])),
-        ("close-before-any-byte", http("/close-at-once"), "", Expect::Error(&["http"])),
+        (
+            "huge-headers",
+            http("/huge-headers"),
+            "",
+            Expect::Error(&["http"]),
+        ),
+        (
+            "many-headers",
+            http("/many-headers"),
+            "",
+            Expect::Error(&["http"]),
+        ),
+        (
+            "close-before-any-byte",
+            http("/close-at-once"),
+            "",
+            Expect::Error(&["http"]),
+        ),
         ("garbage", http("/garbage"), "", Expect::Error(&["http"])),
         ("http-0.9", http("/http09"), "", Expect::Error(&["http"])),
-        ("endless-1xx", http("/endless-1xx"), "", Expect::Error(&["timeout", "http"])),
+        (
+            "endless-1xx",
+            http("/endless-1xx"),
+            "",
+            Expect::Error(&["timeout", "http"]),
+        ),
         ("204", http("/204"), "", Expect::Up),
         ("304", http("/304"), "", Expect::Up),
         ("unknown-status-599", http("/599"), "", Expect::Status(599)),
         ("unknown-status-799", http("/799"), "", Expect::Status(799)),
-        ("invalid-utf8-body", http("/invalid-utf8"), r#","regex":"needle""#, Expect::Up),
-        ("reset-mid-body", http("/reset-mid-body"), "", Expect::Error(&["body"])),
-        ("close-mid-body", http("/short-body"), "", Expect::Error(&["body"])),
-        ("bad-chunk-size", http("/bad-chunk"), "", Expect::Error(&["body"])),
-        ("nul-in-a-header", http("/nul-header"), "", Expect::Error(&["http"])),
-        ("negative-length", http("/negative-length"), "", Expect::Error(&["http"])),
-        ("http-2-status-line", http("/http2-garbage"), "", Expect::Error(&["http"])),
+        (
+            "invalid-utf8-body",
+            http("/invalid-utf8"),
+            r#","regex":"needle""#,
+            Expect::Up,
+        ),
+        (
+            "reset-mid-body",
+            http("/reset-mid-body"),
+            "",
+            Expect::Error(&["body"]),
+        ),
+        (
+            "close-mid-body",
+            http("/short-body"),
+            "",
+            Expect::Error(&["body"]),
+        ),
+        (
+            "bad-chunk-size",
+            http("/bad-chunk"),
+            "",
+            Expect::Error(&["body"]),
+        ),
+        (
+            "nul-in-a-header",
+            http("/nul-header"),
+            "",
+            Expect::Error(&["http"]),
+        ),
+        (
+            "negative-length",
+            http("/negative-length"),
+            "",
+            Expect::Error(&["http"]),
+        ),
+        (
+            "http-2-status-line",
+            http("/http2-garbage"),
+            "",
+            Expect::Error(&["http"]),
+        ),
         ("huge-reason-phrase", http("/long-reason"), "", Expect::Up),
-        ("control-character-in-reason", http("/control-reason"), "", Expect::Error(&["http"])),
-        ("trailing-garbage", http("/trailing-garbage"), "", Expect::Up),
-        ("keep-alive-then-hang", http("/keep-alive-hang"), "", Expect::Up),
+        (
+            "control-character-in-reason",
+            http("/control-reason"),
+            "",
+            Expect::Error(&["http"]),
+        ),
+        (
+            "trailing-garbage",
+            http("/trailing-garbage"),
+            "",
+            Expect::Up,
+        ),
+        (
+            "keep-alive-then-hang",
+            http("/keep-alive-hang"),
+            "",
+            Expect::Up,
+        ),
         ("redirect-loop", http("/redirect-loop"), "", Expect::Up),
-        ("tls-trusted", format!("https://{trusted}/ok"), &tls_ca, Expect::Up),
-        ("tls-self-signed", format!("https://{self_signed}/ok"), "", Expect::Error(&["tls"])),
-        ("tls-expired", format!("https://{expired}/ok"), &tls_ca, Expect::Error(&["tls"])),
-        ("tls-wrong-host", format!("https://{wrong_host}/ok"), &tls_ca, Expect::Error(&["tls"])),
-        ("tls-stalled-handshake", format!("https://{stalled_addr}/ok"), "", Expect::Error(&["timeout"])),
-        ("plain-http-on-a-tls-port", format!("https://{plain_addr}/ok"), "", Expect::Error(&["tls"])),
-        ("connection-refused", format!("http://127.0.0.1:{}/", closed_port().await), "", Expect::Error(&["connect"])),
-        ("ipv6-loopback", format!("http://{v6_addr}/ok"), "", Expect::Up),
-        ("nxdomain", "http://sitewatch-nxdomain.invalid/".to_owned(), "", Expect::Error(&["dns", "timeout"])),
+        (
+            "tls-trusted",
+            format!("https://{trusted}/ok"),
+            &tls_ca,
+            Expect::Up,
+        ),
+        (
+            "tls-self-signed",
+            format!("https://{self_signed}/ok"),
+            "",
+            Expect::Error(&["tls"]),
+        ),
+        (
+            "tls-expired",
+            format!("https://{expired}/ok"),
+            &tls_ca,
+            Expect::Error(&["tls"]),
+        ),
+        (
+            "tls-wrong-host",
+            format!("https://{wrong_host}/ok"),
+            &tls_ca,
+            Expect::Error(&["tls"]),
+        ),
+        (
+            "tls-stalled-handshake",
+            format!("https://{stalled_addr}/ok"),
+            "",
+            Expect::Error(&["timeout"]),
+        ),
+        (
+            "plain-http-on-a-tls-port",
+            format!("https://{plain_addr}/ok"),
+            "",
+            Expect::Error(&["tls"]),
+        ),
+        (
+            "connection-refused",
+            format!("http://127.0.0.1:{}/", closed_port().await),
+            "",
+            Expect::Error(&["connect"]),
+        ),
+        (
+            "ipv6-loopback",
+            format!("http://{v6_addr}/ok"),
+            "",
+            Expect::Up,
+        ),
+        (
+            "nxdomain",
+            "http://sitewatch-nxdomain.invalid/".to_owned(),
+            "",
+            Expect::Error(&["dns", "timeout"]),
+        ),
     ];
     let sites: Vec<String> = cases
         .iter()
         .map(|(name, url, extra, _)| {
-            format!(r#"{{"name":"{name}","url":"{url}","timeout":"{}s"{extra}}}"#, TIMEOUT.as_secs())
+            format!(
+                r#"{{"name":"{name}","url":"{url}","timeout":"{}s"{extra}}}"#,
+                TIMEOUT.as_secs()
+            )
         })
         .collect();
     let run = sitewatch(
@@ -333,7 +523,10 @@ async fn every_hostile_behaviour_ends_within_the_timeout_with_a_well_formed_resu
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["site"].as_str().unwrap().to_owned(), (v, l.as_bytes().to_vec()))
+            (
+                v["site"].as_str().unwrap().to_owned(),
+                (v, l.as_bytes().to_vec()),
+            )
         })
         .collect();
     assert!(cases.len() >= 30, "only {} behaviours", cases.len());

@@ -467,11 +467,19 @@ async fn a_second_signal_ends_the_job_at_once() {
         .await
         .expect("the second signal did not end the job")
         .unwrap();
-    assert!(second.elapsed() < Duration::from_secs(2), "{:?}", second.elapsed());
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        second.elapsed()
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.lines().last().unwrap_or_default().starts_with("error: a second signal (SIGTERM)"),
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("error: a second signal (SIGTERM)"),
         "{stderr}"
     );
 }

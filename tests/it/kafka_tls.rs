@@ -410,8 +410,17 @@ async fn the_kafka_ca_is_the_only_one_trusted_even_when_the_system_store_knows_t
     let topic = kafka::unique_topic("tls-pinned");
     let mut trusted_by_system = without(&broker.env(&topic), &["SITEWATCH_KAFKA_SSL_CA"]);
     trusted_by_system.extend([sites.clone(), system.clone()]);
-    let migrate = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &trusted_by_system).await;
-    assert_eq!(migrate.code, 0, "the system store works: {}", migrate.stderr);
+    let migrate = sitewatch(
+        dir.path(),
+        &["migrate", "--only", "kafka"],
+        &trusted_by_system,
+    )
+    .await;
+    assert_eq!(
+        migrate.code, 0,
+        "the system store works: {}",
+        migrate.stderr
+    );
 
     let mut pinned = without(&broker.env(&topic), &["SITEWATCH_KAFKA_SSL_CA"]);
     pinned.extend([
@@ -420,7 +429,11 @@ async fn the_kafka_ca_is_the_only_one_trusted_even_when_the_system_store_knows_t
         ("SITEWATCH_KAFKA_SSL_CA", other.display().to_string()),
     ]);
     let probe = sitewatch(dir.path(), &["probe-once"], &pinned).await;
-    assert_eq!(probe.code, 1, "a CA of the system store was trusted: {}", probe.stderr);
+    assert_eq!(
+        probe.code, 1,
+        "a CA of the system store was trusted: {}",
+        probe.stderr
+    );
     assert!(
         probe.stderr.contains("certificate verify failed"),
         "{}",

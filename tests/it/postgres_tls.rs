@@ -148,7 +148,10 @@ async fn url_parameters_with_spaces_reach_the_server() {
     let run = sitewatch(
         dir.path(),
         &["migrate", "--only", "database"],
-        &[("SITEWATCH_DATABASE_URL", url), ("SITEWATCH_DATABASE_CA", stack_ca())],
+        &[
+            ("SITEWATCH_DATABASE_URL", url),
+            ("SITEWATCH_DATABASE_CA", stack_ca()),
+        ],
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);

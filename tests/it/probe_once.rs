@@ -500,7 +500,12 @@ async fn peak_with_large_pages(n: usize, regex: &str) -> (u64, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let web = Server::start().await;
     let sites: Vec<String> = (0..n)
-        .map(|i| format!(r#"{{"name":"p{i}","url":"{}","regex":"{regex}"}}"#, web.url("/huge-page")))
+        .map(|i| {
+            format!(
+                r#"{{"name":"p{i}","url":"{}","regex":"{regex}"}}"#,
+                web.url("/huge-page")
+            )
+        })
         .collect();
     let run = sitewatch(
         dir.path(),
@@ -519,7 +524,10 @@ async fn peak_with_large_pages(n: usize, regex: &str) -> (u64, Vec<Value>) {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v["job"] == "probe-once")
         .expect("a JSON summary");
-    (summary["peak_rss_bytes"].as_u64().unwrap(), run.json_lines())
+    (
+        summary["peak_rss_bytes"].as_u64().unwrap(),
+        run.json_lines(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -527,12 +535,24 @@ async fn memory_does_not_grow_with_the_bodies_a_regex_reads() {
     // 200 checks that each read 1 MiB: holding the bodies took over 200 MB.
     const MB: u64 = 1024 * 1024;
     let (streamed, checks) = peak_with_large_pages(200, "needle\\\\s+word").await;
-    assert!(checks.iter().all(|c| c["up"] == true && c["regex_matched"] == true));
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["up"] == true && c["regex_matched"] == true)
+    );
     assert!(streamed < 120 * MB, "peak RSS {} MB", streamed / MB);
     // A pattern that needs the whole body (a Unicode word boundary) is
     // buffered, within the shared budget of 96 MiB.
     let (buffered, checks) = peak_with_large_pages(200, "\\\\bneedle\\\\b").await;
-    assert!(checks.iter().all(|c| c["up"] == true && c["regex_matched"] == true));
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["up"] == true && c["regex_matched"] == true)
+    );
     assert!(buffered < 200 * MB, "peak RSS {} MB", buffered / MB);
-    eprintln!("peak RSS: streamed {} MB, buffered {} MB", streamed / MB, buffered / MB);
+    eprintln!(
+        "peak RSS: streamed {} MB, buffered {} MB",
+        streamed / MB,
+        buffered / MB
+    );
 }

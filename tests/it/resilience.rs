@@ -138,10 +138,7 @@ async fn a_record_postgres_refuses_for_a_reason_nobody_foresaw_is_isolated_as_a_
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    assert_eq!(
-        dead.iter().map(|d| d.0).collect::<Vec<_>>(),
-        vec![7, 8, 29]
-    );
+    assert_eq!(dead.iter().map(|d| d.0).collect::<Vec<_>>(), vec![7, 8, 29]);
     for (offset, reason, payload) in &dead {
         assert!(
             reason.starts_with("PostgreSQL refused it: ") && reason.ends_with("(SQLSTATE 23514)"),
@@ -176,7 +173,10 @@ async fn a_frozen_drain_loses_its_partitions_to_another_within_the_claim_timeout
             assert!(progress < 3000, "the first drain finished before it froze");
             break;
         }
-        assert!(frozen.try_wait().unwrap().is_none(), "the first drain ended");
+        assert!(
+            frozen.try_wait().unwrap().is_none(),
+            "the first drain ended"
+        );
         assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -191,8 +191,8 @@ async fn a_frozen_drain_loses_its_partitions_to_another_within_the_claim_timeout
             break frozen_at.elapsed();
         }
         // While the claims hold, the run says whose they are.
-        named |= run.stderr.contains(&format!("pid {pid}"))
-            && run.stderr.contains("sitewatch drain");
+        named |=
+            run.stderr.contains(&format!("pid {pid}")) && run.stderr.contains("sitewatch drain");
         assert!(
             frozen_at.elapsed() < Duration::from_secs(30),
             "no drain took over: {}",
@@ -256,10 +256,7 @@ async fn a_locked_checks_table_ends_drain_by_its_deadline_with_exit_1_and_nothin
         db::count(&observer, "SELECT count(*) FROM drain_offsets").await,
         0
     );
-    assert_eq!(
-        committed(&topic, &format!("{topic}-drain"), 1),
-        vec![None]
-    );
+    assert_eq!(committed(&topic, &format!("{topic}-drain"), 1), vec![None]);
     locker.batch_execute("ROLLBACK").await.unwrap();
     let run = drain(dir.path(), &topic, &url, &["--deadline", "20s"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -293,7 +290,11 @@ async fn a_database_that_never_answers_ends_drain_by_its_deadline_and_migrate_by
     let url = format!("postgres://postgres:hunter2@127.0.0.1:{port}/sitewatch?sslmode=disable");
     let run = drain(dir.path(), &topic, &url, &["--deadline", "3s"]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.elapsed < Duration::from_millis(3500), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_millis(3500),
+        "took {:?}",
+        run.elapsed
+    );
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
         last.starts_with(&format!(
@@ -309,7 +310,11 @@ async fn a_database_that_never_answers_ends_drain_by_its_deadline_and_migrate_by
     )
     .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.elapsed < Duration::from_secs(12), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(12),
+        "took {:?}",
+        run.elapsed
+    );
     assert!(!run.stderr.contains("hunter2"));
 }
 
@@ -401,7 +406,11 @@ async fn with_the_broker_down_probe_once_names_how_many_were_lost_and_drain_comm
     env.push(("SITEWATCH_KAFKA_BROKERS", format!("127.0.0.1:{closed}")));
     let run = sitewatch(dir.path(), &["drain", "--deadline", "5s"], &env).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.elapsed < Duration::from_millis(5500), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_millis(5500),
+        "took {:?}",
+        run.elapsed
+    );
     assert_eq!(db_offsets(&url, &topic).await, vec![]);
     let _ = kafka::brokers();
 }

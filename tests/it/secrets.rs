@@ -82,8 +82,12 @@ async fn url_credentials_are_used_and_never_published_stored_or_printed() {
     use crate::support::{create_topic, db};
     let dir = tempfile::tempdir().unwrap();
     let web = Server::start().await;
-    let with = web.url("/auth").replacen("http://", &format!("http://user:{URL_PASSWORD}@"), 1);
-    let without = web.url("/auth").replacen("http://", "http://user:wrong@", 1);
+    let with = web
+        .url("/auth")
+        .replacen("http://", &format!("http://user:{URL_PASSWORD}@"), 1);
+    let without = web
+        .url("/auth")
+        .replacen("http://", "http://user:wrong@", 1);
     let topic = unique_topic("url-credentials");
     create_topic(dir.path(), &topic, 1).await;
     let url = db::fresh(dir.path()).await;
@@ -109,7 +113,11 @@ async fn url_credentials_are_used_and_never_published_stored_or_printed() {
     assert_eq!(drain.code, 0, "{}", drain.stderr);
     let check = sitewatch(dir.path(), &["check", &with], &env).await;
     assert_eq!(check.code, 0, "{}", check.stderr);
-    assert!(check.stdout.contains(" UP 200"), "the credentials were used: {}", check.stdout);
+    assert!(
+        check.stdout.contains(" UP 200"),
+        "the credentials were used: {}",
+        check.stdout
+    );
     let dry = sitewatch(dir.path(), &["probe-once", "--dry-run"], &env).await;
     for run in [&probe, &drain, &check, &dry] {
         assert!(
@@ -119,13 +127,20 @@ async fn url_credentials_are_used_and_never_published_stored_or_printed() {
             run.stderr
         );
     }
-    assert!(!std::fs::read_to_string(&summary).unwrap().contains(URL_PASSWORD));
+    assert!(
+        !std::fs::read_to_string(&summary)
+            .unwrap()
+            .contains(URL_PASSWORD)
+    );
 
     let published = read_all(&topic);
     assert_eq!(published.len(), 2);
     for record in &published {
         let text = record.value.to_string();
-        assert!(!text.contains(URL_PASSWORD) && !text.contains("wrong@"), "{text}");
+        assert!(
+            !text.contains(URL_PASSWORD) && !text.contains("wrong@"),
+            "{text}"
+        );
         assert_eq!(record.value["url"], web.url("/auth"));
         let expected = if record.key == "right" { 200 } else { 401 };
         assert_eq!(record.value["status_code"], expected, "{text}");
@@ -148,7 +163,13 @@ async fn checks_ignore_the_proxy_the_environment_names() {
     let dir = tempfile::tempdir().unwrap();
     let target = format!("http://127.0.0.1:{closed}/ok");
     let mut env = Vec::new();
-    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] {
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         env.push((name, format!("http://{}", proxy.addr)));
     }
     let run = sitewatch(dir.path(), &["check", "--json", &target], &env).await;

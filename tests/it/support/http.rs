@@ -108,7 +108,11 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
     let response = match path.as_str() {
         "/ok" => reply("200 OK", "", OK_BODY),
         "/auth" if authorized => reply("200 OK", "", "authorized"),
-        "/auth" => reply("401 Unauthorized", "WWW-Authenticate: Basic realm=\"t\"\r\n", "who?"),
+        "/auth" => reply(
+            "401 Unauthorized",
+            "WWW-Authenticate: Basic realm=\"t\"\r\n",
+            "who?",
+        ),
         "/notfound" => reply("404 Not Found", "", "no such page"),
         "/error" => reply("500 Internal Server Error", "", "boom"),
         "/redirect" => reply("301 Moved Permanently", "Location: /ok\r\n", ""),

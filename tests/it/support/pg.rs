@@ -23,14 +23,18 @@ fn pg_bin() -> PathBuf {
             .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    dirs.pop().expect("a PostgreSQL version under /usr/lib/postgresql")
+    dirs.pop()
+        .expect("a PostgreSQL version under /usr/lib/postgresql")
 }
 
 /// Runs a PostgreSQL program as the `postgres` user when root (initdb and
 /// postgres refuse root), as oneself otherwise.
 fn as_postgres(program: &Path, args: &[&str]) {
     let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false);
     let mut command = if root {
         let mut c = Command::new("runuser");
@@ -57,7 +61,15 @@ impl PrivatePg {
         let bin = pg_bin();
         as_postgres(
             &bin.join("initdb"),
-            &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -73,7 +85,15 @@ impl PrivatePg {
         pg.resume();
         let psql = pg.bin.join("psql");
         let out = Command::new(psql)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-qc"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-qc",
+            ])
             .arg("CREATE DATABASE sitewatch")
             .output()
             .unwrap();
@@ -82,14 +102,24 @@ impl PrivatePg {
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/sitewatch?sslmode=disable", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/sitewatch?sslmode=disable",
+            self.port
+        )
     }
 
     /// Stops the server at once, as a crash would (`-m immediate`).
     pub fn crash(&self) {
         as_postgres(
             &self.bin.join("pg_ctl"),
-            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 
