@@ -96,6 +96,10 @@ pub struct DrainArgs {
     /// locks, the broker) ends by then too, exit 1 if it had to
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// How long the broker may stay silent (no record, no end of partition)
+    /// before the run fails with exit 1, what it consumed stored
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
     /// Payload bytes stored per transaction at most (such as 8MiB)
     #[arg(long, value_name = "BYTES", default_value = "8MiB", value_parser = parse_bytes)]
     pub batch_bytes: usize,

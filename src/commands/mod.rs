@@ -50,7 +50,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 deadline: args.deadline,
                 batch_bytes: args.batch_bytes,
                 claim_timeout: args.claim_timeout,
-                ..crate::drain::Options::default()
+                idle_timeout: args.idle_timeout,
             };
             crate::drain::run(settings, &options, shutdown)
                 .await

@@ -494,3 +494,188 @@ async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly(
     let total: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
     assert_eq!(total, 3000);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_idle_past_the_limit_fails_the_run_and_names_the_session_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let (topic, _) = topic_with(dir.path(), "stale-claim", 2, 10).await;
+    // A session that holds both claims and then idles, as a drain on a
+    // server without idle_session_timeout would.
+    let holder = db::connect(&url).await;
+    let group = format!("{topic}-drain");
+    for p in 0..2 {
+        let key = sitewatch::store::partition_key(&group, &topic, p);
+        holder
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .await
+            .unwrap();
+    }
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let fresh = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
+    assert_eq!(fresh.code, 0, "a live claim is no failure: {}", fresh.stderr);
+    assert!(fresh.stderr.contains(&format!("pid {pid} ")), "{}", fresh.stderr);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stale = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
+    assert_eq!(stale.code, 1, "{}", stale.stderr);
+    let last = stale.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("no drain is making progress")
+            && last.contains(&format!("SELECT pg_terminate_backend({pid})")),
+        "{last}"
+    );
+}
+
+/// A broker of the test's own (Nisshi, memory engine) that it can kill.
+struct OwnBroker {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnBroker {
+    fn start(dir: &Path) -> OwnBroker {
+        let nisshi = std::env::var("STACK_NISSHI").expect("STACK_NISSHI: eval \"$(scripts/stack env)\"");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(nisshi)
+            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--storage-engine", "memory://own/"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the broker did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnBroker { child, port }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_gone_mid_drain_fails_the_run_with_offsets_matching_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let mut broker = OwnBroker::start(dir.path());
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let topic = unique_topic("broker-gone");
+    let mut env = env(&topic, &url);
+    env.retain(|(k, _)| *k != "SITEWATCH_KAFKA_BROKERS");
+    env.push(("SITEWATCH_KAFKA_BROKERS", brokers.clone()));
+    env.push(("SITEWATCH_KAFKA_PARTITIONS", "1".to_owned()));
+    let run = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let checks: Vec<Check> = (0..3000).map(sample).collect();
+    {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+        let pending: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                let payload = c.to_json();
+                producer
+                    .send_result(FutureRecord::to(&topic).key(&c.site).payload(&payload))
+                    .map_err(|(e, _)| e)
+                    .unwrap()
+            })
+            .collect();
+        for p in pending {
+            p.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+    }
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sitewatch"))
+        .args(["drain", "--batch-size", "1", "--idle-timeout", "3s"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let waiting = Instant::now();
+    loop {
+        let progress: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+        if progress > 0 {
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("drain did not end after the broker went away")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stored = stored_ids(&url).await;
+    let next: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+    if next < 3000 {
+        // It did not reach the end: it must say so, exit 1.
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.lines().last().unwrap_or_default().contains("no message and no end of partition"),
+            "{stderr}"
+        );
+    }
+    // Whatever it consumed is stored, and exactly the offsets say so.
+    assert_eq!(stored.len() as i64, next);
+    let expected: std::collections::BTreeSet<_> =
+        checks[..next as usize].iter().map(|c| c.check_id).collect();
+    assert_eq!(stored, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_poison_records_are_stored_in_batches_bounded_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let topic = unique_topic("big-poison");
+    create_topic(dir.path(), &topic, 1).await;
+    let big = vec![b'p'; 900 * 1024];
+    let records: Vec<_> = (0..40)
+        .map(|i| (Some(format!("poison-{i}")), Some(big.clone())))
+        .collect();
+    publish(&topic, &records).await;
+    let mut e = env(&topic, &url);
+    e.push(("SITEWATCH_LOG_FORMAT", "json".to_owned()));
+    let run = sitewatch(dir.path(), &["drain", "--batch-bytes", "2MiB"], &e).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let summary: serde_json::Value = run
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["job"] == "drain")
+        .unwrap();
+    assert_eq!(summary["dead_letters"], 40);
+    // 36 MB of records went through; at most a few batches of 2 MiB and
+    // the prefetch were ever held.
+    let peak = summary["peak_rss_bytes"].as_u64().unwrap();
+    assert!(peak < 120 * 1024 * 1024, "peak RSS {} MB", peak >> 20);
+    let client = db::connect(&url).await;
+    assert_eq!(
+        db::count(&client, "SELECT count(*) FROM dead_letters WHERE length(payload) = 921600").await,
+        40
+    );
+}
