@@ -20,7 +20,11 @@ fn main() {
     }
     body.extend_from_slice(b"needle-at-the-end");
     println!("| pattern | streamed MB/s | whole-body regex MB/s |\n|---|---:|---:|");
-    for pattern in ["needle-at-the-end", r"(?i)order\s+confirmed\s+#\d{6}", "needle|haystack"] {
+    for pattern in [
+        "needle-at-the-end",
+        r"(?i)order\s+confirmed\s+#\d{6}",
+        "needle|haystack",
+    ] {
         let re = BodyRegex::new(pattern).unwrap();
         let start = Instant::now();
         let mut stream = re.stream().expect("streamable");

@@ -233,8 +233,16 @@ mod tests {
     fn streaming_agrees_on_random_bodies_cut_anywhere() {
         // Bodies from pieces of the patterns, so near-misses and literals
         // cut by a chunk's end are common.
-        let pieces: [&[u8]; 8] = [b"nee", b"dle", b"needle", b"x", b"\n", b"ord", b"er 12", b"3456"];
-        let patterns = ["needle", "needle|order", r"ord\w*\s\d+", "dle\nnee", "(?i)NEEDLE x"];
+        let pieces: [&[u8]; 8] = [
+            b"nee", b"dle", b"needle", b"x", b"\n", b"ord", b"er 12", b"3456",
+        ];
+        let patterns = [
+            "needle",
+            "needle|order",
+            r"ord\w*\s\d+",
+            "dle\nnee",
+            "(?i)NEEDLE x",
+        ];
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {
             state ^= state << 13;

@@ -175,7 +175,9 @@ struct Clock {
 impl Clock {
     fn new(start: Instant, deadline: Option<Duration>) -> Clock {
         Clock {
-            end: deadline.map(|d| start + d - (d / 5).min(Duration::from_secs(1))),
+            // Less a tenth (at most 1 s) to exit; consuming stops earlier
+            // (a fifth, at most 5 s), so the last batch has time to store.
+            end: deadline.map(|d| start + d - (d / 10).min(Duration::from_secs(1))),
         }
     }
 

@@ -517,8 +517,16 @@ async fn a_claim_idle_past_the_limit_fails_the_run_and_names_the_session_to_end(
         .unwrap()
         .get(0);
     let fresh = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
-    assert_eq!(fresh.code, 0, "a live claim is no failure: {}", fresh.stderr);
-    assert!(fresh.stderr.contains(&format!("pid {pid} ")), "{}", fresh.stderr);
+    assert_eq!(
+        fresh.code, 0,
+        "a live claim is no failure: {}",
+        fresh.stderr
+    );
+    assert!(
+        fresh.stderr.contains(&format!("pid {pid} ")),
+        "{}",
+        fresh.stderr
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let stale = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
     assert_eq!(stale.code, 1, "{}", stale.stderr);
@@ -538,15 +546,23 @@ struct OwnBroker {
 
 impl OwnBroker {
     fn start(dir: &Path) -> OwnBroker {
-        let nisshi = std::env::var("STACK_NISSHI").expect("STACK_NISSHI: eval \"$(scripts/stack env)\"");
+        let nisshi =
+            std::env::var("STACK_NISSHI").expect("STACK_NISSHI: eval \"$(scripts/stack env)\"");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let child = std::process::Command::new(nisshi)
-            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
-            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{port}")])
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+            ])
+            .args([
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+            ])
             .args(["--storage-engine", "memory://own/"])
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -636,7 +652,11 @@ async fn a_broker_gone_mid_drain_fails_the_run_with_offsets_matching_the_rows() 
         // It did not reach the end: it must say so, exit 1.
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(
-            stderr.lines().last().unwrap_or_default().contains("no message and no end of partition"),
+            stderr
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .contains("no message and no end of partition"),
             "{stderr}"
         );
     }
@@ -675,7 +695,11 @@ async fn large_poison_records_are_stored_in_batches_bounded_by_bytes() {
     assert!(peak < 120 * 1024 * 1024, "peak RSS {} MB", peak >> 20);
     let client = db::connect(&url).await;
     assert_eq!(
-        db::count(&client, "SELECT count(*) FROM dead_letters WHERE length(payload) = 921600").await,
+        db::count(
+            &client,
+            "SELECT count(*) FROM dead_letters WHERE length(payload) = 921600"
+        )
+        .await,
         40
     );
 }
