@@ -104,17 +104,7 @@ fn culprit(name: &str, value: &Value) -> String {
         String::new()
     } else {
         // Escaped: an error stays one line whatever the value holds.
-        let text: String = value
-            .text
-            .chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
-            .collect();
+        let text = crate::error::escape_controls(&value.text);
         format!(" `{text}`")
     };
     match &value.origin {

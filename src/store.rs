@@ -468,15 +468,8 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// `text` as PostgreSQL can store it in a `text` column: control
 /// characters escaped, at most [`MAX_REASON_CHARS`] characters.
 pub fn storable(text: &str) -> String {
-    let mut out: String = text
+    let mut out: String = crate::error::escape_controls(text)
         .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
         .take(MAX_REASON_CHARS)
         .collect();
     if out.chars().count() == MAX_REASON_CHARS {

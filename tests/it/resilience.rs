@@ -38,6 +38,34 @@ fn spawn_drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> tokio::proc
         .unwrap()
 }
 
+/// Waits until a running drain has stored something of `total`, failing
+/// if it finished first (the test would prove nothing) or stalls.
+async fn wait_for_progress(url: &str, topic: &str, total: i64) {
+    let waiting = Instant::now();
+    loop {
+        let progress: i64 = db_offsets(url, topic).await.iter().map(|o| o.1).sum();
+        if progress > 0 {
+            assert!(progress < total, "the drain finished before the fault");
+            return;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One more drain completes the work: every check stored once, and the
+/// offsets at the end of the topic.
+async fn assert_a_rerun_completes(dir: &Path, topic: &str, url: &str, checks: &[Check]) {
+    let run = drain(dir, topic, url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        stored_ids(url).await,
+        checks.iter().map(|c| c.check_id).collect()
+    );
+    let total: i64 = db_offsets(url, topic).await.iter().map(|o| o.1).sum();
+    assert_eq!(total, checks.len() as i64);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nul_in_a_record_sends_it_to_dead_letters_and_the_rest_is_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,14 +251,7 @@ async fn a_frozen_drain_loses_its_partitions_to_another_within_the_claim_timeout
         .await
         .unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
-    let run = drain(dir.path(), &topic, &url, &[]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        stored_ids(&url).await,
-        checks.iter().map(|c| c.check_id).collect()
-    );
-    let total: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
-    assert_eq!(total, 3000);
+    assert_a_rerun_completes(dir.path(), &topic, &url, &checks).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,12 +279,7 @@ async fn a_locked_checks_table_ends_drain_by_its_deadline_with_exit_1_and_nothin
     );
     assert_eq!(committed(&topic, &format!("{topic}-drain"), 1), vec![None]);
     locker.batch_execute("ROLLBACK").await.unwrap();
-    let run = drain(dir.path(), &topic, &url, &["--deadline", "20s"]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        stored_ids(&url).await,
-        checks.iter().map(|c| c.check_id).collect()
-    );
+    assert_a_rerun_completes(dir.path(), &topic, &url, &checks).await;
 }
 
 /// A TCP endpoint that accepts connections and never says a word, as a
@@ -468,16 +484,7 @@ async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly(
     let (topic, checks) = topic_with(dir.path(), "pg-crash", 2, 3000).await;
     // One record a transaction, so the crash lands mid-run on any broker.
     let mut child = spawn_drain(dir.path(), &topic, &url, &["--batch-size", "1"]);
-    let waiting = Instant::now();
-    loop {
-        let progress: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
-        if progress > 0 {
-            assert!(progress < 3000, "the drain finished before the crash");
-            break;
-        }
-        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_progress(&url, &topic, 3000).await;
     pg.crash();
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
@@ -485,14 +492,7 @@ async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly(
         .unwrap();
     assert_eq!(status.code(), Some(1));
     pg.resume();
-    let run = drain(dir.path(), &topic, &url, &[]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        stored_ids(&url).await,
-        checks.iter().map(|c| c.check_id).collect()
-    );
-    let total: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
-    assert_eq!(total, 3000);
+    assert_a_rerun_completes(dir.path(), &topic, &url, &checks).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -630,15 +630,7 @@ async fn a_broker_gone_mid_drain_fails_the_run_with_offsets_matching_the_rows() 
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let waiting = Instant::now();
-    loop {
-        let progress: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
-        if progress > 0 {
-            break;
-        }
-        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_progress(&url, &topic, 3000).await;
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
     let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
