@@ -140,6 +140,12 @@ fn past_end(offset: i64, bound: Option<i64>, created_ms: Option<i64>, started_ms
     bound.is_some_and(|b| offset >= b) && created_ms.is_none_or(|t| t >= started_ms)
 }
 
+/// Records between where a partition was left and its low watermark: the
+/// broker deleted them (retention) before any drain reached them.
+fn expired(next: Option<i64>, low: i64) -> u64 {
+    next.map_or(0, |next| u64::try_from(low - next).unwrap_or(0))
+}
+
 /// Drains the topic into PostgreSQL. A failed batch stores nothing and
 /// commits no offset; the job then exits 1 and the next run redoes it.
 ///
@@ -351,16 +357,12 @@ async fn drain(
                 .with_context(|| format!("cannot read the watermarks of {}[{p}]", k.topic))
         })
         .await?;
-        if let Some(next) = start_at
-            && next < low
-        {
-            // The broker's retention deleted them before any drain ran.
-            let lost = low - next;
-            summary.expired += lost as u64;
+        let lost = expired(start_at, low);
+        if lost > 0 {
+            summary.expired += lost;
             tracing::warn!(
                 partition = p,
                 expired = lost,
-                from = next,
                 to = low,
                 "records were deleted by the topic's retention before they were drained: run drain more often, or keep the topic longer"
             );
@@ -831,7 +833,18 @@ fn report(settings: &Settings, s: &Summary) {
 
 #[cfg(test)]
 mod tests {
-    use super::past_end;
+    use super::{expired, past_end};
+
+    #[test]
+    fn records_below_the_low_watermark_are_counted_as_expired() {
+        assert_eq!(expired(Some(100), 250), 150);
+        assert_eq!(expired(Some(300), 250), 0);
+        assert_eq!(
+            expired(None, 250),
+            0,
+            "a new partition starts at the low watermark"
+        );
+    }
 
     const START: i64 = 1_800_000_000_000;
 

@@ -695,3 +695,58 @@ async fn large_poison_records_are_stored_in_batches_bounded_by_bytes() {
         40
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_gone_mid_probe_fails_the_run_naming_how_many_were_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = OwnBroker::start(dir.path());
+    let web = crate::support::http::Server::start().await;
+    let topic = unique_topic("broker-gone-probe");
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let env = vec![
+        ("SITEWATCH_KAFKA_BROKERS", brokers),
+        ("SITEWATCH_KAFKA_TOPIC", topic),
+        ("SITEWATCH_KAFKA_PARTITIONS", "1".to_owned()),
+        ("SITEWATCH_KAFKA_REPLICATION_FACTOR", "1".to_owned()),
+        ("SITEWATCH_KAFKA_PUBLISH_TIMEOUT", "3s".to_owned()),
+    ];
+    let run = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Five checks end at once, five after their 2 s timeout: by then the
+    // broker is gone.
+    let sites: Vec<String> = (0..10)
+        .map(|i| {
+            let (path, extra) = if i < 5 {
+                ("/ok", "")
+            } else {
+                ("/hang", r#","timeout":"2s""#)
+            };
+            format!(r#"{{"name":"s{i}","url":"{}"{extra}}}"#, web.url(path))
+        })
+        .collect();
+    let mut probe_env = env.clone();
+    probe_env.push(("SITEWATCH_SITES", format!("[{}]", sites.join(","))));
+    let probe = tokio::spawn({
+        let dir = dir.path().to_owned();
+        async move { sitewatch(&dir, &["probe-once"], &probe_env).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    let run = probe.await.unwrap();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    let lost: usize = last
+        .strip_prefix("error: ")
+        .and_then(|l| l.split(" of 10 messages were not acknowledged").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!((5..=10).contains(&lost), "{last}");
+    // Bounded by the checks (2 s), the publish timeout (3 s), the grace for
+    // a delivery report that never comes (5 s) and the flush (1 s).
+    assert!(
+        run.elapsed < Duration::from_secs(14),
+        "took {:?}: {last}",
+        run.elapsed
+    );
+}
