@@ -508,9 +508,9 @@ async fn drain(
     let mut stored = TopicPartitionList::new();
     for writer in &mut writers {
         writer.finish(&consumer, summary, clock).await?;
-        for e in writer.committed.elements() {
+        for (&p, &next) in &writer.committed {
             stored
-                .add_partition_offset(e.topic(), e.partition(), e.offset())
+                .add_partition_offset(&k.topic, p, Offset::Offset(next))
                 .context("cannot build the offsets to commit")?;
         }
     }
@@ -606,8 +606,9 @@ struct Writer {
     busy: Option<tokio::task::JoinHandle<Stored>>,
     /// When the connection last did something: a claim must look alive.
     last_used: Instant,
-    /// The offsets stored so far, for the final mirror to Kafka.
-    committed: TopicPartitionList,
+    /// The next offset of each partition stored so far, for the final
+    /// mirror to Kafka.
+    committed: BTreeMap<i32, i64>,
 }
 
 /// A batch's outcome, with the connection back and the offsets to mirror.
@@ -624,7 +625,7 @@ impl Writer {
             idle: Some(db),
             busy: None,
             last_used: Instant::now(),
-            committed: TopicPartitionList::new(),
+            committed: BTreeMap::new(),
         }
     }
 
@@ -715,9 +716,9 @@ impl Writer {
         summary.dead_letters += stored.dead_letters;
         for e in offsets.elements() {
             // Later batches of a partition come later: the last one wins.
-            let _ = self
-                .committed
-                .add_partition_offset(e.topic(), e.partition(), e.offset());
+            if let Offset::Offset(next) = e.offset() {
+                self.committed.insert(e.partition(), next);
+            }
         }
         // The database already holds the truth; Kafka's copy is for lag
         // tools, so a failure here is worth a warning, not a failed run.
