@@ -14,6 +14,27 @@ RELEASE = REPO / "target" / "release"
 SITEWATCH = RELEASE / "sitewatch"
 
 
+def use_the_stack_python():
+    """The benchmarks' Python packages (confluent-kafka) live in the local
+    stack's virtual environment, never in the system interpreter: a script
+    started with another Python runs itself again with that one."""
+    try:
+        import confluent_kafka  # noqa: F401
+        return
+    except ImportError:
+        pass
+    found = subprocess.run([REPO / "scripts" / "stack", "python"], capture_output=True, text=True)
+    python = found.stdout.strip()
+    if found.returncode != 0 or not python:
+        sys.exit("bench: cannot set up the stack's Python: " + found.stderr)
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        sys.exit("bench: the stack's Python has no confluent-kafka: run scripts/stack install")
+    os.execv(python, [python] + sys.argv)
+
+
+use_the_stack_python()
+
+
 def say(*parts):
     print("bench:", *parts, file=sys.stderr, flush=True)
 
