@@ -18,11 +18,9 @@ def use_the_stack_python():
     """The benchmarks' Python packages (confluent-kafka) live in the local
     stack's virtual environment, never in the system interpreter: a script
     started with another Python runs itself again with that one."""
-    try:
-        import confluent_kafka  # noqa: F401
+    import importlib.util
+    if importlib.util.find_spec("confluent_kafka") is not None:
         return
-    except ImportError:
-        pass
     found = subprocess.run([REPO / "scripts" / "stack", "python"], capture_output=True, text=True)
     python = found.stdout.strip()
     if found.returncode != 0 or not python:
