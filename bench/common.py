@@ -25,7 +25,8 @@ def use_the_stack_python():
     python = found.stdout.strip()
     if found.returncode != 0 or not python:
         sys.exit("bench: cannot set up the stack's Python: " + found.stderr)
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
+    # A virtual environment's python links to the base one: compare prefixes.
+    if os.path.realpath(sys.prefix) == os.path.realpath(os.path.dirname(os.path.dirname(python))):
         sys.exit("bench: the stack's Python has no confluent-kafka: run scripts/stack install")
     os.execv(python, [python] + sys.argv)
 
