@@ -858,10 +858,20 @@ pub struct Claimant {
     pub state: Option<String>,
     /// When its state last changed: for an idle session, since when it idles.
     pub state_since: Option<time::OffsetDateTime>,
-    /// Seconds since then, by the server's clock.
-    pub idle_seconds: Option<f64>,
+    /// Seconds in that state, by the server's clock.
+    pub seconds_in_state: Option<f64>,
     /// Partitions it holds.
     pub partitions: Vec<i32>,
+}
+
+/// Ends another session (`pg_terminate_backend`): its transaction rolls
+/// back and its locks go. Returns whether the server did it.
+pub async fn terminate(client: &Client, pid: i32) -> anyhow::Result<bool> {
+    let row = client
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .with_context(|| format!("cannot end session {pid}"))?;
+    Ok(row.get(0))
 }
 
 /// Who holds the claims on these partitions (advisory locks on keys of
@@ -903,7 +913,7 @@ pub async fn claimants(
             connected_at: r.get(3),
             state: r.get(4),
             state_since: r.get(5),
-            idle_seconds: r.get(6),
+            seconds_in_state: r.get(6),
             partitions: r
                 .get::<_, Vec<i32>>(7)
                 .into_iter()

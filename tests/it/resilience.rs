@@ -495,17 +495,13 @@ async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly(
     assert_a_rerun_completes(dir.path(), &topic, &url, &checks).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_claim_idle_past_the_limit_fails_the_run_and_names_the_session_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = db::fresh(dir.path()).await;
-    let (topic, _) = topic_with(dir.path(), "stale-claim", 2, 10).await;
-    // A session that holds both claims and then idles, as a drain on a
-    // server without idle_session_timeout would.
-    let holder = db::connect(&url).await;
+/// A session of the test's own that holds both partitions' claims of
+/// `topic`'s drain group, as a drain would; returns it and its server pid.
+async fn hold_claims(url: &str, topic: &str) -> (tokio_postgres::Client, i32) {
+    let holder = db::connect(url).await;
     let group = format!("{topic}-drain");
     for p in 0..2 {
-        let key = sitewatch::store::partition_key(&group, &topic, p);
+        let key = sitewatch::store::partition_key(&group, topic, p);
         holder
             .execute("SELECT pg_advisory_lock($1)", &[&key])
             .await
@@ -516,19 +512,77 @@ async fn a_claim_idle_past_the_limit_fails_the_run_and_names_the_session_to_end(
         .await
         .unwrap()
         .get(0);
+    (holder, pid)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_stuck_in_a_copy_is_ended_and_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let (topic, checks) = topic_with(dir.path(), "stuck-claim", 2, 10).await;
+    // A drain frozen in the middle of a COPY: the server waits for its data
+    // and does not cancel the statement at statement_timeout.
+    let (holder, pid) = hold_claims(&url, &topic).await;
+    holder
+        .batch_execute("CREATE TEMP TABLE t (x text)")
+        .await
+        .unwrap();
+    let sink = holder
+        .copy_in::<_, &'static [u8]>("COPY t FROM STDIN")
+        .await
+        .unwrap();
     let fresh = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
     assert_eq!(
         fresh.code, 0,
         "a live claim is no failure: {}",
         fresh.stderr
     );
+    assert_eq!(figures(&fresh)["consumed"], 0);
     assert!(
         fresh.stderr.contains(&format!("pid {pid} ")),
         "{}",
         fresh.stderr
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let stale = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let run = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("ending a drain session that has made no progress"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(figures(&run)["stored"], 10, "{}", run.stderr);
+    assert_eq!(
+        stored_ids(&url).await,
+        checks.iter().map(|c| c.check_id).collect()
+    );
+    drop(sink);
+    assert!(
+        holder.batch_execute("SELECT 1").await.is_err(),
+        "the stuck session was ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_claim_that_cannot_be_ended_fails_the_run_and_names_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let (topic, _) = topic_with(dir.path(), "stale-claim", 2, 10).await;
+    // The holder is a superuser; the drain runs as a role that may see its
+    // sessions (pg_read_all_stats) but not end them.
+    let (holder, pid) = hold_claims(&url, &topic).await;
+    let role = format!("drainer_{}", uuid::Uuid::new_v4().simple());
+    holder
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};
+             GRANT pg_read_all_stats TO {role}"
+        ))
+        .await
+        .unwrap();
+    let as_role = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let stale = drain(dir.path(), &topic, &as_role, &["--claim-timeout", "2s"]).await;
     assert_eq!(stale.code, 1, "{}", stale.stderr);
     let last = stale.stderr.lines().last().unwrap_or_default();
     assert!(
