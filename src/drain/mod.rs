@@ -22,7 +22,10 @@
 //! that is frozen (SIGSTOP: its kernel still answers keepalives) or whose
 //! host is gone stops touching them, the server ends its sessions, and the
 //! locks go with them; the frozen drain, resumed, finds its connections
-//! closed and stores nothing. Every wait is bounded by `--deadline`.
+//! closed and stores nothing. A session the server cannot end by itself (a
+//! COPY waiting for a frozen client is never cancelled) is ended by the next
+//! drain once it has stayed in one state for 1.5 times the claim timeout.
+//! Every wait is bounded by `--deadline`.
 
 pub mod decode;
 
