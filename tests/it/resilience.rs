@@ -338,14 +338,7 @@ async fn a_database_that_never_answers_ends_drain_by_its_deadline_and_migrate_by
 async fn drain_on_a_database_never_migrated_exits_1_and_says_to_migrate() {
     let dir = tempfile::tempdir().unwrap();
     let (topic, _) = topic_with(dir.path(), "unmigrated", 1, 3).await;
-    let name = format!("sw_{}", uuid::Uuid::new_v4().simple());
-    db::connect(&db::stack_url())
-        .await
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = db::stack_url();
-    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let url = db::empty().await;
     let run = drain(dir.path(), &topic, &url, &[]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     let last = run.stderr.lines().last().unwrap_or_default();
@@ -368,14 +361,7 @@ async fn drain_on_a_missing_topic_exits_1_and_names_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_migrations_at_once_both_succeed_and_apply_each_file_once() {
     let dir = tempfile::tempdir().unwrap();
-    let name = format!("sw_{}", uuid::Uuid::new_v4().simple());
-    db::connect(&db::stack_url())
-        .await
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = db::stack_url();
-    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let url = db::empty().await;
     let env = [("SITEWATCH_DATABASE_URL", url.clone())];
     let args = ["migrate", "--only", "database"];
     let (a, b) = tokio::join!(

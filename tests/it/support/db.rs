@@ -18,9 +18,8 @@ pub async fn connect(url: &str) -> Client {
     client
 }
 
-/// Creates a database no other test uses and migrates it with
-/// `sitewatch migrate --only database`; returns its URL.
-pub async fn fresh(dir: &Path) -> String {
+/// Creates a database no other test uses, with no table; returns its URL.
+pub async fn empty() -> String {
     let name = format!("sw_{}", uuid::Uuid::new_v4().simple());
     let admin = connect(&stack_url()).await;
     admin
@@ -28,7 +27,13 @@ pub async fn fresh(dir: &Path) -> String {
         .await
         .unwrap();
     let base = stack_url();
-    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    format!("{}/{name}", &base[..base.rfind('/').unwrap()])
+}
+
+/// Creates a database no other test uses and migrates it with
+/// `sitewatch migrate --only database`; returns its URL.
+pub async fn fresh(dir: &Path) -> String {
+    let url = empty().await;
     let run = super::sitewatch(
         dir,
         &["migrate", "--only", "database"],
