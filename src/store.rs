@@ -243,29 +243,36 @@ pub async fn connect_as(db: &DatabaseSettings, session: &Session) -> Result<Clie
             humantime::format_duration(session.connect_timeout)
         ))
     };
-    let client = if mode == SslMode::Disable {
-        let (client, connection) =
-            tokio::time::timeout(session.connect_timeout, config.connect(NoTls))
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(fail)?;
-        tokio::spawn(drive(connection));
-        client
+    let opened = if mode == SslMode::Disable {
+        open(&config, NoTls, session.connect_timeout).await
     } else {
         let tls = tls_connector(db, mode, root_cert, &mut config)?;
-        let (client, connection) = tokio::time::timeout(
-            session.connect_timeout,
-            config.connect(postgres_native_tls::MakeTlsConnector::new(tls)),
-        )
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(fail)?;
-        tokio::spawn(drive(connection));
-        client
+        let tls = postgres_native_tls::MakeTlsConnector::new(tls);
+        open(&config, tls, session.connect_timeout).await
     };
+    let client = opened.map_err(|e| e.map_or_else(timed_out, fail))?;
     if let Some(limits) = &session.limits {
         apply_limits(&client, limits).await?;
     }
+    Ok(client)
+}
+
+/// Connects with `tls` and drives the connection in the background; `None`
+/// when `timeout` ran out first.
+async fn open<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    timeout: Duration,
+) -> std::result::Result<Client, Option<tokio_postgres::Error>>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
+        .await
+        .map_err(|_| None)?
+        .map_err(Some)?;
+    tokio::spawn(drive(connection));
     Ok(client)
 }
 
