@@ -434,7 +434,7 @@ async fn drain(
             break;
         }
         for writer in &mut writers {
-            writer.keep_alive(heartbeat, clock).await?;
+            writer.keep_alive(now, heartbeat, clock).await?;
         }
         let wait = deadline.map_or(Duration::from_millis(200), |d| {
             (d - now).min(Duration::from_millis(200))
@@ -606,9 +606,8 @@ fn describe_claimant(c: &store::Claimant) -> String {
 }
 
 /// Every partition is claimed by other sessions: say by whom, and fail when
-/// a claimant has been idle past the claim timeout (a server that does not
-/// end idle sessions, PostgreSQL 13 or older): a drain that stores nothing
-/// must not report success for ever.
+/// a claimant is stuck (see [`stuck`]) and could not be ended: a drain that
+/// stores nothing must not report success for ever.
 async fn every_partition_claimed(
     db: &tokio_postgres::Client,
     k: &crate::config::KafkaSettings,
@@ -689,10 +688,11 @@ impl Writer {
         }
     }
 
-    /// Touches an idle connection that has not been used for `every`, so
-    /// the server's idle timeout never ends a working drain's session.
-    async fn keep_alive(&mut self, every: Duration, clock: Clock) -> Result<()> {
-        if self.last_used.elapsed() < every {
+    /// Touches an idle connection that has not been used for `every` as of
+    /// `now` (the loop's clock, read once per record), so the server's idle
+    /// timeout never ends a working drain's session.
+    async fn keep_alive(&mut self, now: Instant, every: Duration, clock: Clock) -> Result<()> {
+        if now.saturating_duration_since(self.last_used) < every {
             return Ok(());
         }
         if let Some(db) = &self.idle {
