@@ -24,13 +24,18 @@ fn signal(child: &tokio::process::Child, signal: &str) {
 }
 
 fn spawn_drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> tokio::process::Child {
+    spawn_drain_with(dir, &env(topic, url), args)
+}
+
+/// `sitewatch drain ARGS` in the background with exactly `env`.
+fn spawn_drain_with(dir: &Path, env: &[(&str, String)], args: &[&str]) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_sitewatch"))
         .arg("drain")
         .args(args)
         .current_dir(dir)
         .env_clear()
         .env("RUST_LOG", "warn")
-        .envs(env(topic, url))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -659,17 +664,11 @@ async fn a_broker_gone_mid_drain_fails_the_run_with_offsets_matching_the_rows() 
             p.await.unwrap().map_err(|(e, _)| e).unwrap();
         }
     }
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sitewatch"))
-        .args(["drain", "--batch-size", "1", "--idle-timeout", "3s"])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn_drain_with(
+        dir.path(),
+        &env,
+        &["--batch-size", "1", "--idle-timeout", "3s"],
+    );
     wait_for_progress(&url, &topic, 3000).await;
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
