@@ -78,6 +78,24 @@ pub enum Command {
     /// Apply migrations/ to PostgreSQL and create the Kafka topic when it is
     /// missing (idempotent; safe when two run at once).
     Migrate(MigrateArgs),
+    /// Drop stored checks older than --keep, whole days at a time (the day
+    /// partitions of `checks`), and rollups older than --keep-rollups; safe
+    /// while drains run
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep the checks of this long (such as 30d): a day goes once all of
+    /// it is older
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keep: std::time::Duration,
+    /// Keep the hourly and daily rollups this long (at least --keep)
+    #[arg(long, value_name = "DURATION", default_value = "400d", value_parser = parse_duration)]
+    pub keep_rollups: std::time::Duration,
+    /// The run's clock, RFC 3339 (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]

@@ -16,8 +16,12 @@
 //! - [`kafka`]: client configuration shared by every Kafka client, the
 //!   publisher, topic creation.
 //! - [`drain`]: consume to the end as of the run, batch, store, commit.
-//! - [`store`]: PostgreSQL: connect (TLS), migrate, store a batch and the
-//!   partition offsets in one transaction.
+//! - [`store`]: PostgreSQL: connect (TLS), migrate, store a batch, its
+//!   rollup chunk and the partition offsets in one transaction; the day
+//!   partitions of `checks`.
+//! - [`rollup`]: per site, location and hour: counts and latency sketches;
+//!   chunks per batch, folded into hourly and daily rollups.
+//! - [`sketch`]: log-bucket latency sketches (1 % relative accuracy).
 //! - [`commands`]: one module per subcommand, each with a `run`.
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
@@ -31,7 +35,9 @@ pub mod kafka;
 pub mod matcher;
 pub mod message;
 pub mod probe;
+pub mod rollup;
 pub mod schedule;
 pub mod sites;
+pub mod sketch;
 pub mod store;
 pub mod telemetry;

@@ -1,7 +1,7 @@
 //! PostgreSQL: connect (TLS per `sslmode`), migrate, and store a batch of
 //! checks, dead letters and partition offsets in one transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio_postgres::{Client, NoTls};
 use crate::config::DatabaseSettings;
 use crate::error::{Error, Result};
 use crate::message::Check;
+use crate::rollup::Rollup;
 
 /// The migrations, in order; each file of `migrations/` is listed here (a
 /// test checks that none is missing) and compiled into the binary, so a
@@ -27,6 +28,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         2,
         "0002_site_collate_c.sql",
         include_str!("../migrations/0002_site_collate_c.sql"),
+    ),
+    (
+        3,
+        "0003_partitions_and_rollups.sql",
+        include_str!("../migrations/0003_partitions_and_rollups.sql"),
     ),
 ];
 
@@ -425,6 +431,16 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
         .await
         .context("cannot take the migration lock")?;
     let result = apply(client).await;
+    // Partitions for yesterday to a week ahead, at every migrate.
+    let result = match result {
+        Ok(applied) => {
+            let today = time::OffsetDateTime::now_utc().date().to_julian_day();
+            ensure_partitions(client, (today - 1..=today + 7).collect(), false)
+                .await
+                .map(|()| applied)
+        }
+        Err(e) => Err(e),
+    };
     // Unlocking fails only with the connection, which releases the lock too.
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&key])
@@ -550,13 +566,71 @@ pub async fn store(
     topic: &str,
     batch: &Batch,
 ) -> anyhow::Result<Stored> {
-    match store_at_once(client, group, topic, batch).await {
+    ensure_partitions(client, days_of(&batch.checks), true).await?;
+    let mut outcome = store_at_once(client, group, topic, batch).await;
+    if outcome.as_ref().is_err_and(is_missing_partition) {
+        // A partition this process created was dropped since (`prune`, or
+        // by hand): create it again rather than dead-letter its checks.
+        ensure_partitions(client, days_of(&batch.checks), false).await?;
+        outcome = store_at_once(client, group, topic, batch).await;
+    }
+    match outcome {
         Err(e) if is_data_error(&e) => {
             tracing::warn!(error = %format!("{e:#}"), "PostgreSQL refused a batch for its data: isolating the records it refuses");
             store_isolating(client, group, topic, batch).await
         }
         other => other,
     }
+}
+
+/// The UTC days whose `checks` partitions this process knows exist.
+static KNOWN_PARTITIONS: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// The UTC days (Julian day numbers) the checks fall on.
+fn days_of(checks: &[Located]) -> BTreeSet<i32> {
+    checks
+        .iter()
+        .map(|l| {
+            l.check
+                .started_at
+                .to_offset(time::UtcOffset::UTC)
+                .date()
+                .to_julian_day()
+        })
+        .collect()
+}
+
+/// Creates the day partitions of `checks` (UTC days, as Julian day numbers)
+/// that are missing (`sitewatch_check_partition`, each in its own short
+/// transaction). With `trust_known`, days this process already saw are not
+/// asked again.
+pub async fn ensure_partitions(
+    client: &Client,
+    days: BTreeSet<i32>,
+    trust_known: bool,
+) -> anyhow::Result<()> {
+    let wanted: Vec<i32> = {
+        let known = KNOWN_PARTITIONS.lock().expect("not poisoned");
+        days.into_iter()
+            .filter(|d| !trust_known || !known.contains(d))
+            .collect()
+    };
+    for day in wanted {
+        let date = time::Date::from_julian_day(day).context("a day out of range")?;
+        client
+            .execute("SELECT sitewatch_check_partition($1)", &[&date])
+            .await
+            .with_context(|| format!("cannot create the partition of checks for {date}"))?;
+        KNOWN_PARTITIONS.lock().expect("not poisoned").insert(day);
+    }
+    Ok(())
+}
+
+/// Whether a batch failed because a day has no partition.
+fn is_missing_partition(error: &anyhow::Error) -> bool {
+    db_error(error).is_some_and(|db| {
+        db.code().code() == "23514" && db.message().starts_with("no partition of relation")
+    })
 }
 
 /// Whether PostgreSQL refused the data itself (rather than failing).
@@ -584,8 +658,10 @@ async fn store_at_once(
         .transaction()
         .await
         .context("cannot begin a transaction")?;
-    let inserted = insert_checks(&tx, topic, &batch.checks).await?;
+    let mut rollup = Rollup::default();
+    let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup).await?;
     let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
+    crate::rollup::insert_chunk(&tx, &rollup).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {
@@ -610,13 +686,16 @@ async fn store_isolating(
     let mut dead = batch.dead.clone();
     let mut inserted = 0;
     let mut stored_checks = 0;
+    let mut rollup = Rollup::default();
     let mut parts: Vec<&[Located]> = vec![&batch.checks];
     while let Some(part) = parts.pop() {
         tx.batch_execute("SAVEPOINT part").await?;
-        match insert_checks(&tx, topic, part).await {
+        let mut part_rollup = Rollup::default();
+        match insert_checks(&tx, topic, part, &mut part_rollup).await {
             Ok(n) => {
                 tx.batch_execute("DELETE FROM staging_checks; RELEASE SAVEPOINT part")
                     .await?;
+                rollup.merge(part_rollup);
                 inserted += n;
                 stored_checks += part.len() as u64;
             }
@@ -653,6 +732,7 @@ async fn store_isolating(
         }
     }
     let dead_letters = insert_dead_letters(&tx, topic, &dead).await?;
+    crate::rollup::insert_chunk(&tx, &rollup).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {
@@ -747,13 +827,15 @@ const CHECK_TYPES: [Type; 25] = [
 ];
 
 /// Binary COPY into the staging table, then one `INSERT ... SELECT` that
-/// skips known `check_id`s. Measured 1.3x faster than a single
+/// skips known checks. Measured 1.3x faster than a single
 /// `INSERT ... SELECT FROM UNNEST(...)` at 5000 rows a batch
-/// (`cargo run --release --example bench_insert`).
+/// (`cargo run --release --example bench_insert`). Adds the checks it
+/// inserted (not the skipped ones) to `rollup`.
 async fn insert_checks(
     tx: &tokio_postgres::Transaction<'_>,
     topic: &str,
     checks: &[Located],
+    rollup: &mut Rollup,
 ) -> anyhow::Result<u64> {
     if checks.is_empty() {
         return Ok(0);
@@ -808,14 +890,29 @@ async fn insert_checks(
             .context("cannot copy checks")?;
     }
     writer.finish().await.context("cannot copy checks")?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO checks SELECT * FROM staging_checks ON CONFLICT (check_id) DO NOTHING",
+    let rows = tx
+        .query(
+            "INSERT INTO checks SELECT * FROM staging_checks
+             ON CONFLICT (started_at, check_id) DO NOTHING RETURNING started_at, check_id",
             &[],
         )
         .await
         .context("cannot insert checks")?;
-    Ok(inserted)
+    if rows.len() == checks.len() {
+        for l in checks {
+            rollup.add(&l.check);
+        }
+    } else {
+        let mut inserted: HashSet<(time::OffsetDateTime, uuid::Uuid)> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        // A check twice in one batch is inserted once: count it once.
+        for l in checks {
+            if inserted.remove(&(l.check.started_at, l.check.check_id)) {
+                rollup.add(&l.check);
+            }
+        }
+    }
+    Ok(rows.len() as u64)
 }
 
 /// The next offsets the database holds for a group's partitions of a topic.

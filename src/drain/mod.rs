@@ -42,6 +42,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kafka;
+use crate::rollup;
 use crate::store::{self, Batch, DeadLetter, Located};
 use crate::telemetry;
 
@@ -113,6 +114,8 @@ pub struct Summary {
     /// Partitions this run drained, and the topic's partitions.
     pub partitions: usize,
     pub topic_partitions: usize,
+    /// Rollup chunks folded into the hourly and daily rollups.
+    pub folded_chunks: u64,
     pub seconds: f64,
 }
 
@@ -287,6 +290,9 @@ async fn drain(
         .collect();
     let db = store::connect_as(&settings.database, &session).await?;
     store::prepare(&db).await?;
+    // Today's and tomorrow's partitions, ahead of need.
+    let today = time::OffsetDateTime::now_utc().date().to_julian_day();
+    store::ensure_partitions(&db, [today, today + 1].into(), true).await?;
     let consumer = Detached(Some(Arc::new(
         kafka::client_config(k)
             .set("group.id", &k.group)
@@ -526,7 +532,38 @@ async fn drain(
         }
     }
     mirror_offsets(&consumer, stored, clock).await;
+    if let Some(db) = writers[0].idle.as_mut() {
+        fold_rollups(db, clock, summary).await;
+    }
     Ok(())
+}
+
+/// Folds the rollup chunks of the hours that have ended. Its failure is
+/// not the run's: the rows are stored, readers count unfolded chunks, and
+/// the next run folds them.
+async fn fold_rollups(db: &mut tokio_postgres::Client, clock: Clock, summary: &mut Summary) {
+    let now = time::OffsetDateTime::now_utc();
+    let hour = time::OffsetDateTime::from_unix_timestamp(rollup::hour_of(now)).unwrap_or(now);
+    let folded = clock
+        .within("folding the rollups", async {
+            rollup::fold(db, hour).await.map_err(Error::Job)
+        })
+        .await;
+    match folded {
+        Ok(f) => {
+            summary.folded_chunks = f.chunks;
+            tracing::debug!(
+                chunks = f.chunks,
+                hours = f.hours,
+                days = f.days,
+                "rollups folded"
+            );
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot fold the rollup chunks: reports still count them, and the next run folds them"
+        ),
+    }
 }
 
 /// How long a claimant may stay in one state before it counts as stuck:

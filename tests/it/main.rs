@@ -3,6 +3,7 @@
 
 mod configuration;
 mod drain;
+mod history;
 mod hostile;
 mod jobs;
 mod kafka_tls;

@@ -1,0 +1,145 @@
+//! `prune`: drop the stored checks older than `--keep`, whole UTC days at a
+//! time (the `checks_YYYYMMDD` partitions), and the rollups older than
+//! `--keep-rollups`.
+//!
+//! Safe while drains run: dropping a partition waits for the transactions
+//! that use `checks` (a drain's batch, a fraction of a second) and makes
+//! new ones wait for it (milliseconds). It waits at most 5 s at a time for
+//! its lock and tries again, so it never stalls drains for long. A check
+//! that arrives later for a dropped day gets its partition back.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use time::OffsetDateTime;
+
+use crate::cli::PruneArgs;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::store;
+use crate::telemetry;
+
+/// How long one attempt waits for the lock on `checks`, and how many.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+const ATTEMPTS: u32 = 6;
+
+pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
+    if args.keep_rollups < args.keep {
+        return Err(Error::config(format!(
+            "--keep-rollups ({}) is shorter than --keep ({}): rollups must outlive the checks they sum up",
+            humantime::format_duration(args.keep_rollups),
+            humantime::format_duration(args.keep)
+        )));
+    }
+    let started = std::time::Instant::now();
+    let now = args.at.unwrap_or_else(OffsetDateTime::now_utc);
+    let cutoff = now - args.keep;
+    let rollup_cutoff = now - args.keep_rollups;
+    let session = store::Session {
+        application_name: "sitewatch prune".to_owned(),
+        connect_timeout: store::DEFAULT_CONNECT_TIMEOUT,
+        limits: Some(store::Limits {
+            idle: Duration::from_secs(600),
+            statement: Duration::from_secs(600),
+            lock: LOCK_WAIT,
+        }),
+    };
+    let db = store::connect_as(&settings.database, &session).await?;
+    let first_kept = cutoff.to_offset(time::UtcOffset::UTC).date();
+    let mut dropped = Vec::new();
+    for (name, day) in day_partitions(&db).await? {
+        if day >= first_kept {
+            continue;
+        }
+        drop_partition(&db, &name).await?;
+        tracing::info!(partition = %name, "dropped");
+        dropped.push(day);
+    }
+    let hours = db
+        .execute(
+            "DELETE FROM rollups_hourly WHERE hour + interval '1 hour' <= $1",
+            &[&rollup_cutoff],
+        )
+        .await
+        .context("cannot delete old hourly rollups")?;
+    let first_kept_day = rollup_cutoff.to_offset(time::UtcOffset::UTC).date();
+    let days = db
+        .execute(
+            "DELETE FROM rollups_daily WHERE day < $1",
+            &[&first_kept_day],
+        )
+        .await
+        .context("cannot delete old daily rollups")?;
+    let mut text = format!(
+        "prune: {} days of checks dropped (before {first_kept}), {hours} hourly and {days} daily rollups deleted (before {}) in {:.2} s",
+        dropped.len(),
+        rollup_cutoff.to_offset(time::UtcOffset::UTC).date(),
+        started.elapsed().as_secs_f64()
+    );
+    if let (Some(first), Some(last)) = (dropped.first(), dropped.last()) {
+        text += &format!("; dropped {first} to {last}");
+    }
+    telemetry::summary(
+        settings.log_format,
+        &text,
+        serde_json::json!({
+            "job": "prune",
+            "dropped_days": dropped.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            "kept_from": first_kept.to_string(),
+            "hourly_rollups_deleted": hours,
+            "daily_rollups_deleted": days,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    );
+    Ok(())
+}
+
+/// The day partitions of `checks`, oldest first.
+async fn day_partitions(db: &tokio_postgres::Client) -> Result<Vec<(String, time::Date)>> {
+    let rows = db
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'checks'::regclass",
+            &[],
+        )
+        .await
+        .context("cannot list the partitions of checks (did `sitewatch migrate` run?)")?;
+    let format = time::macros::format_description!("[year][month][day]");
+    let mut parts: Vec<(String, time::Date)> = rows
+        .iter()
+        .filter_map(|r| {
+            let name: String = r.get(0);
+            let day = time::Date::parse(name.strip_prefix("checks_")?, &format).ok()?;
+            Some((name, day))
+        })
+        .collect();
+    parts.sort_by_key(|(_, day)| *day);
+    Ok(parts)
+}
+
+/// Drops one partition, trying again while drains hold `checks` longer
+/// than [`LOCK_WAIT`].
+async fn drop_partition(db: &tokio_postgres::Client, name: &str) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        match db
+            .batch_execute(&format!("DROP TABLE IF EXISTS \"{name}\""))
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if attempt < ATTEMPTS
+                    && e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
+            {
+                tracing::info!(partition = name, attempt, "checks is busy: trying again");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                return Err(Error::Job(
+                    anyhow::Error::new(e).context(format!("cannot drop {name}")),
+                ));
+            }
+        }
+    }
+}

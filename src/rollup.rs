@@ -1,0 +1,495 @@
+//! Rollups: per site, location and UTC hour (and day), the checks, the up
+//! checks, and latency sketches of the up checks (whole check and each
+//! phase), so that reports over months never read raw rows.
+//!
+//! How they stay exact and cheap to write:
+//!
+//! - each drain batch adds a *chunk* (`rollup_chunks`; two when it holds
+//!   both ended hours and the current one): what its newly stored checks
+//!   add to each (site, location, hour), encoded here, in the batch's own
+//!   transaction. Duplicates skipped by the insert are not in it, so rows
+//!   and rollups never disagree, and a batch costs a row or two however
+//!   many sites it holds;
+//! - at the end of a run, `drain` folds the chunks whose hours have all
+//!   ended into `rollups_hourly` and `rollups_daily`, deleting them in the
+//!   same transaction ([`fold`]): each hour is written about once;
+//! - readers add the chunks not folded yet to the rollups, in one snapshot.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use time::OffsetDateTime;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient};
+
+use crate::message::Check;
+use crate::sketch::Sketch;
+
+/// What one (site, location, hour) holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub checks: u32,
+    pub up_checks: u32,
+    /// `response_time_ms` of the up checks.
+    pub latency: Sketch,
+    pub dns: Sketch,
+    pub connect: Sketch,
+    pub tls: Sketch,
+    pub ttfb: Sketch,
+}
+
+impl Tally {
+    pub fn add(&mut self, c: &Check) {
+        self.checks += 1;
+        if c.up {
+            self.up_checks += 1;
+            self.latency.add(c.response_time_ms);
+            self.dns.add_some(c.dns_ms);
+            self.connect.add_some(c.connect_ms);
+            self.tls.add_some(c.tls_ms);
+            self.ttfb.add_some(c.ttfb_ms);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        self.checks += other.checks;
+        self.up_checks += other.up_checks;
+        for (mine, theirs) in self.sketches_mut().into_iter().zip(other.sketches()) {
+            mine.merge(theirs);
+        }
+    }
+
+    /// The sketches in the tables' column order.
+    pub fn sketches(&self) -> [&Sketch; 5] {
+        [
+            &self.latency,
+            &self.dns,
+            &self.connect,
+            &self.tls,
+            &self.ttfb,
+        ]
+    }
+
+    fn sketches_mut(&mut self) -> [&mut Sketch; 5] {
+        [
+            &mut self.latency,
+            &mut self.dns,
+            &mut self.connect,
+            &mut self.tls,
+            &mut self.ttfb,
+        ]
+    }
+}
+
+/// (site, location, start of the UTC hour in Unix seconds).
+pub type Key = (String, String, i64);
+
+/// Tallies per (site, location, hour).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rollup {
+    pub tallies: BTreeMap<Key, Tally>,
+}
+
+/// The start of `t`'s UTC hour, in Unix seconds.
+pub fn hour_of(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(3600) * 3600
+}
+
+const FORMAT: u8 = 1;
+
+impl Rollup {
+    pub fn add(&mut self, c: &Check) {
+        let key = (c.site.clone(), c.location.clone(), hour_of(c.started_at));
+        self.tallies.entry(key).or_default().add(c);
+    }
+
+    pub fn merge(&mut self, other: Rollup) {
+        for (key, tally) in other.tallies {
+            match self.tallies.get_mut(&key) {
+                Some(mine) => mine.merge(&tally),
+                None => {
+                    self.tallies.insert(key, tally);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tallies.is_empty()
+    }
+
+    /// The latest hour it holds (Unix seconds).
+    pub fn last_hour(&self) -> Option<i64> {
+        self.tallies.keys().map(|(_, _, h)| *h).max()
+    }
+
+    /// The same tallies per UTC day (the key's third part is then the
+    /// day's start, in Unix seconds).
+    pub fn by_day(&self) -> Rollup {
+        let mut days = Rollup::default();
+        for ((site, location, hour), tally) in &self.tallies {
+            let day = hour.div_euclid(86_400) * 86_400;
+            days.tallies
+                .entry((site.clone(), location.clone(), day))
+                .or_default()
+                .merge(tally);
+        }
+        days
+    }
+
+    /// The chunk's bytes: a format byte, then each tally (lengths and
+    /// numbers little-endian).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 * self.tallies.len() + 5);
+        out.push(FORMAT);
+        put_u32(&mut out, self.tallies.len() as u32);
+        for ((site, location, hour), t) in &self.tallies {
+            put_str(&mut out, site);
+            put_str(&mut out, location);
+            out.extend_from_slice(&hour.to_le_bytes());
+            put_u32(&mut out, t.checks);
+            put_u32(&mut out, t.up_checks);
+            for sketch in t.sketches() {
+                let buckets: Vec<_> = sketch.buckets().collect();
+                put_u32(&mut out, buckets.len() as u32);
+                for (k, n) in buckets {
+                    out.extend_from_slice(&k.to_le_bytes());
+                    put_u32(&mut out, n);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> anyhow::Result<Rollup> {
+        let mut r = Reader { bytes, at: 0 };
+        let format = r.take(1)?[0];
+        if format != FORMAT {
+            bail!("a rollup chunk of format {format}, not {FORMAT}: written by a newer sitewatch?");
+        }
+        let mut rollup = Rollup::default();
+        for _ in 0..r.u32()? {
+            let site = r.string()?;
+            let location = r.string()?;
+            let hour = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+            let mut t = Tally {
+                checks: r.u32()?,
+                up_checks: r.u32()?,
+                ..Tally::default()
+            };
+            for sketch in t.sketches_mut() {
+                for _ in 0..r.u32()? {
+                    let k = i16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
+                    let n = r.u32()?;
+                    sketch.add_bucket(k, n);
+                }
+            }
+            rollup
+                .tallies
+                .entry((site, location, hour))
+                .or_default()
+                .merge(&t);
+        }
+        if r.at != bytes.len() {
+            bail!("a rollup chunk with {} bytes too many", bytes.len() - r.at);
+        }
+        Ok(rollup)
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u32(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            bail!("a rollup chunk ends too soon");
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> anyhow::Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn string(&mut self) -> anyhow::Result<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec())
+            .context("a rollup chunk with a name that is not UTF-8")
+    }
+}
+
+/// Adds a batch's chunks, in the batch's transaction: one for the hours
+/// that have ended (the next fold takes it whole), one for this hour and
+/// later.
+pub async fn insert_chunk(
+    tx: &tokio_postgres::Transaction<'_>,
+    rollup: &Rollup,
+) -> anyhow::Result<()> {
+    let now = hour_of(OffsetDateTime::now_utc());
+    let (mut ended, mut open) = (Rollup::default(), Rollup::default());
+    for (key, tally) in &rollup.tallies {
+        let part = if key.2 < now { &mut ended } else { &mut open };
+        part.tallies.insert(key.clone(), tally.clone());
+    }
+    for part in [ended, open] {
+        let Some(last) = part.last_hour() else {
+            continue;
+        };
+        let last = OffsetDateTime::from_unix_timestamp(last).context("an hour out of range")?;
+        tx.execute(
+            "INSERT INTO rollup_chunks (last_hour, data) VALUES ($1, $2)",
+            &[&last, &part.encode()],
+        )
+        .await
+        .context("cannot insert the batch's rollup chunk")?;
+    }
+    Ok(())
+}
+
+/// What a fold did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Folded {
+    pub chunks: u64,
+    pub hours: u64,
+    pub days: u64,
+}
+
+/// Folds the chunks whose hours all ended before `before` into
+/// `rollups_hourly` and `rollups_daily`, and deletes them, in one
+/// transaction. Another fold under way makes this one do nothing.
+pub async fn fold(client: &mut Client, before: OffsetDateTime) -> anyhow::Result<Folded> {
+    let tx = client
+        .transaction()
+        .await
+        .context("cannot begin a transaction")?;
+    let key = crate::store::lock_key("sitewatch:fold");
+    let locked: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])
+        .await
+        .context("cannot take the fold lock")?
+        .get(0);
+    if !locked {
+        return Ok(Folded::default());
+    }
+    let rows = tx
+        .query(
+            "DELETE FROM rollup_chunks WHERE last_hour < $1 RETURNING data",
+            &[&before],
+        )
+        .await
+        .context("cannot take the rollup chunks")?;
+    let mut rollup = Rollup::default();
+    for row in &rows {
+        rollup.merge(Rollup::decode(row.get(0))?);
+    }
+    let days = rollup.by_day();
+    let folded = Folded {
+        chunks: rows.len() as u64,
+        hours: rollup.tallies.len() as u64,
+        days: days.tallies.len() as u64,
+    };
+    if !rollup.is_empty() {
+        upsert(&tx, "rollups_hourly", "hour", &rollup, |s| {
+            OffsetDateTime::from_unix_timestamp(s).map(Stamp::Time)
+        })
+        .await?;
+        upsert(&tx, "rollups_daily", "day", &days, |s| {
+            OffsetDateTime::from_unix_timestamp(s).map(|t| Stamp::Date(t.date()))
+        })
+        .await?;
+    }
+    tx.commit().await.context("cannot commit the fold")?;
+    Ok(folded)
+}
+
+enum Stamp {
+    Time(OffsetDateTime),
+    Date(time::Date),
+}
+
+const SKETCH_COLUMNS: [&str; 5] = ["latency", "dns", "connect", "tls", "ttfb"];
+
+/// Copies the tallies into a staging table, then adds them to `table`:
+/// counts add up, sketches merge bucket by bucket.
+async fn upsert(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    time_column: &str,
+    rollup: &Rollup,
+    stamp: impl Fn(i64) -> Result<Stamp, time::error::ComponentRange>,
+) -> anyhow::Result<()> {
+    let staging = format!("staging_{table}");
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS"
+    ))
+    .await
+    .with_context(|| format!("cannot create {staging}"))?;
+    let mut columns = vec![
+        "site".to_owned(),
+        "location".to_owned(),
+        time_column.to_owned(),
+        "checks".to_owned(),
+        "up_checks".to_owned(),
+    ];
+    let mut types = vec![
+        Type::TEXT,
+        Type::TEXT,
+        if time_column == "day" {
+            Type::DATE
+        } else {
+            Type::TIMESTAMPTZ
+        },
+        Type::INT4,
+        Type::INT4,
+    ];
+    for s in SKETCH_COLUMNS {
+        columns.push(format!("{s}_keys"));
+        columns.push(format!("{s}_counts"));
+        types.push(Type::INT2_ARRAY);
+        types.push(Type::INT4_ARRAY);
+    }
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {staging} ({}) FROM STDIN BINARY",
+            columns.join(", ")
+        ))
+        .await
+        .with_context(|| format!("cannot copy into {staging}"))?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures::pin_mut!(writer);
+    for ((site, location, start), t) in &rollup.tallies {
+        let when = stamp(*start).context("a rollup time out of range")?;
+        let (checks, up) = (t.checks as i32, t.up_checks as i32);
+        let arrays: Vec<(Vec<i16>, Vec<i32>)> =
+            t.sketches().iter().map(|s| s.to_arrays()).collect();
+        let mut row: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![site, location];
+        match &when {
+            Stamp::Time(t) => row.push(t),
+            Stamp::Date(d) => row.push(d),
+        }
+        row.push(&checks);
+        row.push(&up);
+        for (keys, counts) in &arrays {
+            row.push(keys);
+            row.push(counts);
+        }
+        writer
+            .as_mut()
+            .write(&row)
+            .await
+            .with_context(|| format!("cannot copy into {staging}"))?;
+    }
+    writer
+        .finish()
+        .await
+        .with_context(|| format!("cannot copy into {staging}"))?;
+    let merges: Vec<String> = SKETCH_COLUMNS
+        .iter()
+        .map(|s| {
+            format!(
+                "({s}_keys, {s}_counts) = (SELECT * FROM sitewatch_sketch_merge(r.{s}_keys, r.{s}_counts, EXCLUDED.{s}_keys, EXCLUDED.{s}_counts))"
+            )
+        })
+        .collect();
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} AS r SELECT * FROM {staging}
+             ON CONFLICT (site, location, {time_column}) DO UPDATE SET
+             checks = r.checks + EXCLUDED.checks, up_checks = r.up_checks + EXCLUDED.up_checks, {}",
+            merges.join(", ")
+        ),
+        &[],
+    )
+    .await
+    .with_context(|| format!("cannot add the rollups to {table}"))?;
+    Ok(())
+}
+
+/// The rollups not yet folded, as a reader in the same snapshot sees them.
+pub async fn open_chunks(client: &impl GenericClient) -> anyhow::Result<Rollup> {
+    let rows = client
+        .query("SELECT data FROM rollup_chunks", &[])
+        .await
+        .context("cannot read the rollup chunks")?;
+    let mut rollup = Rollup::default();
+    for row in &rows {
+        rollup.merge(Rollup::decode(row.get(0))?);
+    }
+    Ok(rollup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(site: &str, at: i64, up: bool, ms: f64) -> Check {
+        let json = format!(
+            r#"{{"schema":1,"check_id":"0192a5d0-0000-7000-8000-{:012x}","site":"{site}","url":"http://x/","method":"GET","location":"l","started_at":"{}","up":{up},"status_code":200,"reason":"OK","response_time_ms":{ms},"dns_ms":1.5,"connect_ms":null,"tls_ms":null,"ttfb_ms":{ms},"ip":null,"regex":null,"regex_matched":null,"body_bytes":10,"tls_expires_at":null,"error_kind":null,"error":null}}"#,
+            at,
+            OffsetDateTime::from_unix_timestamp(at)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn chunks_round_trip_and_merge_like_their_checks() {
+        let checks = [
+            check("a", 7200, true, 10.0),
+            check("a", 7300, false, 5000.0),
+            check("a", 10_900, true, 30.0),
+            check("b", 7201, true, 99.0),
+        ];
+        let mut whole = Rollup::default();
+        let (mut first, mut second) = (Rollup::default(), Rollup::default());
+        for (i, c) in checks.iter().enumerate() {
+            whole.add(c);
+            if i % 2 == 0 { &mut first } else { &mut second }.add(c);
+        }
+        let mut merged = Rollup::decode(&first.encode()).unwrap();
+        merged.merge(Rollup::decode(&second.encode()).unwrap());
+        assert_eq!(merged, whole);
+        let a = &whole.tallies[&("a".to_owned(), "l".to_owned(), 7200)];
+        assert_eq!(
+            (a.checks, a.up_checks, a.latency.count(), a.connect.count()),
+            (2, 1, 1, 0)
+        );
+        assert_eq!(whole.last_hour(), Some(10_800));
+        let days = whole.by_day();
+        assert_eq!(days.tallies[&("a".to_owned(), "l".to_owned(), 0)].checks, 3);
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_an_error_not_a_panic() {
+        let mut r = Rollup::default();
+        r.add(&check("a", 0, true, 1.0));
+        let bytes = r.encode();
+        for cut in 0..bytes.len() {
+            assert!(Rollup::decode(&bytes[..cut]).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Rollup::decode(&longer).is_err());
+        assert!(Rollup::decode(&[9]).is_err());
+    }
+}

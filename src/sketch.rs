@@ -1,0 +1,208 @@
+//! Latency sketches: counts in log-scale buckets, in the style of DDSketch,
+//! with a relative accuracy of 1 %. Any quantile read back is within 1 % of
+//! a value that really is at that rank, however many sketches were merged,
+//! and a sketch stays small: a site whose latency spans 10 ms to 10 s needs
+//! at most 350 buckets, usually a few dozen.
+//!
+//! A value `x` (milliseconds) goes to bucket `ceil(ln x / ln γ)` with
+//! γ = (1 + α) / (1 − α), α = 0.01; the bucket's value is `2γᵏ / (γ + 1)`.
+//! PostgreSQL computes the same keys (`sitewatch_sketch_key` in
+//! `migrations/`), so rollups filled in SQL and in Rust agree.
+
+use std::collections::BTreeMap;
+
+/// α: the largest relative error of a quantile read back.
+pub const RELATIVE_ACCURACY: f64 = 0.01;
+
+/// ln γ for α = 0.01, written out as the migration writes it.
+pub const LN_GAMMA: f64 = 0.020000666706669435;
+
+/// The bucket of values at or below [`MIN_VALUE`] (zero, in practice).
+pub const ZERO_KEY: i16 = i16::MIN;
+
+/// Values at or below this (milliseconds) count as zero.
+pub const MIN_VALUE: f64 = 1e-6;
+
+/// The bucket a latency in milliseconds falls in.
+pub fn key(ms: f64) -> i16 {
+    if ms.is_nan() || ms <= MIN_VALUE {
+        return ZERO_KEY;
+    }
+    let k = (ms.ln() / LN_GAMMA).ceil();
+    k.clamp(f64::from(ZERO_KEY + 1), f64::from(i16::MAX)) as i16
+}
+
+/// The value a bucket stands for: within α of every value in it.
+pub fn value(key: i16) -> f64 {
+    if key == ZERO_KEY {
+        return 0.0;
+    }
+    let gamma = LN_GAMMA.exp();
+    2.0 * (f64::from(key) * LN_GAMMA).exp() / (gamma + 1.0)
+}
+
+/// Counts per bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sketch {
+    counts: BTreeMap<i16, u32>,
+}
+
+impl Sketch {
+    pub fn add(&mut self, ms: f64) {
+        *self.counts.entry(key(ms)).or_default() += 1;
+    }
+
+    /// Adds an optional value: `None` (a phase not measured) counts nothing.
+    pub fn add_some(&mut self, ms: Option<f64>) {
+        if let Some(ms) = ms {
+            self.add(ms);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Sketch) {
+        for (k, n) in &other.counts {
+            *self.counts.entry(*k).or_default() += n;
+        }
+    }
+
+    /// Values counted.
+    pub fn count(&self) -> u64 {
+        self.counts.values().map(|&n| u64::from(n)).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The `q` quantile (0 to 1): the value of rank `q × (n − 1)` (the
+    /// lower one), or `None` for an empty sketch.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64;
+        let mut seen = 0;
+        for (k, c) in &self.counts {
+            seen += u64::from(*c);
+            if seen > rank {
+                return Some(value(*k));
+            }
+        }
+        self.counts.keys().next_back().map(|k| value(*k))
+    }
+
+    /// The buckets and their counts, as the rollup tables store them
+    /// (`smallint[]`, `integer[]`), in key order.
+    pub fn to_arrays(&self) -> (Vec<i16>, Vec<i32>) {
+        let keys = self.counts.keys().copied().collect();
+        let counts = self
+            .counts
+            .values()
+            .map(|&n| i32::try_from(n).unwrap_or(i32::MAX))
+            .collect();
+        (keys, counts)
+    }
+
+    /// The inverse of [`Sketch::to_arrays`]; a count that is not positive
+    /// is ignored.
+    pub fn from_arrays(keys: &[i16], counts: &[i32]) -> Sketch {
+        let mut sketch = Sketch::default();
+        for (k, n) in keys.iter().zip(counts) {
+            if let Ok(n) = u32::try_from(*n)
+                && n > 0
+            {
+                *sketch.counts.entry(*k).or_default() += n;
+            }
+        }
+        sketch
+    }
+
+    /// Buckets in key order.
+    pub fn buckets(&self) -> impl Iterator<Item = (i16, u32)> + '_ {
+        self.counts.iter().map(|(k, n)| (*k, *n))
+    }
+
+    pub fn add_bucket(&mut self, key: i16, count: u32) {
+        if count > 0 {
+            *self.counts.entry(key).or_default() += count;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exact lower quantile, as `Sketch::quantile` defines the rank.
+    fn exact(sorted: &[f64], q: f64) -> f64 {
+        sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+    }
+
+    #[test]
+    fn ln_gamma_is_the_one_for_one_percent() {
+        let gamma = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+        assert!((gamma.ln() - LN_GAMMA).abs() < 1e-15);
+    }
+
+    #[test]
+    fn every_value_is_within_one_percent_of_its_bucket() {
+        let mut x = 0.001;
+        while x < 1e7 {
+            let v = value(key(x));
+            assert!(
+                (v - x).abs() <= RELATIVE_ACCURACY * x * (1.0 + 1e-9),
+                "{x} -> {v}"
+            );
+            x *= 1.0007;
+        }
+        assert_eq!(value(key(0.0)), 0.0);
+        assert_eq!(key(-3.0), ZERO_KEY);
+        assert_eq!(key(f64::NAN), ZERO_KEY);
+    }
+
+    #[test]
+    fn quantiles_of_merged_sketches_are_within_one_percent() {
+        // Three skewed, overlapping populations, merged as rollups merge.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut all = Vec::new();
+        let mut merged = Sketch::default();
+        for (base, spread) in [(20.0, 3.0_f64), (150.0, 1.5), (900.0, 8.0)] {
+            let mut part = Sketch::default();
+            for _ in 0..5000 {
+                let v = base * spread.powf(next());
+                part.add(v);
+                all.push(v);
+            }
+            merged.merge(&part);
+        }
+        all.sort_by(f64::total_cmp);
+        assert_eq!(merged.count(), all.len() as u64);
+        for q in [0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            let got = merged.quantile(q).unwrap();
+            let want = exact(&all, q);
+            assert!(
+                (got - want).abs() <= RELATIVE_ACCURACY * want * (1.0 + 1e-9),
+                "q={q}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn arrays_round_trip_and_empty_has_no_quantile() {
+        let mut s = Sketch::default();
+        for v in [0.0, 1.0, 1.0, 250.0, 10_000.0] {
+            s.add(v);
+        }
+        let (k, c) = s.to_arrays();
+        assert_eq!(Sketch::from_arrays(&k, &c), s);
+        assert_eq!(Sketch::default().quantile(0.5), None);
+        assert_eq!(s.quantile(0.0), Some(0.0));
+    }
+}
