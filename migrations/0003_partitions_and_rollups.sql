@@ -85,8 +85,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
           GROUP BY k) AS s
 $$;
 
--- Per site, location and UTC hour: checks, up checks, and latency sketches
--- (milliseconds, up checks only) of the whole check and of each phase.
+-- Per site, location and UTC hour: checks, up checks, latency sketches
+-- (milliseconds, up checks only) of the whole check and of each phase, and
+-- the latest certificate expiry seen.
 CREATE TABLE rollups_hourly (
     site            text COLLATE "C" NOT NULL,
     location        text NOT NULL,
@@ -103,6 +104,9 @@ CREATE TABLE rollups_hourly (
     tls_counts      integer[] NOT NULL,
     ttfb_keys       smallint[] NOT NULL,
     ttfb_counts     integer[] NOT NULL,
+    -- The latest check that saw a server certificate: when, and its expiry.
+    tls_checked_at  timestamptz,
+    tls_expires_at  timestamptz,
     PRIMARY KEY (site, location, hour)
 );
 CREATE INDEX rollups_hourly_hour ON rollups_hourly (hour);
@@ -124,6 +128,8 @@ CREATE TABLE rollups_daily (
     tls_counts      integer[] NOT NULL,
     ttfb_keys       smallint[] NOT NULL,
     ttfb_counts     integer[] NOT NULL,
+    tls_checked_at  timestamptz,
+    tls_expires_at  timestamptz,
     PRIMARY KEY (site, location, day)
 );
 CREATE INDEX rollups_daily_day ON rollups_daily (day);
@@ -144,7 +150,7 @@ CREATE INDEX rollup_chunks_last_hour ON rollup_chunks (last_hour);
 -- The rollups of the rows already stored.
 CREATE TEMP TABLE rollup_fill ON COMMIT DROP AS
 SELECT site, location, date_trunc('hour', started_at, 'UTC') AS hour, up,
-       response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms
+       response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, started_at, tls_expires_at
 FROM checks;
 
 CREATE TEMP VIEW rollup_fill_sketches AS
@@ -165,9 +171,12 @@ SELECT c.site, c.location, c.hour, c.checks, c.up_checks,
        coalesce(s2.keys, '{}') AS dns_keys, coalesce(s2.counts, '{}') AS dns_counts,
        coalesce(s3.keys, '{}') AS connect_keys, coalesce(s3.counts, '{}') AS connect_counts,
        coalesce(s4.keys, '{}') AS tls_keys, coalesce(s4.counts, '{}') AS tls_counts,
-       coalesce(s5.keys, '{}') AS ttfb_keys, coalesce(s5.counts, '{}') AS ttfb_counts
+       coalesce(s5.keys, '{}') AS ttfb_keys, coalesce(s5.counts, '{}') AS ttfb_counts,
+       c.tls_checked_at, c.tls_expires_at
 FROM (
-    SELECT site, location, hour, count(*)::integer AS checks, (count(*) FILTER (WHERE up))::integer AS up_checks
+    SELECT site, location, hour, count(*)::integer AS checks, (count(*) FILTER (WHERE up))::integer AS up_checks,
+           max(started_at) FILTER (WHERE tls_expires_at IS NOT NULL) AS tls_checked_at,
+           (array_agg(tls_expires_at ORDER BY started_at DESC) FILTER (WHERE tls_expires_at IS NOT NULL))[1] AS tls_expires_at
     FROM rollup_fill GROUP BY 1, 2, 3
 ) AS c
 LEFT JOIN rollup_fill_sketches s1 ON (s1.site, s1.location, s1.hour, s1.phase) = (c.site, c.location, c.hour, 1)
@@ -199,10 +208,13 @@ SELECT c.site, c.location, c.day, c.checks, c.up_checks,
        coalesce(s2.keys, '{}'), coalesce(s2.counts, '{}'),
        coalesce(s3.keys, '{}'), coalesce(s3.counts, '{}'),
        coalesce(s4.keys, '{}'), coalesce(s4.counts, '{}'),
-       coalesce(s5.keys, '{}'), coalesce(s5.counts, '{}')
+       coalesce(s5.keys, '{}'), coalesce(s5.counts, '{}'),
+       c.tls_checked_at, c.tls_expires_at
 FROM (
     SELECT site, location, (hour AT TIME ZONE 'UTC')::date AS day,
-           sum(checks)::integer AS checks, sum(up_checks)::integer AS up_checks
+           sum(checks)::integer AS checks, sum(up_checks)::integer AS up_checks,
+           max(tls_checked_at) AS tls_checked_at,
+           (array_agg(tls_expires_at ORDER BY tls_checked_at DESC) FILTER (WHERE tls_checked_at IS NOT NULL))[1] AS tls_expires_at
     FROM rollup_fill_hourly GROUP BY 1, 2, 3
 ) AS c
 LEFT JOIN rollup_fill_day_sketches s1 ON (s1.site, s1.location, s1.day, s1.phase) = (c.site, c.location, c.day, 1)

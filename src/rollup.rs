@@ -37,6 +37,9 @@ pub struct Tally {
     pub connect: Sketch,
     pub tls: Sketch,
     pub ttfb: Sketch,
+    /// The latest check that saw a server certificate (Unix ms), and that
+    /// certificate's expiry (Unix seconds).
+    pub tls_seen: Option<(i64, i64)>,
 }
 
 impl Tally {
@@ -50,11 +53,19 @@ impl Tally {
             self.tls.add_some(c.tls_ms);
             self.ttfb.add_some(c.ttfb_ms);
         }
+        if let Some(expires) = c.tls_expires_at {
+            let seen = (
+                (c.started_at.unix_timestamp_nanos() / 1_000_000) as i64,
+                expires.unix_timestamp(),
+            );
+            self.tls_seen = self.tls_seen.max(Some(seen));
+        }
     }
 
     pub fn merge(&mut self, other: &Tally) {
         self.checks += other.checks;
         self.up_checks += other.up_checks;
+        self.tls_seen = self.tls_seen.max(other.tls_seen);
         for (mine, theirs) in self.sketches_mut().into_iter().zip(other.sketches()) {
             mine.merge(theirs);
         }
@@ -150,6 +161,9 @@ impl Rollup {
             out.extend_from_slice(&hour.to_le_bytes());
             put_u32(&mut out, t.checks);
             put_u32(&mut out, t.up_checks);
+            let (seen, expires) = t.tls_seen.unwrap_or((i64::MIN, 0));
+            out.extend_from_slice(&seen.to_le_bytes());
+            out.extend_from_slice(&expires.to_le_bytes());
             for sketch in t.sketches() {
                 let buckets: Vec<_> = sketch.buckets().collect();
                 put_u32(&mut out, buckets.len() as u32);
@@ -178,6 +192,9 @@ impl Rollup {
                 up_checks: r.u32()?,
                 ..Tally::default()
             };
+            let seen = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+            let expires = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+            t.tls_seen = (seen != i64::MIN).then_some((seen, expires));
             for sketch in t.sketches_mut() {
                 for _ in 0..r.u32()? {
                     let k = i16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
@@ -366,6 +383,10 @@ async fn upsert(
         types.push(Type::INT2_ARRAY);
         types.push(Type::INT4_ARRAY);
     }
+    columns.push("tls_checked_at".to_owned());
+    columns.push("tls_expires_at".to_owned());
+    types.push(Type::TIMESTAMPTZ);
+    types.push(Type::TIMESTAMPTZ);
     let sink = tx
         .copy_in(&format!(
             "COPY {staging} ({}) FROM STDIN BINARY",
@@ -391,6 +412,15 @@ async fn upsert(
             row.push(keys);
             row.push(counts);
         }
+        let tls = match t.tls_seen {
+            Some((seen, expires)) => (
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(seen) * 1_000_000).ok(),
+                OffsetDateTime::from_unix_timestamp(expires).ok(),
+            ),
+            None => (None, None),
+        };
+        row.push(&tls.0);
+        row.push(&tls.1);
         writer
             .as_mut()
             .write(&row)
@@ -413,7 +443,11 @@ async fn upsert(
         &format!(
             "INSERT INTO {table} AS r SELECT * FROM {staging}
              ON CONFLICT (site, location, {time_column}) DO UPDATE SET
-             checks = r.checks + EXCLUDED.checks, up_checks = r.up_checks + EXCLUDED.up_checks, {}",
+             checks = r.checks + EXCLUDED.checks, up_checks = r.up_checks + EXCLUDED.up_checks,
+             tls_expires_at = CASE WHEN r.tls_checked_at IS NULL OR EXCLUDED.tls_checked_at > r.tls_checked_at
+                                   THEN coalesce(EXCLUDED.tls_expires_at, r.tls_expires_at)
+                                   ELSE r.tls_expires_at END,
+             tls_checked_at = greatest(r.tls_checked_at, EXCLUDED.tls_checked_at), {}",
             merges.join(", ")
         ),
         &[],
@@ -477,6 +511,26 @@ mod tests {
         assert_eq!(whole.last_hour(), Some(10_800));
         let days = whole.by_day();
         assert_eq!(days.tallies[&("a".to_owned(), "l".to_owned(), 0)].checks, 3);
+    }
+
+    #[test]
+    fn the_latest_certificate_seen_wins_whatever_the_merge_order() {
+        let mut early = check("a", 7200, true, 10.0);
+        early.tls_expires_at = Some(OffsetDateTime::from_unix_timestamp(9_000_000).unwrap());
+        let mut late = check("a", 7300, true, 10.0);
+        late.tls_expires_at = Some(OffsetDateTime::from_unix_timestamp(5_000_000).unwrap());
+        let without = check("a", 7400, true, 10.0);
+        let (mut x, mut y) = (Rollup::default(), Rollup::default());
+        x.add(&late);
+        y.add(&early);
+        y.add(&without);
+        let mut xy = x.clone();
+        xy.merge(Rollup::decode(&y.encode()).unwrap());
+        let mut yx = y.clone();
+        yx.merge(x);
+        assert_eq!(xy, yx);
+        let t = &xy.tallies[&("a".to_owned(), "l".to_owned(), 7200)];
+        assert_eq!(t.tls_seen, Some((7_300_000, 5_000_000)));
     }
 
     #[test]

@@ -39,6 +39,8 @@ fn history(sites: usize, from: OffsetDateTime, hours: i64) -> Vec<Check> {
                 } else {
                     None
                 };
+                c.tls_expires_at =
+                    (s % 2 == 0).then(|| from + Duration::days(90) - Duration::minutes(step * 7));
                 out.push(c);
             }
         }
@@ -216,6 +218,24 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
         .unwrap()
         .get(0);
     assert_eq!(tls, None, "site-1 never measured a TLS handshake");
+
+    // The latest certificate seen, per site and location.
+    let latest = checks
+        .iter()
+        .filter(|c| c.site == "site-0" && c.location == "eu" && c.started_at < this_hour)
+        .filter_map(|c| c.tls_expires_at.map(|e| (c.started_at, e)))
+        .max()
+        .unwrap();
+    let stored: (OffsetDateTime, OffsetDateTime) = client
+        .query_one(
+            "SELECT tls_checked_at, tls_expires_at FROM rollups_daily
+             WHERE site = 'site-0' AND location = 'eu' ORDER BY tls_checked_at DESC NULLS LAST LIMIT 1",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(stored, latest);
 
     // A second run finds nothing new and leaves the rollups as they are.
     let again = drain(dir.path(), &topic, &url, &[]).await;
