@@ -146,6 +146,8 @@ CREATE TABLE rollup_chunks (
     inserted_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX rollup_chunks_last_hour ON rollup_chunks (last_hour);
+-- Chunks are read once and deleted: compressing them costs more than it saves.
+ALTER TABLE rollup_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 
 -- The rollups of the rows already stored.
 CREATE TEMP TABLE rollup_fill ON COMMIT DROP AS

@@ -78,10 +78,34 @@ pub enum Command {
     /// Apply migrations/ to PostgreSQL and create the Kafka topic when it is
     /// missing (idempotent; safe when two run at once).
     Migrate(MigrateArgs),
+    /// What the stored checks say, per site: state, uptime, latency
+    /// percentiles, incidents, certificate days left
+    Report(ReportArgs),
     /// Drop stored checks older than --keep, whole days at a time (the day
     /// partitions of `checks`), and rollups older than --keep-rollups; safe
     /// while drains run
     Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The window of the checks count, latency percentiles and incidents
+    /// (uptime is always given for 24h, 7d and 30d); whole UTC hours
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub window: std::time::Duration,
+    /// Only this site (repeat for more); all sites checked in the last 30
+    /// days otherwise
+    #[arg(long = "site", value_name = "NAME")]
+    pub sites: Vec<String>,
+    /// `table` (a terminal), `markdown` (for $GITHUB_STEP_SUMMARY) or `json`
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json"])]
+    pub format: String,
+    /// Write the report to this file instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<std::path::PathBuf>,
+    /// The report's clock, RFC 3339 (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,9 @@
 //! - [`rollup`]: per site, location and hour: counts and latency sketches;
 //!   chunks per batch, folded into hourly and daily rollups.
 //! - [`sketch`]: log-bucket latency sketches (1 % relative accuracy).
+//! - [`state`]: when a site is down (thresholds, quorum), and its outages.
+//! - [`report`]: per site, from the rollups: state, uptime, percentiles,
+//!   incidents; rendered as a table, Markdown or JSON.
 //! - [`commands`]: one module per subcommand, each with a `run`.
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
@@ -35,9 +38,11 @@ pub mod kafka;
 pub mod matcher;
 pub mod message;
 pub mod probe;
+pub mod report;
 pub mod rollup;
 pub mod schedule;
 pub mod sites;
 pub mod sketch;
+pub mod state;
 pub mod store;
 pub mod telemetry;

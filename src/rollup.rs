@@ -253,32 +253,54 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A batch's chunk of ended hours, as the batch wrote it: the drain that
+/// wrote it can fold it without reading it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub ids: Vec<i64>,
+    pub ended: Rollup,
+}
+
+impl Written {
+    pub fn merge(&mut self, other: Written) {
+        self.ids.extend(other.ids);
+        self.ended.merge(other.ended);
+    }
+}
+
 /// Adds a batch's chunks, in the batch's transaction: one for the hours
 /// that have ended (the next fold takes it whole), one for this hour and
 /// later.
 pub async fn insert_chunk(
     tx: &tokio_postgres::Transaction<'_>,
-    rollup: &Rollup,
-) -> anyhow::Result<()> {
+    rollup: Rollup,
+) -> anyhow::Result<Written> {
     let now = hour_of(OffsetDateTime::now_utc());
     let (mut ended, mut open) = (Rollup::default(), Rollup::default());
-    for (key, tally) in &rollup.tallies {
+    for (key, tally) in rollup.tallies {
         let part = if key.2 < now { &mut ended } else { &mut open };
-        part.tallies.insert(key.clone(), tally.clone());
+        part.tallies.insert(key, tally);
     }
-    for part in [ended, open] {
+    let mut written = Written::default();
+    for (part, is_ended) in [(&open, false), (&ended, true)] {
         let Some(last) = part.last_hour() else {
             continue;
         };
         let last = OffsetDateTime::from_unix_timestamp(last).context("an hour out of range")?;
-        tx.execute(
-            "INSERT INTO rollup_chunks (last_hour, data) VALUES ($1, $2)",
-            &[&last, &part.encode()],
-        )
-        .await
-        .context("cannot insert the batch's rollup chunk")?;
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO rollup_chunks (last_hour, data) VALUES ($1, $2) RETURNING id",
+                &[&last, &part.encode()],
+            )
+            .await
+            .context("cannot insert the batch's rollup chunk")?
+            .get(0);
+        if is_ended {
+            written.ids.push(id);
+        }
     }
-    Ok(())
+    written.ended = ended;
+    Ok(written)
 }
 
 /// What a fold did.
@@ -292,7 +314,28 @@ pub struct Folded {
 /// Folds the chunks whose hours all ended before `before` into
 /// `rollups_hourly` and `rollups_daily`, and deletes them, in one
 /// transaction. Another fold under way makes this one do nothing.
-pub async fn fold(client: &mut Client, before: OffsetDateTime) -> anyhow::Result<Folded> {
+///
+/// `own`: the chunks of ended hours this process wrote, with what they
+/// hold, so that they need not be read back (the common case: a drain
+/// folds what it stored). Should any of them be gone (folded by another
+/// process meanwhile), every chunk is read back instead.
+pub async fn fold(
+    client: &mut Client,
+    before: OffsetDateTime,
+    own: &Written,
+) -> anyhow::Result<Folded> {
+    match fold_once(client, before, Some(own)).await? {
+        Some(folded) => Ok(folded),
+        None => Ok(fold_once(client, before, None).await?.unwrap_or_default()),
+    }
+}
+
+/// One attempt; `None` when `own` no longer matches the table.
+async fn fold_once(
+    client: &mut Client,
+    before: OffsetDateTime,
+    own: Option<&Written>,
+) -> anyhow::Result<Option<Folded>> {
     let tx = client
         .transaction()
         .await
@@ -304,7 +347,20 @@ pub async fn fold(client: &mut Client, before: OffsetDateTime) -> anyhow::Result
         .context("cannot take the fold lock")?
         .get(0);
     if !locked {
-        return Ok(Folded::default());
+        return Ok(Some(Folded::default()));
+    }
+    let mut rollup = Rollup::default();
+    let mut chunks = 0;
+    if let Some(own) = own.filter(|o| !o.ids.is_empty()) {
+        let deleted = tx
+            .execute("DELETE FROM rollup_chunks WHERE id = ANY($1)", &[&own.ids])
+            .await
+            .context("cannot take the rollup chunks")?;
+        if deleted != own.ids.len() as u64 {
+            return Ok(None);
+        }
+        rollup = own.ended.clone();
+        chunks = deleted;
     }
     let rows = tx
         .query(
@@ -313,13 +369,12 @@ pub async fn fold(client: &mut Client, before: OffsetDateTime) -> anyhow::Result
         )
         .await
         .context("cannot take the rollup chunks")?;
-    let mut rollup = Rollup::default();
     for row in &rows {
         rollup.merge(Rollup::decode(row.get(0))?);
     }
     let days = rollup.by_day();
     let folded = Folded {
-        chunks: rows.len() as u64,
+        chunks: chunks + rows.len() as u64,
         hours: rollup.tallies.len() as u64,
         days: days.tallies.len() as u64,
     };
@@ -334,7 +389,7 @@ pub async fn fold(client: &mut Client, before: OffsetDateTime) -> anyhow::Result
         .await?;
     }
     tx.commit().await.context("cannot commit the fold")?;
-    Ok(folded)
+    Ok(Some(folded))
 }
 
 enum Stamp {

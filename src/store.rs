@@ -542,12 +542,14 @@ impl Batch {
 }
 
 /// What storing a batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stored {
     pub inserted: u64,
     /// Checks whose `check_id` was already stored.
     pub duplicates: u64,
     pub dead_letters: u64,
+    /// The rollup chunk of ended hours the batch wrote.
+    pub rolled: crate::rollup::Written,
 }
 
 /// Stores a batch in one transaction: checks (a known `check_id` is
@@ -661,13 +663,14 @@ async fn store_at_once(
     let mut rollup = Rollup::default();
     let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup).await?;
     let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
-    crate::rollup::insert_chunk(&tx, &rollup).await?;
+    let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {
         inserted,
         duplicates: batch.checks.len() as u64 - inserted,
         dead_letters,
+        rolled,
     })
 }
 
@@ -732,13 +735,14 @@ async fn store_isolating(
         }
     }
     let dead_letters = insert_dead_letters(&tx, topic, &dead).await?;
-    crate::rollup::insert_chunk(&tx, &rollup).await?;
+    let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {
         inserted,
         duplicates: stored_checks - inserted,
         dead_letters,
+        rolled,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod check;
 pub mod migrate;
 pub mod probe_once;
 pub mod prune;
+pub mod report;
 
 use crate::cli::Command;
 use crate::config::Settings;
@@ -60,6 +61,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Check(args) => check::run(settings, &args).await,
         Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
         Command::Prune(args) => prune::run(settings, &args).await,
+        Command::Report(args) => report::run(settings, &args).await,
     }
 }
 

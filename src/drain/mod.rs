@@ -532,8 +532,12 @@ async fn drain(
         }
     }
     mirror_offsets(&consumer, stored, clock).await;
+    let mut rolled = rollup::Written::default();
+    for writer in &mut writers {
+        rolled.merge(std::mem::take(&mut writer.rolled));
+    }
     if let Some(db) = writers[0].idle.as_mut() {
-        fold_rollups(db, clock, summary).await;
+        fold_rollups(db, &rolled, clock, summary).await;
     }
     Ok(())
 }
@@ -541,12 +545,17 @@ async fn drain(
 /// Folds the rollup chunks of the hours that have ended. Its failure is
 /// not the run's: the rows are stored, readers count unfolded chunks, and
 /// the next run folds them.
-async fn fold_rollups(db: &mut tokio_postgres::Client, clock: Clock, summary: &mut Summary) {
+async fn fold_rollups(
+    db: &mut tokio_postgres::Client,
+    own: &rollup::Written,
+    clock: Clock,
+    summary: &mut Summary,
+) {
     let now = time::OffsetDateTime::now_utc();
     let hour = time::OffsetDateTime::from_unix_timestamp(rollup::hour_of(now)).unwrap_or(now);
     let folded = clock
         .within("folding the rollups", async {
-            rollup::fold(db, hour).await.map_err(Error::Job)
+            rollup::fold(db, hour, own).await.map_err(Error::Job)
         })
         .await;
     match folded {
@@ -705,6 +714,8 @@ struct Writer {
     /// The next offset of each partition stored so far, for the final
     /// mirror to Kafka.
     committed: BTreeMap<i32, i64>,
+    /// The rollup chunks of ended hours its batches wrote, to fold.
+    rolled: rollup::Written,
 }
 
 /// A batch's outcome, with the connection back and the offsets to mirror.
@@ -722,6 +733,7 @@ impl Writer {
             busy: None,
             last_used: Instant::now(),
             committed: BTreeMap::new(),
+            rolled: rollup::Written::default(),
         }
     }
 
@@ -811,6 +823,7 @@ impl Writer {
         summary.stored += stored.inserted;
         summary.duplicates += stored.duplicates;
         summary.dead_letters += stored.dead_letters;
+        self.rolled.merge(stored.rolled);
         for e in offsets.elements() {
             // Later batches of a partition come later: the last one wins.
             if let Offset::Offset(next) = e.offset() {

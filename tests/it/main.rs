@@ -9,6 +9,7 @@ mod jobs;
 mod kafka_tls;
 mod postgres_tls;
 mod probe_once;
+mod report;
 mod resilience;
 mod secrets;
 mod support;

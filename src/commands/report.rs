@@ -1,0 +1,50 @@
+//! `report`: builds the per-site report from PostgreSQL and writes it in
+//! the chosen format, to stdout or `--output`.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context as _;
+use time::OffsetDateTime;
+
+use crate::cli::ReportArgs;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::report::{self, Options, render};
+use crate::state::Rule;
+use crate::store;
+
+pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
+    let options = Options {
+        window: args.window,
+        sites: args.sites.clone(),
+        now: args.at.unwrap_or_else(OffsetDateTime::now_utc),
+        rule: Rule::default(),
+    };
+    let mut db = store::connect(&settings.database).await?;
+    let reports = report::build(&mut db, &options).await.map_err(|e| {
+        Error::Job(e.context("cannot build the report (did `sitewatch migrate` run?)"))
+    })?;
+    let window = render::window_label(args.window);
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let colours = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let text = match args.format.as_str() {
+        "json" => {
+            let mut text = serde_json::to_string_pretty(&reports).expect("a report serializes");
+            text.push('\n');
+            text
+        }
+        "markdown" => render::markdown(&reports, &window),
+        _ => render::table(&reports, &window, colours),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(Error::Job)?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not the report's failure.
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}

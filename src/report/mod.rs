@@ -1,0 +1,676 @@
+//! `report`: what the stored checks say, per site. Read from the rollups
+//! (and the chunks not folded yet) wherever it can, so that 30 days of
+//! 1,000 sites checked every minute are tens of thousands of rollup rows,
+//! not 43 million checks; raw rows are read only for the latest check of
+//! each location and for the hours that hold failed checks (to place
+//! outages to the check).
+//!
+//! Windows count whole UTC hours, the current one included: `24h` is this
+//! hour and the 23 before it. Everything is read in one snapshot.
+
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio_postgres::{Client, IsolationLevel};
+
+use crate::message::rfc3339_ms;
+use crate::rollup::{self, Rollup, Tally};
+use crate::sketch::Sketch;
+use crate::state::{self, Period, Rule};
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The window of `checks`, `latency_ms`, `phases_p95_ms`, `incidents`.
+    pub window: Duration,
+    /// Only these sites (all when empty).
+    pub sites: Vec<String>,
+    pub now: OffsetDateTime,
+    pub rule: Rule,
+}
+
+/// The uptime windows every report carries.
+pub const UPTIME_WINDOWS: [(&str, u64); 3] = [("24h", 24), ("7d", 168), ("30d", 720)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Up,
+    Down,
+    Degraded,
+    Stale,
+    Unknown,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Up => "up",
+            State::Down => "down",
+            State::Degraded => "degraded",
+            State::Stale => "stale",
+            State::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Phases {
+    pub dns: Option<f64>,
+    pub connect: Option<f64>,
+    pub tls: Option<f64>,
+    pub ttfb: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastError {
+    #[serde(with = "rfc3339_ms")]
+    pub at: OffsetDateTime,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub status_code: Option<i16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    #[serde(with = "rfc3339_ms")]
+    pub start: OffsetDateTime,
+    #[serde(with = "rfc3339_ms::option")]
+    pub end: Option<OffsetDateTime>,
+    /// Until the end, or until the report's time while it lasts.
+    pub duration_s: f64,
+    /// Of the first failed check of the outage (`http` for a bad status).
+    pub error_kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocationState {
+    pub location: String,
+    pub state: State,
+    #[serde(with = "rfc3339_ms")]
+    pub last_check_at: OffsetDateTime,
+}
+
+/// One site, as SPEC.md's report JSON has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SiteReport {
+    pub site: String,
+    pub url: Option<String>,
+    pub state: State,
+    #[serde(with = "rfc3339_ms::option")]
+    pub since: Option<OffsetDateTime>,
+    #[serde(with = "rfc3339_ms::option")]
+    pub last_check_at: Option<OffsetDateTime>,
+    pub uptime_pct: BTreeMap<&'static str, Option<f64>>,
+    pub checks: u64,
+    pub latency_ms: Percentiles,
+    pub phases_p95_ms: Phases,
+    #[serde(with = "rfc3339_ms::option")]
+    pub tls_expires_at: Option<OffsetDateTime>,
+    pub tls_days_left: Option<i64>,
+    pub last_error: Option<LastError>,
+    pub incidents: Vec<Incident>,
+    pub locations: Vec<LocationState>,
+}
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn at_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The first hour (Unix seconds) of a window of `hours` ending with the
+/// hour of `now`.
+fn window_start(now: OffsetDateTime, hours: i64) -> i64 {
+    rollup::hour_of(now) - (hours - 1) * HOUR
+}
+
+fn window_hours(window: Duration) -> i64 {
+    (window.as_secs() as i64).div_euclid(HOUR).max(1)
+}
+
+/// Rollup tallies by (site, location) and hour or day start.
+#[derive(Default)]
+struct Tallies {
+    daily: Vec<(String, String, i64, Tally)>,
+    hourly: Vec<(String, String, i64, Tally)>,
+    open: Rollup,
+}
+
+impl Tallies {
+    /// What `site` adds up to from the hour `start` on.
+    fn sum(&self, site: &str, start: i64, now: OffsetDateTime) -> Tally {
+        let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
+        let first_full_day = start.div_euclid(DAY) * DAY + if start % DAY == 0 { 0 } else { DAY };
+        let mut total = Tally::default();
+        for (s, _, day, t) in &self.daily {
+            if s == site && *day >= first_full_day && *day < today {
+                total.merge(t);
+            }
+        }
+        for (s, _, hour, t) in &self.hourly {
+            if s == site && *hour >= start && (*hour < first_full_day || *hour >= today) {
+                total.merge(t);
+            }
+        }
+        for ((s, _, hour), t) in &self.open.tallies {
+            if s == site && *hour >= start {
+                total.merge(t);
+            }
+        }
+        total
+    }
+}
+
+/// Builds the report, in one repeatable-read snapshot.
+pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec<SiteReport>> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .context("cannot begin a read-only transaction")?;
+    let now = options.now;
+    let report_hours = window_hours(options.window);
+    let longest = UPTIME_WINDOWS
+        .iter()
+        .map(|(_, h)| *h as i64)
+        .chain([report_hours])
+        .max()
+        .unwrap_or(report_hours);
+    let from = window_start(now, longest);
+    let from_day = from.div_euclid(DAY) * DAY;
+    let filter: Vec<&str> = options.sites.iter().map(String::as_str).collect();
+
+    let mut tallies = Tallies {
+        open: rollup::open_chunks(&tx).await?,
+        ..Tallies::default()
+    };
+    tallies.open.tallies.retain(|(site, _, hour), _| {
+        *hour >= from && (filter.is_empty() || filter.contains(&site.as_str()))
+    });
+    let columns = "site, location, extract(epoch FROM {t})::bigint, checks, up_checks,
+        latency_keys, latency_counts, dns_keys, dns_counts, connect_keys, connect_counts,
+        tls_keys, tls_counts, ttfb_keys, ttfb_counts,
+        (extract(epoch FROM tls_checked_at) * 1000)::bigint, extract(epoch FROM tls_expires_at)::bigint";
+    for row in tx
+        .query(
+            &format!(
+                "SELECT {} FROM rollups_daily
+                 WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
+                columns.replace("{t}", "day::timestamp AT TIME ZONE 'UTC'")
+            ),
+            &[&at(from_day).date(), &filter],
+        )
+        .await
+        .context("cannot read the daily rollups")?
+    {
+        tallies.daily.push(tally_row(&row));
+    }
+    // Hourly rows only where whole days do not serve: each window's first,
+    // partial day, and today.
+    let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
+    let mut ranges: Vec<(i64, i64)> = vec![(today, today + DAY)];
+    for hours in UPTIME_WINDOWS
+        .iter()
+        .map(|(_, h)| *h as i64)
+        .chain([report_hours])
+    {
+        let start = window_start(now, hours);
+        ranges.push((start, start.div_euclid(DAY) * DAY + DAY));
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    let (los, his): (Vec<OffsetDateTime>, Vec<OffsetDateTime>) =
+        merged.iter().map(|(lo, hi)| (at(*lo), at(*hi))).unzip();
+    for row in tx
+        .query(
+            &format!(
+                "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(lo, hi)
+                 JOIN rollups_hourly h ON h.hour >= r.lo AND h.hour < r.hi
+                 WHERE cardinality($3::text[]) = 0 OR h.site = ANY($3)",
+                columns.replace("{t}", "hour")
+            ),
+            &[&los, &his, &filter],
+        )
+        .await
+        .context("cannot read the hourly rollups")?
+    {
+        tallies.hourly.push(tally_row(&row));
+    }
+
+    // Every (site, location) seen in the longest window, and the sites asked for.
+    let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
+    for (s, l, _, _) in tallies.daily.iter().chain(&tallies.hourly) {
+        pairs.insert((s.clone(), l.clone()));
+    }
+    for (s, l, _) in tallies.open.tallies.keys() {
+        pairs.insert((s.clone(), l.clone()));
+    }
+    let mut sites: BTreeSet<String> = pairs.iter().map(|(s, _)| s.clone()).collect();
+    sites.extend(options.sites.iter().cloned());
+
+    let latest = latest_checks(&tx, &pairs).await?;
+    let down_hours = down_hours(&tx, &sites, &tallies.open).await?;
+    let window_from = window_start(now, report_hours);
+    let runs = runs_to_read(&down_hours, window_from);
+    let outages = read_runs(&tx, &runs).await?;
+    let firsts = first_checks(&tx, &sites).await?;
+    tx.commit().await.ok();
+
+    let mut out = Vec::new();
+    for site in sites {
+        out.push(site_report(
+            &site, options, &tallies, &latest, &outages, &firsts,
+        ));
+    }
+    Ok(out)
+}
+
+fn tally_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
+    let sketch =
+        |i: usize| Sketch::from_arrays(&row.get::<_, Vec<i16>>(i), &row.get::<_, Vec<i32>>(i + 1));
+    let tls: (Option<i64>, Option<i64>) = (row.get(15), row.get(16));
+    let tally = Tally {
+        checks: row.get::<_, i32>(3) as u32,
+        up_checks: row.get::<_, i32>(4) as u32,
+        latency: sketch(5),
+        dns: sketch(7),
+        connect: sketch(9),
+        tls: sketch(11),
+        ttfb: sketch(13),
+        tls_seen: tls.0.zip(tls.1),
+    };
+    (row.get(0), row.get(1), row.get(2), tally)
+}
+
+/// The newest check of a location.
+struct Latest {
+    at: OffsetDateTime,
+    url: String,
+}
+
+async fn latest_checks(
+    tx: &tokio_postgres::Transaction<'_>,
+    pairs: &BTreeSet<(String, String)>,
+) -> anyhow::Result<BTreeMap<(String, String), Latest>> {
+    let (sites, locations): (Vec<&str>, Vec<&str>) =
+        pairs.iter().map(|(s, l)| (s.as_str(), l.as_str())).unzip();
+    let rows = tx
+        .query(
+            "SELECT p.site, p.location, c.started_at, c.url
+             FROM unnest($1::text[], $2::text[]) AS p(site, location)
+             CROSS JOIN LATERAL (
+                 SELECT started_at, url FROM checks
+                 WHERE site = p.site COLLATE \"C\" AND location = p.location
+                 ORDER BY started_at DESC LIMIT 1
+             ) AS c",
+            &[&sites, &locations],
+        )
+        .await
+        .context("cannot read the latest checks")?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                (r.get(0), r.get(1)),
+                Latest {
+                    at: r.get(2),
+                    url: r.get(3),
+                },
+            )
+        })
+        .collect())
+}
+
+/// Per site, the hours (Unix seconds) that hold failed checks, from the
+/// hourly rollups and the chunks not folded yet.
+async fn down_hours(
+    tx: &tokio_postgres::Transaction<'_>,
+    sites: &BTreeSet<String>,
+    open: &Rollup,
+) -> anyhow::Result<BTreeMap<String, BTreeSet<i64>>> {
+    let names: Vec<&str> = sites.iter().map(String::as_str).collect();
+    let rows = tx
+        .query(
+            "SELECT site, extract(epoch FROM hour)::bigint FROM rollups_hourly
+             WHERE site = ANY($1) AND up_checks < checks",
+            &[&names],
+        )
+        .await
+        .context("cannot read the hours with failed checks")?;
+    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for r in &rows {
+        out.entry(r.get(0)).or_default().insert(r.get(1));
+    }
+    for ((site, _, hour), t) in &open.tallies {
+        if t.up_checks < t.checks && sites.contains(site) {
+            out.entry(site.clone()).or_default().insert(*hour);
+        }
+    }
+    Ok(out)
+}
+
+/// A stretch of hours of one site to read check by check: hours with
+/// failed checks, each with the hour after it (where recoveries end),
+/// joined when they touch. Before it, every location was up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Run {
+    site: String,
+    from: i64,
+    to: i64,
+}
+
+/// The runs that overlap the window, and the latest few before it (for
+/// `since`).
+fn runs_to_read(down: &BTreeMap<String, BTreeSet<i64>>, window_from: i64) -> Vec<Run> {
+    let mut out = Vec::new();
+    for (site, hours) in down {
+        let mut runs: Vec<Run> = Vec::new();
+        for &h in hours {
+            match runs.last_mut() {
+                Some(r) if h <= r.to => r.to = r.to.max(h + 2 * HOUR),
+                _ => runs.push(Run {
+                    site: site.clone(),
+                    from: h,
+                    to: h + 2 * HOUR,
+                }),
+            }
+        }
+        let before = runs.iter().filter(|r| r.to <= window_from).count();
+        out.extend(runs.into_iter().skip(before.saturating_sub(5)));
+    }
+    out
+}
+
+/// A check read for placing outages.
+#[derive(Debug, Clone)]
+struct Read {
+    location: String,
+    at: i64,
+    up: bool,
+    status_code: Option<i16>,
+    error_kind: Option<String>,
+    error: Option<String>,
+}
+
+async fn read_runs(
+    tx: &tokio_postgres::Transaction<'_>,
+    runs: &[Run],
+) -> anyhow::Result<Vec<(Run, Vec<Read>)>> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sites: Vec<&str> = runs.iter().map(|r| r.site.as_str()).collect();
+    let los: Vec<OffsetDateTime> = runs.iter().map(|r| at(r.from)).collect();
+    let his: Vec<OffsetDateTime> = runs.iter().map(|r| at(r.to)).collect();
+    let rows = tx
+        .query(
+            "SELECT r.i, c.location, c.started_at, c.up, c.status_code, c.error_kind, c.error
+             FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS r(site, lo, hi, i)
+             JOIN checks c ON c.site = r.site COLLATE \"C\" AND c.started_at >= r.lo AND c.started_at < r.hi
+             ORDER BY r.i, c.started_at",
+            &[&sites, &los, &his],
+        )
+        .await
+        .context("cannot read the checks around failures")?;
+    let mut out: Vec<(Run, Vec<Read>)> = runs.iter().map(|r| (r.clone(), Vec::new())).collect();
+    for row in &rows {
+        let i: i64 = row.get(0);
+        let started: OffsetDateTime = row.get(2);
+        out[(i - 1) as usize].1.push(Read {
+            location: row.get(1),
+            at: ms(started),
+            up: row.get(3),
+            status_code: row.get(4),
+            error_kind: row.get(5),
+            error: row.get(6),
+        });
+    }
+    Ok(out)
+}
+
+/// Per site, its first stored check (within the rollups kept).
+async fn first_checks(
+    tx: &tokio_postgres::Transaction<'_>,
+    sites: &BTreeSet<String>,
+) -> anyhow::Result<BTreeMap<String, OffsetDateTime>> {
+    let names: Vec<&str> = sites.iter().map(String::as_str).collect();
+    let rows = tx
+        .query(
+            "SELECT s.site, coalesce(
+                 (SELECT min(started_at) FROM checks c
+                  WHERE c.site = s.site COLLATE \"C\" AND c.started_at >= d.day::timestamp AT TIME ZONE 'UTC'
+                    AND c.started_at < (d.day + 1)::timestamp AT TIME ZONE 'UTC'),
+                 d.day::timestamp AT TIME ZONE 'UTC')
+             FROM unnest($1::text[]) AS s(site)
+             CROSS JOIN LATERAL (
+                 SELECT day FROM rollups_daily WHERE site = s.site COLLATE \"C\" ORDER BY day LIMIT 1
+             ) AS d",
+            &[&names],
+        )
+        .await
+        .context("cannot read when sites were first checked")?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+fn site_report(
+    site: &str,
+    options: &Options,
+    tallies: &Tallies,
+    latest: &BTreeMap<(String, String), Latest>,
+    outages: &[(Run, Vec<Read>)],
+    firsts: &BTreeMap<String, OffsetDateTime>,
+) -> SiteReport {
+    let now = options.now;
+    let rule = &options.rule;
+    let report_from = window_start(now, window_hours(options.window));
+    let in_window = tallies.sum(site, report_from, now);
+    let uptime_pct = UPTIME_WINDOWS
+        .iter()
+        .map(|(name, hours)| {
+            let t = tallies.sum(site, window_start(now, *hours as i64), now);
+            (
+                *name,
+                (t.checks > 0).then(|| 100.0 * f64::from(t.up_checks) / f64::from(t.checks)),
+            )
+        })
+        .collect();
+
+    // Outages, check by check, over the runs read (oldest first).
+    let mut periods: Vec<(Period, Option<String>)> = Vec::new();
+    let mut last_error: Option<LastError> = None;
+    let mut down_now: BTreeSet<String> = BTreeSet::new();
+    let site_runs: Vec<&(Run, Vec<Read>)> =
+        outages.iter().filter(|(r, _)| r.site == site).collect();
+    let this_hour = rollup::hour_of(now);
+    for (i, (run, reads)) in site_runs.iter().enumerate() {
+        // Only a run that reaches this hour can hold an outage going on.
+        let current = i + 1 == site_runs.len() && run.to > this_hour;
+        let mut by_location: BTreeMap<&str, Vec<(i64, bool)>> = BTreeMap::new();
+        for r in reads {
+            by_location
+                .entry(&r.location)
+                .or_default()
+                .push((r.at, r.up));
+            if !r.up && last_error.as_ref().is_none_or(|e| ms(e.at) <= r.at) {
+                last_error = Some(LastError {
+                    at: at_ms(r.at),
+                    error_kind: r
+                        .error_kind
+                        .clone()
+                        .or_else(|| r.status_code.map(|_| "http".to_owned())),
+                    error: r.error.clone(),
+                    status_code: r.status_code,
+                });
+            }
+        }
+        let per_location: Vec<Vec<Period>> = by_location
+            .iter()
+            .map(|(location, checks)| {
+                let mut p = state::location_periods(checks, rule);
+                if let Some(last) = p.last_mut()
+                    && last.end.is_none()
+                {
+                    if current {
+                        down_now.insert((*location).to_owned());
+                    } else {
+                        // Recovered after the stretch read, with checks
+                        // too far apart to show it inside.
+                        last.end = Some(run.to * 1000);
+                    }
+                }
+                p
+            })
+            .collect();
+        for p in state::site_periods(&per_location, rule.quorum) {
+            let kind = reads
+                .iter()
+                .find(|r| !r.up && r.at >= p.start)
+                .and_then(|r| {
+                    r.error_kind
+                        .clone()
+                        .or_else(|| r.status_code.map(|_| "http".to_owned()))
+                });
+            periods.push((p, kind));
+        }
+    }
+
+    // Each location's state; the site's from them.
+    let stale_before = now - options.rule.stale_after;
+    let mut locations = Vec::new();
+    let mut url = None;
+    let mut last_check_at: Option<OffsetDateTime> = None;
+    for ((s, location), l) in latest.range((site.to_owned(), String::new())..) {
+        if s != site {
+            break;
+        }
+        let state = if l.at < stale_before {
+            State::Stale
+        } else if down_now.contains(location) {
+            State::Down
+        } else {
+            State::Up
+        };
+        if last_check_at.is_none_or(|t| l.at > t) {
+            last_check_at = Some(l.at);
+            url = Some(l.url.clone());
+        }
+        locations.push(LocationState {
+            location: location.clone(),
+            state,
+            last_check_at: l.at,
+        });
+    }
+    let fresh = locations.iter().filter(|l| l.state != State::Stale).count();
+    let down = locations.iter().filter(|l| l.state == State::Down).count();
+    let state = if locations.is_empty() {
+        State::Unknown
+    } else if fresh == 0 {
+        State::Stale
+    } else if down >= rule.quorum.max(1) as usize {
+        State::Down
+    } else {
+        State::Up
+    };
+    let since = match state {
+        State::Unknown => None,
+        State::Stale => last_check_at,
+        State::Down => periods
+            .iter()
+            .rev()
+            .find(|(p, _)| p.end.is_none())
+            .map(|(p, _)| at_ms(p.start))
+            .or(last_check_at),
+        State::Up | State::Degraded => periods
+            .iter()
+            .rev()
+            .find_map(|(p, _)| p.end)
+            .map(at_ms)
+            .or_else(|| firsts.get(site).copied()),
+    };
+
+    let report_from_ms = report_from * 1000;
+    let mut incidents: Vec<Incident> = periods
+        .iter()
+        .filter(|(p, _)| p.end.is_none_or(|e| e > report_from_ms) && p.start <= ms(now))
+        .map(|(p, kind)| Incident {
+            start: at_ms(p.start),
+            end: p.end.map(at_ms),
+            duration_s: (p.end.unwrap_or(ms(now)) - p.start) as f64 / 1000.0,
+            error_kind: kind.clone(),
+        })
+        .collect();
+    incidents.reverse();
+
+    let tls = tallies
+        .daily
+        .iter()
+        .chain(&tallies.hourly)
+        .filter(|(s, ..)| s == site)
+        .filter_map(|(.., t)| t.tls_seen)
+        .chain(
+            tallies
+                .open
+                .tallies
+                .iter()
+                .filter(|((s, ..), _)| s == site)
+                .filter_map(|(_, t)| t.tls_seen),
+        )
+        .max();
+    let tls_expires_at = tls.map(|(_, expires)| at(expires));
+    SiteReport {
+        site: site.to_owned(),
+        url,
+        state,
+        since,
+        last_check_at,
+        uptime_pct,
+        checks: u64::from(in_window.checks),
+        latency_ms: Percentiles {
+            p50: in_window.latency.quantile(0.5),
+            p95: in_window.latency.quantile(0.95),
+            p99: in_window.latency.quantile(0.99),
+        },
+        phases_p95_ms: Phases {
+            dns: in_window.dns.quantile(0.95),
+            connect: in_window.connect.quantile(0.95),
+            tls: in_window.tls.quantile(0.95),
+            ttfb: in_window.ttfb.quantile(0.95),
+        },
+        tls_expires_at,
+        tls_days_left: tls_expires_at.map(|e| (e - now).whole_days()),
+        last_error,
+        incidents,
+        locations,
+    }
+}

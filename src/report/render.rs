@@ -1,0 +1,217 @@
+//! The report for a terminal (an aligned table, coloured on a TTY unless
+//! `NO_COLOR` is set) and as Markdown (for `$GITHUB_STEP_SUMMARY`). JSON is
+//! the model serialized as it is.
+
+use std::fmt::Write as _;
+
+use super::{SiteReport, State, UPTIME_WINDOWS};
+use crate::message::rfc3339_ms;
+
+/// `24h`, `7d`, `90m`: a window as a person writes it.
+pub fn window_label(window: std::time::Duration) -> String {
+    let s = window.as_secs();
+    if s >= 2 * 86_400 && s.is_multiple_of(86_400) {
+        format!("{}d", s / 86_400)
+    } else if s > 0 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else {
+        humantime::format_duration(window)
+            .to_string()
+            .replace(' ', "")
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}%"))
+}
+
+fn millis(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} ms"))
+}
+
+fn when(t: Option<time::OffsetDateTime>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| {
+            let s = rfc3339_ms::format(&t);
+            // To the minute: 2026-11-24 06:40Z.
+            format!("{} {}Z", &s[..10], &s[11..16])
+        },
+    )
+}
+
+fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn last_error(r: &SiteReport) -> String {
+    match &r.last_error {
+        None => "-".to_owned(),
+        Some(e) => {
+            let what = match (&e.error_kind, e.status_code) {
+                (Some(kind), Some(code)) => format!("{kind} {code}"),
+                (Some(kind), None) => kind.clone(),
+                (None, Some(code)) => code.to_string(),
+                (None, None) => "down".to_owned(),
+            };
+            format!("{what} at {}", when(Some(e.at)))
+        }
+    }
+}
+
+/// One row per site, the columns every format shows.
+fn rows(reports: &[SiteReport]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let mut header = vec!["site", "state", "since"];
+    header.extend(UPTIME_WINDOWS.iter().map(|(name, _)| *name));
+    header.extend(["p50", "p95", "checks", "cert days", "last error"]);
+    let rows = reports
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.site.clone(), r.state.as_str().to_owned(), when(r.since)];
+            row.extend(
+                UPTIME_WINDOWS
+                    .iter()
+                    .map(|(name, _)| pct(r.uptime_pct[name])),
+            );
+            row.extend([
+                millis(r.latency_ms.p50),
+                millis(r.latency_ms.p95),
+                r.checks.to_string(),
+                r.tls_days_left
+                    .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+                last_error(r),
+            ]);
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+fn colour(state: State) -> &'static str {
+    match state {
+        State::Up => "\x1b[32m",
+        State::Down => "\x1b[31;1m",
+        State::Degraded | State::Stale => "\x1b[33m",
+        State::Unknown => "\x1b[2m",
+    }
+}
+
+/// An aligned table; `colour` paints each site's state.
+pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
+    let (header, rows) = rows(reports);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let text: Vec<String> = cells
+            .into_iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_uppercase()).collect(), &mut out);
+    for (r, mut row) in reports.iter().zip(rows) {
+        if colours {
+            let padded = format!("{:<w$}", row[1], w = widths[1]);
+            row[1] = format!("{}{}\x1b[0m", colour(r.state), padded.trim_end());
+            // Keep the column aligned: pad after the escape codes.
+            let pad = widths[1] - r.state.as_str().len();
+            row[1].push_str(&" ".repeat(pad));
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 1 {
+                        c.clone()
+                    } else {
+                        format!("{c:<w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        } else {
+            line(row, &mut out);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} sites; p50, p95, checks over the last {window}; uptime over whole UTC hours",
+        reports.len()
+    );
+    out
+}
+
+fn escape(cell: &str) -> String {
+    cell.replace('|', "\\|")
+}
+
+/// A Markdown table, then each site's incidents in the window.
+pub fn markdown(reports: &[SiteReport], window: &str) -> String {
+    let (header, rows) = rows(reports);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### sitewatch: {} sites, last {window}\n",
+        reports.len()
+    );
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}|", vec!["---"; header.len()].join("|"));
+    for (r, mut row) in reports.iter().zip(rows) {
+        if r.state != State::Up {
+            row[1] = format!("**{}**", row[1]);
+        }
+        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    let with_incidents: Vec<&SiteReport> =
+        reports.iter().filter(|r| !r.incidents.is_empty()).collect();
+    if !with_incidents.is_empty() {
+        let _ = writeln!(out, "\n#### Incidents\n");
+        for r in with_incidents {
+            for i in &r.incidents {
+                let _ = writeln!(
+                    out,
+                    "- **{}** down {} to {} ({}{})",
+                    escape(&r.site),
+                    when(Some(i.start)),
+                    i.end.map_or_else(|| "now".to_owned(), |e| when(Some(e))),
+                    duration(i.duration_s),
+                    i.error_kind
+                        .as_ref()
+                        .map_or_else(String::new, |k| format!(", {k}"))
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(duration(42.4), "42s");
+        assert_eq!(duration(125.0), "2m05s");
+        assert_eq!(duration(3.0 * 3600.0 + 60.0), "3h01m");
+        assert_eq!(duration(2.0 * 86_400.0 + 3600.0), "2d01h");
+        assert_eq!(window_label(std::time::Duration::from_secs(86_400)), "24h");
+        assert_eq!(
+            window_label(std::time::Duration::from_secs(30 * 86_400)),
+            "30d"
+        );
+        assert_eq!(window_label(std::time::Duration::from_secs(5400)), "1h30m");
+    }
+}

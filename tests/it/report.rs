@@ -1,0 +1,272 @@
+//! `report` on a crafted history drained through the real broker into a
+//! fresh database: its JSON against values computed here from the checks.
+
+use serde_json::Value;
+use sitewatch::message::{Check, ErrorKind};
+use time::{Duration, OffsetDateTime};
+
+use crate::drain::{drain, figures, record, sample};
+use crate::support::kafka::{publish, unique_topic};
+use crate::support::{create_topic, db, sitewatch};
+
+const STEP: i64 = 5; // minutes between checks
+
+fn check(site: &str, location: &str, at: OffsetDateTime, up: bool, ms: f64, i: usize) -> Check {
+    let mut c = sample(i);
+    c.site = site.to_owned();
+    c.url = format!("https://{site}.example/");
+    c.location = location.to_owned();
+    c.started_at = at;
+    c.up = up;
+    c.response_time_ms = ms;
+    c.ttfb_ms = Some(ms / 2.0);
+    c.status_code = Some(if up { 200 } else { 503 });
+    c.error_kind = None;
+    c.error = None;
+    if !up && location == "us" {
+        c.status_code = None;
+        c.error_kind = Some(ErrorKind::Timeout);
+    }
+    c
+}
+
+/// Three days of checks every 5 minutes, ending at `now`:
+/// - `steady` from eu and us, always up;
+/// - `flaky` from eu: an outage of 4 failed checks 30 hours ago, and a blip
+///   of 2 failures (under the threshold of 3) 5 hours ago;
+/// - `down-now` from eu and us: failing for its last 7 checks;
+/// - `gone`: its checks stop 2 hours ago;
+/// - `secure`: up, with a certificate.
+fn history(now: OffsetDateTime) -> Vec<Check> {
+    let mut out = Vec::new();
+    let steps = 3 * 24 * 60 / STEP;
+    let mut i = 0;
+    for n in 0..steps {
+        let at = now - Duration::minutes((steps - 1 - n) * STEP);
+        let ago = steps - 1 - n; // checks before the last
+        let ms = 40.0 + ((n * 7919) % 300) as f64 * 1.3;
+        for location in ["eu", "us"] {
+            out.push(check("steady", location, at, true, ms + 5.0, i));
+            out.push(check("down-now", location, at, ago >= 7, ms, i + 1));
+            i += 2;
+        }
+        let flaky_up = !((358..362).contains(&ago) || (58..60).contains(&ago));
+        out.push(check("flaky", "eu", at, flaky_up, ms * 2.0, i));
+        if ago >= 24 {
+            out.push(check("gone", "eu", at, true, ms, i + 1));
+        }
+        let mut s = check("secure", "eu", at, true, ms, i + 2);
+        s.tls_expires_at = Some(now + Duration::days(40) + Duration::hours(1));
+        out.push(s);
+        i += 3;
+    }
+    out
+}
+
+fn hour_of(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(3600) * 3600
+}
+
+/// The checks of `site` in the window of `hours` whole hours ending now.
+fn in_window<'a>(
+    checks: &'a [Check],
+    site: &str,
+    now: OffsetDateTime,
+    hours: i64,
+) -> Vec<&'a Check> {
+    let from = hour_of(now) - (hours - 1) * 3600;
+    checks
+        .iter()
+        .filter(|c| c.site == site && c.started_at.unix_timestamp() >= from)
+        .collect()
+}
+
+fn exact(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(q * (values.len() - 1) as f64).floor() as usize]
+}
+
+fn close(got: &Value, want: f64, what: &str) {
+    let got = got.as_f64().unwrap_or_else(|| panic!("{what}: {got}"));
+    assert!(
+        (got - want).abs() <= 0.02 * want.abs() + 1e-9,
+        "{what}: {got} vs {want}"
+    );
+}
+
+fn time(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(
+        v.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn report_json_matches_the_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    // Whole seconds, away from the end of an hour (so that the drain's fold
+    // and the report see the same current hour).
+    let mut now = OffsetDateTime::now_utc();
+    if now.unix_timestamp().rem_euclid(3600) > 3480 {
+        tokio::time::sleep(std::time::Duration::from_secs(130)).await;
+        now = OffsetDateTime::now_utc();
+    }
+    let now = OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).unwrap();
+    let checks = history(now);
+    let topic = unique_topic("report");
+    create_topic(dir.path(), &topic, 3).await;
+    let url = db::fresh(dir.path()).await;
+    let records: Vec<_> = checks.iter().map(record).collect();
+    for part in records.chunks(5000) {
+        publish(&topic, part).await;
+    }
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(figures(&run)["stored"], checks.len() as u64);
+
+    let at = sitewatch::message::rfc3339_ms::format(&now);
+    let env = [("SITEWATCH_DATABASE_URL", url.clone())];
+    let report = |args: Vec<&'static str>| {
+        let mut all = vec!["report", "--at", at.as_str()];
+        all.extend(args);
+        let dir = dir.path().to_owned();
+        let env = env.clone();
+        async move {
+            let run = sitewatch(&dir, &all, &env).await;
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            run.stdout
+        }
+    };
+    let json: Value = serde_json::from_str(
+        &report(vec![
+            "--format", "json", "--window", "24h", "--site", "steady", "--site", "flaky", "--site",
+            "down-now", "--site", "gone", "--site", "secure", "--site", "never",
+        ])
+        .await,
+    )
+    .unwrap();
+    let sites: std::collections::BTreeMap<&str, &Value> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["site"].as_str().unwrap(), s))
+        .collect();
+    assert_eq!(sites.len(), 6);
+
+    // Uptime per window and the checks in the report's window.
+    for site in ["steady", "flaky", "down-now", "gone", "secure"] {
+        for (name, hours) in [("24h", 24), ("7d", 168), ("30d", 720)] {
+            let c = in_window(&checks, site, now, hours);
+            let up = c.iter().filter(|c| c.up).count() as f64;
+            close(
+                &sites[site]["uptime_pct"][name],
+                100.0 * up / c.len() as f64,
+                &format!("{site} {name}"),
+            );
+        }
+        assert_eq!(
+            sites[site]["checks"].as_u64().unwrap() as usize,
+            in_window(&checks, site, now, 24).len(),
+            "{site}"
+        );
+    }
+    // Percentiles of the up checks, and a phase.
+    for site in ["steady", "flaky"] {
+        let mut ms: Vec<f64> = in_window(&checks, site, now, 24)
+            .iter()
+            .filter(|c| c.up)
+            .map(|c| c.response_time_ms)
+            .collect();
+        for q in ["p50", "p95", "p99"] {
+            let want = exact(&mut ms, q[1..].parse::<f64>().unwrap() / 100.0);
+            close(&sites[site]["latency_ms"][q], want, &format!("{site} {q}"));
+        }
+        let mut ttfb: Vec<f64> = ms.iter().map(|m| m / 2.0).collect();
+        close(
+            &sites[site]["phases_p95_ms"]["ttfb"],
+            exact(&mut ttfb, 0.95),
+            site,
+        );
+        assert!(sites[site]["phases_p95_ms"]["dns"].is_number());
+    }
+
+    // States and since.
+    let state = |s: &str| sites[s]["state"].as_str().unwrap().to_owned();
+    assert_eq!(state("steady"), "up");
+    assert_eq!(state("flaky"), "up");
+    assert_eq!(state("down-now"), "down");
+    assert_eq!(state("gone"), "stale");
+    assert_eq!(state("never"), "unknown");
+    assert!(sites["never"]["since"].is_null());
+    let first_failure = now - Duration::minutes(6 * STEP);
+    assert_eq!(time(&sites["down-now"]["since"]), first_failure);
+    assert_eq!(
+        time(&sites["gone"]["since"]),
+        now - Duration::minutes(24 * STEP),
+        "stale since its last check"
+    );
+    assert_eq!(sites["down-now"]["locations"].as_array().unwrap().len(), 2);
+    assert!(
+        sites["down-now"]["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["state"] == "down")
+    );
+    // The flaky site came back at the first good check after its outage.
+    let recovered = now - Duration::minutes(357 * STEP);
+    assert_eq!(time(&sites["flaky"]["since"]), recovered);
+
+    // Incidents: the blip is not one; the outage 30 hours ago is outside
+    // 24h and inside 3d; the ongoing one has no end.
+    assert_eq!(sites["flaky"]["incidents"].as_array().unwrap().len(), 0);
+    let down = &sites["down-now"]["incidents"].as_array().unwrap()[0];
+    assert!(down["end"].is_null());
+    assert_eq!(time(&down["start"]), first_failure);
+    close(
+        &down["duration_s"],
+        (6 * STEP * 60) as f64,
+        "ongoing duration",
+    );
+    let three_days: Value = serde_json::from_str(
+        &report(vec![
+            "--format", "json", "--window", "72h", "--site", "flaky",
+        ])
+        .await,
+    )
+    .unwrap();
+    let incidents = three_days[0]["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(
+        time(&incidents[0]["start"]),
+        now - Duration::minutes(361 * STEP)
+    );
+    assert_eq!(time(&incidents[0]["end"]), recovered);
+    assert_eq!(
+        incidents[0]["duration_s"].as_f64().unwrap(),
+        (4 * STEP * 60) as f64
+    );
+    assert_eq!(incidents[0]["error_kind"], "http");
+
+    // Certificates, and the latest error.
+    assert_eq!(sites["secure"]["tls_days_left"], 40);
+    assert!(sites["steady"]["tls_expires_at"].is_null());
+    let err = &sites["down-now"]["last_error"];
+    assert_eq!(time(&err["at"]), now);
+    assert!(
+        ["http", "timeout"].contains(&err["error_kind"].as_str().unwrap()),
+        "{err}"
+    );
+    assert!(sites["steady"]["last_error"].is_null());
+
+    // The other formats hold the same sites.
+    let table = report(vec![]).await;
+    for site in ["steady", "flaky", "down-now", "gone", "secure"] {
+        assert!(table.contains(site), "{table}");
+    }
+    assert!(!table.contains('\x1b'), "no colours when piped");
+    let markdown = report(vec!["--format", "markdown", "--window", "72h"]).await;
+    assert!(markdown.contains("| down-now | **down** |"), "{markdown}");
+    assert!(markdown.contains("- **flaky** down "), "{markdown}");
+}
