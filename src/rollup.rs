@@ -15,7 +15,7 @@
 //!   same transaction ([`fold`]): each hour is written about once;
 //! - readers add the chunks not folded yet to the rollups, in one snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use anyhow::{Context, bail};
 use time::OffsetDateTime;
@@ -99,7 +99,7 @@ pub type Key = (String, String, i64);
 /// Tallies per (site, location, hour).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rollup {
-    pub tallies: BTreeMap<Key, Tally>,
+    pub tallies: HashMap<Key, Tally>,
 }
 
 /// The start of `t`'s UTC hour, in Unix seconds.
@@ -165,7 +165,7 @@ impl Rollup {
             out.extend_from_slice(&seen.to_le_bytes());
             out.extend_from_slice(&expires.to_le_bytes());
             for sketch in t.sketches() {
-                let buckets: Vec<_> = sketch.buckets().collect();
+                let buckets = sketch.buckets();
                 put_u32(&mut out, buckets.len() as u32);
                 for (k, n) in buckets {
                     out.extend_from_slice(&k.to_le_bytes());

@@ -9,8 +9,6 @@
 //! PostgreSQL computes the same keys (`sitewatch_sketch_key` in
 //! `migrations/`), so rollups filled in SQL and in Rust agree.
 
-use std::collections::BTreeMap;
-
 /// α: the largest relative error of a quantile read back.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
@@ -41,15 +39,16 @@ pub fn value(key: i16) -> f64 {
     2.0 * (f64::from(key) * LN_GAMMA).exp() / (gamma + 1.0)
 }
 
-/// Counts per bucket.
+/// Counts per bucket, in key order (a short sorted vector: most sketches
+/// hold a few buckets, and one check's hold one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
-    counts: BTreeMap<i16, u32>,
+    buckets: Vec<(i16, u32)>,
 }
 
 impl Sketch {
     pub fn add(&mut self, ms: f64) {
-        *self.counts.entry(key(ms)).or_default() += 1;
+        self.add_bucket(key(ms), 1);
     }
 
     /// Adds an optional value: `None` (a phase not measured) counts nothing.
@@ -60,18 +59,22 @@ impl Sketch {
     }
 
     pub fn merge(&mut self, other: &Sketch) {
-        for (k, n) in &other.counts {
-            *self.counts.entry(*k).or_default() += n;
+        if self.buckets.is_empty() {
+            self.buckets.clone_from(&other.buckets);
+            return;
+        }
+        for &(k, n) in &other.buckets {
+            self.add_bucket(k, n);
         }
     }
 
     /// Values counted.
     pub fn count(&self) -> u64 {
-        self.counts.values().map(|&n| u64::from(n)).sum()
+        self.buckets.iter().map(|&(_, n)| u64::from(n)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.buckets.is_empty()
     }
 
     /// The `q` quantile (0 to 1): the value of rank `q × (n − 1)` (the
@@ -83,25 +86,22 @@ impl Sketch {
         }
         let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64;
         let mut seen = 0;
-        for (k, c) in &self.counts {
-            seen += u64::from(*c);
+        for &(k, c) in &self.buckets {
+            seen += u64::from(c);
             if seen > rank {
-                return Some(value(*k));
+                return Some(value(k));
             }
         }
-        self.counts.keys().next_back().map(|k| value(*k))
+        self.buckets.last().map(|&(k, _)| value(k))
     }
 
     /// The buckets and their counts, as the rollup tables store them
     /// (`smallint[]`, `integer[]`), in key order.
     pub fn to_arrays(&self) -> (Vec<i16>, Vec<i32>) {
-        let keys = self.counts.keys().copied().collect();
-        let counts = self
-            .counts
-            .values()
-            .map(|&n| i32::try_from(n).unwrap_or(i32::MAX))
-            .collect();
-        (keys, counts)
+        self.buckets
+            .iter()
+            .map(|&(k, n)| (k, i32::try_from(n).unwrap_or(i32::MAX)))
+            .unzip()
     }
 
     /// The inverse of [`Sketch::to_arrays`]; a count that is not positive
@@ -109,23 +109,25 @@ impl Sketch {
     pub fn from_arrays(keys: &[i16], counts: &[i32]) -> Sketch {
         let mut sketch = Sketch::default();
         for (k, n) in keys.iter().zip(counts) {
-            if let Ok(n) = u32::try_from(*n)
-                && n > 0
-            {
-                *sketch.counts.entry(*k).or_default() += n;
+            if let Ok(n) = u32::try_from(*n) {
+                sketch.add_bucket(*k, n);
             }
         }
         sketch
     }
 
     /// Buckets in key order.
-    pub fn buckets(&self) -> impl Iterator<Item = (i16, u32)> + '_ {
-        self.counts.iter().map(|(k, n)| (*k, *n))
+    pub fn buckets(&self) -> impl ExactSizeIterator<Item = (i16, u32)> + '_ {
+        self.buckets.iter().copied()
     }
 
     pub fn add_bucket(&mut self, key: i16, count: u32) {
-        if count > 0 {
-            *self.counts.entry(key).or_default() += count;
+        if count == 0 {
+            return;
+        }
+        match self.buckets.binary_search_by_key(&key, |&(k, _)| k) {
+            Ok(i) => self.buckets[i].1 = self.buckets[i].1.saturating_add(count),
+            Err(i) => self.buckets.insert(i, (key, count)),
         }
     }
 }

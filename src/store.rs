@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0003_partitions_and_rollups.sql",
         include_str!("../migrations/0003_partitions_and_rollups.sql"),
     ),
+    (
+        4,
+        "0004_views.sql",
+        include_str!("../migrations/0004_views.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.

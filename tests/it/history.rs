@@ -219,6 +219,57 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
         .get(0);
     assert_eq!(tls, None, "site-1 never measured a TLS handshake");
 
+    // The views say the same.
+    let ended_site0: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.site == "site-0" && c.started_at < this_hour)
+        .collect();
+    let (in_view, up_in_view): (i64, i64) = client
+        .query_one(
+            "SELECT sum(checks)::bigint, sum(up_checks)::bigint FROM site_uptime_daily WHERE site = 'site-0'",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(in_view as usize, ended_site0.len());
+    assert_eq!(
+        up_in_view as usize,
+        ended_site0.iter().filter(|c| c.up).count()
+    );
+    let day = (now - Duration::days(2)).date();
+    let p95: f64 = client
+        .query_one(
+            "SELECT p95_ms FROM site_latency_daily WHERE site = 'site-0' AND phase = 'total' AND day = $1",
+            &[&day],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut that_day: Vec<f64> = ended_site0
+        .iter()
+        .filter(|c| c.up && c.started_at.date() == day)
+        .map(|c| c.response_time_ms)
+        .collect();
+    let want = exact(&mut that_day, 0.95);
+    assert!((p95 - want).abs() <= 0.01 * want, "{p95} vs {want}");
+    let statuses = client
+        .query(
+            "SELECT site, location, last_check_at FROM site_status ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 8, "4 sites from 2 locations");
+    let newest = checks
+        .iter()
+        .filter(|c| c.site == "site-0" && c.location == "eu")
+        .map(|c| c.started_at)
+        .max()
+        .unwrap();
+    let got: OffsetDateTime = statuses[0].get(2);
+    assert_eq!(got, newest);
+
     // The latest certificate seen, per site and location.
     let latest = checks
         .iter()
