@@ -9,6 +9,8 @@
 //! PostgreSQL computes the same keys (`sitewatch_sketch_key` in
 //! `migrations/`), so rollups filled in SQL and in Rust agree.
 
+use smallvec::SmallVec;
+
 /// α: the largest relative error of a quantile read back.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
@@ -43,7 +45,8 @@ pub fn value(key: i16) -> f64 {
 /// hold a few buckets, and one check's hold one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sketch {
-    buckets: Vec<(i16, u32)>,
+    /// Two buckets inline: one check's sketch allocates nothing.
+    buckets: SmallVec<[(i16, u32); 2]>,
 }
 
 impl Sketch {

@@ -899,29 +899,41 @@ async fn insert_checks(
             .context("cannot copy checks")?;
     }
     writer.finish().await.context("cannot copy checks")?;
-    let rows = tx
-        .query(
-            "INSERT INTO checks SELECT * FROM staging_checks
-             ON CONFLICT (started_at, check_id) DO NOTHING RETURNING started_at, check_id",
-            &[],
+    // One row back: how many were inserted, and which only when some were
+    // not (duplicates are rare; a row per check costs drain CPU).
+    let n = checks.len() as i64;
+    let row = tx
+        .query_one(
+            "WITH inserted AS (
+                 INSERT INTO checks SELECT * FROM staging_checks
+                 ON CONFLICT (started_at, check_id) DO NOTHING RETURNING started_at, check_id
+             )
+             SELECT count(*),
+                    CASE WHEN count(*) < $1 THEN array_agg(started_at) END,
+                    CASE WHEN count(*) < $1 THEN array_agg(check_id) END
+             FROM inserted",
+            &[&n],
         )
         .await
         .context("cannot insert checks")?;
-    if rows.len() == checks.len() {
+    let inserted: i64 = row.get(0);
+    if inserted == n {
         for l in checks {
             rollup.add(&l.check);
         }
     } else {
-        let mut inserted: HashSet<(time::OffsetDateTime, uuid::Uuid)> =
-            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let times: Vec<time::OffsetDateTime> = row.get::<_, Option<_>>(1).unwrap_or_default();
+        let ids: Vec<uuid::Uuid> = row.get::<_, Option<_>>(2).unwrap_or_default();
+        let mut inserted_keys: HashSet<(time::OffsetDateTime, uuid::Uuid)> =
+            times.into_iter().zip(ids).collect();
         // A check twice in one batch is inserted once: count it once.
         for l in checks {
-            if inserted.remove(&(l.check.started_at, l.check.check_id)) {
+            if inserted_keys.remove(&(l.check.started_at, l.check.check_id)) {
                 rollup.add(&l.check);
             }
         }
     }
-    Ok(rows.len() as u64)
+    Ok(inserted as u64)
 }
 
 /// The next offsets the database holds for a group's partitions of a topic.

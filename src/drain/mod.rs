@@ -166,7 +166,16 @@ pub async fn run(
     let clock = Clock::new(start, options.deadline);
     let mut summary = Summary::default();
     // The last guard: whatever is still waiting at the deadline is dropped.
-    let outcome = clock
+    // It fires halfway between the clock's end and the deadline, so that
+    // the waits bounded by the clock (connecting, say) fail first and say
+    // what they were waiting for.
+    let guard = Clock {
+        end: clock
+            .end
+            .zip(options.deadline)
+            .map(|(end, d)| end + (start + d).saturating_duration_since(end) / 2),
+    };
+    let outcome = guard
         .within(
             "the drain",
             drain(settings, options, clock, &mut summary, shutdown),
