@@ -154,27 +154,35 @@ impl Rollup {
         days
     }
 
-    /// The chunk's bytes: a format byte, then each tally (lengths and
-    /// numbers little-endian).
+    /// The chunk's bytes: a format byte, the first hour, then each tally,
+    /// numbers as LEB128 varints (signed ones zigzagged) and hours as
+    /// offsets from the first: about 50 bytes for one check.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 * self.tallies.len() + 5);
+        let base = self.tallies.keys().map(|k| k.2).min().unwrap_or(0);
+        let mut out = Vec::with_capacity(56 * self.tallies.len() + 16);
         out.push(FORMAT);
-        put_u32(&mut out, self.tallies.len() as u32);
+        put_i64(&mut out, base);
+        put_u64(&mut out, self.tallies.len() as u64);
         for ((site, location, hour), t) in &self.tallies {
             put_str(&mut out, site);
             put_str(&mut out, location);
-            out.extend_from_slice(&hour.to_le_bytes());
-            put_u32(&mut out, t.checks);
-            put_u32(&mut out, t.up_checks);
-            let (seen, expires) = t.tls_seen.unwrap_or((i64::MIN, 0));
-            out.extend_from_slice(&seen.to_le_bytes());
-            out.extend_from_slice(&expires.to_le_bytes());
+            put_u64(&mut out, ((hour - base) / 3600) as u64);
+            put_u64(&mut out, u64::from(t.checks));
+            put_u64(&mut out, u64::from(t.up_checks));
+            match t.tls_seen {
+                Some((seen, expires)) => {
+                    out.push(1);
+                    put_i64(&mut out, seen);
+                    put_i64(&mut out, expires);
+                }
+                None => out.push(0),
+            }
             for sketch in t.sketches() {
                 let buckets = sketch.buckets();
-                put_u32(&mut out, buckets.len() as u32);
+                put_u64(&mut out, buckets.len() as u64);
                 for (k, n) in buckets {
-                    out.extend_from_slice(&k.to_le_bytes());
-                    put_u32(&mut out, n);
+                    put_i64(&mut out, i64::from(k));
+                    put_u64(&mut out, u64::from(n));
                 }
             }
         }
@@ -187,22 +195,25 @@ impl Rollup {
         if format != FORMAT {
             bail!("a rollup chunk of format {format}, not {FORMAT}: written by a newer sitewatch?");
         }
+        let base = r.i64()?;
         let mut rollup = Rollup::default();
-        for _ in 0..r.u32()? {
+        for _ in 0..r.u64()? {
             let site = r.string()?;
             let location = r.string()?;
-            let hour = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+            let hour = base + 3600 * r.u32()? as i64;
             let mut t = Tally {
                 checks: r.u32()?,
                 up_checks: r.u32()?,
                 ..Tally::default()
             };
-            let seen = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
-            let expires = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
-            t.tls_seen = (seen != i64::MIN).then_some((seen, expires));
+            t.tls_seen = match r.take(1)?[0] {
+                0 => None,
+                _ => Some((r.i64()?, r.i64()?)),
+            };
             for sketch in t.sketches_mut() {
-                for _ in 0..r.u32()? {
-                    let k = i16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes"));
+                for _ in 0..r.u64()? {
+                    let k = i16::try_from(r.i64()?)
+                        .context("a rollup chunk with a bucket out of range")?;
                     let n = r.u32()?;
                     sketch.add_bucket(k, n);
                 }
@@ -220,12 +231,20 @@ impl Rollup {
     }
 }
 
-fn put_u32(out: &mut Vec<u8>, n: u32) {
-    out.extend_from_slice(&n.to_le_bytes());
+fn put_u64(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_i64(out: &mut Vec<u8>, n: i64) {
+    put_u64(out, ((n << 1) ^ (n >> 63)) as u64);
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u32(out, s.len() as u32);
+    put_u64(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -245,14 +264,29 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    fn u64(&mut self) -> anyhow::Result<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.take(1)?[0];
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(n);
+            }
+        }
+        bail!("a rollup chunk with a number too long")
+    }
+
     fn u32(&mut self) -> anyhow::Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        u32::try_from(self.u64()?).context("a rollup chunk with a count out of range")
+    }
+
+    fn i64(&mut self) -> anyhow::Result<i64> {
+        let n = self.u64()?;
+        Ok(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
 
     fn string(&mut self) -> anyhow::Result<String> {
-        let n = self.u32()? as usize;
+        let n = usize::try_from(self.u64()?).context("a rollup chunk with a name too long")?;
         String::from_utf8(self.take(n)?.to_vec())
             .context("a rollup chunk with a name that is not UTF-8")
     }
@@ -545,7 +579,7 @@ mod tests {
     fn check(site: &str, at: i64, up: bool, ms: f64) -> Check {
         let json = format!(
             r#"{{"schema":1,"check_id":"0192a5d0-0000-7000-8000-{:012x}","site":"{site}","url":"http://x/","method":"GET","location":"l","started_at":"{}","up":{up},"status_code":200,"reason":"OK","response_time_ms":{ms},"dns_ms":1.5,"connect_ms":null,"tls_ms":null,"ttfb_ms":{ms},"ip":null,"regex":null,"regex_matched":null,"body_bytes":10,"tls_expires_at":null,"error_kind":null,"error":null}}"#,
-            at,
+            at.unsigned_abs(),
             OffsetDateTime::from_unix_timestamp(at)
                 .unwrap()
                 .format(&time::format_description::well_known::Rfc3339)
@@ -561,6 +595,7 @@ mod tests {
             check("a", 7300, false, 5000.0),
             check("a", 10_900, true, 30.0),
             check("b", 7201, true, 99.0),
+            check("b", -7200, true, 0.0),
         ];
         let mut whole = Rollup::default();
         let (mut first, mut second) = (Rollup::default(), Rollup::default());

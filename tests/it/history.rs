@@ -508,13 +508,7 @@ async fn migrate_upgrades_the_first_schema_in_place_and_fills_the_rollups() {
             .unwrap();
     }
 
-    let run = sitewatch(
-        dir.path(),
-        &["migrate", "--only", "database"],
-        &[("SITEWATCH_DATABASE_URL", url.clone())],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    db::migrate(dir.path(), &url).await;
     assert_eq!(
         db::count(
             &client,

@@ -465,13 +465,7 @@ async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly(
     let dir = tempfile::tempdir().unwrap();
     let pg = crate::support::pg::PrivatePg::start();
     let url = pg.url();
-    let run = sitewatch(
-        dir.path(),
-        &["migrate", "--only", "database"],
-        &[("SITEWATCH_DATABASE_URL", url.clone())],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    db::migrate(dir.path(), &url).await;
     let (topic, checks) = topic_with(dir.path(), "pg-crash", 2, 3000).await;
     // One record a transaction, so the crash lands mid-run on any broker.
     let mut child = spawn_drain(dir.path(), &topic, &url, &["--batch-size", "1"]);

@@ -34,14 +34,19 @@ pub async fn empty() -> String {
 /// `sitewatch migrate --only database`; returns its URL.
 pub async fn fresh(dir: &Path) -> String {
     let url = empty().await;
+    migrate(dir, &url).await;
+    url
+}
+
+/// `sitewatch migrate --only database` on `url`, which must succeed.
+pub async fn migrate(dir: &Path, url: &str) {
     let run = super::sitewatch(
         dir,
         &["migrate", "--only", "database"],
-        &[("SITEWATCH_DATABASE_URL", url.clone())],
+        &[("SITEWATCH_DATABASE_URL", url.to_owned())],
     )
     .await;
     assert_eq!(run.code, 0, "migrate failed: {}", run.stderr);
-    url
 }
 
 /// `SELECT count(*)` of a query's rows.
