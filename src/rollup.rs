@@ -53,10 +53,7 @@ impl Tally {
             self.ttfb.add_some(c.ttfb_ms);
         }
         if let Some(expires) = c.tls_expires_at {
-            let seen = (
-                (c.started_at.unix_timestamp_nanos() / 1_000_000) as i64,
-                expires.unix_timestamp(),
-            );
+            let seen = (unix_ms(c.started_at), expires.unix_timestamp());
             self.tls_seen = self.tls_seen.max(Some(seen));
         }
     }
@@ -101,6 +98,11 @@ pub struct Rollup {
     /// Keyed with FxHash: the keys are ours, and hashing them is a
     /// measurable share of drain's CPU with SipHash.
     pub tallies: FxHashMap<Key, Tally>,
+}
+
+/// `t` in Unix milliseconds.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// The start of `t`'s UTC hour, in Unix seconds.
@@ -416,9 +418,7 @@ async fn fold_once(
         )
         .await
         .context("cannot take the rollup chunks")?;
-    for row in &rows {
-        rollup.merge(Rollup::decode(row.get(0))?);
-    }
+    rollup.merge(decode_all(&rows)?);
     let days = rollup.by_day();
     let folded = Folded {
         chunks: chunks + rows.len() as u64,
@@ -565,8 +565,13 @@ pub async fn open_chunks(client: &impl GenericClient) -> anyhow::Result<Rollup> 
         .query("SELECT data FROM rollup_chunks", &[])
         .await
         .context("cannot read the rollup chunks")?;
+    decode_all(&rows)
+}
+
+/// The chunks of these rows (their first column) merged into one.
+fn decode_all(rows: &[tokio_postgres::Row]) -> anyhow::Result<Rollup> {
     let mut rollup = Rollup::default();
-    for row in &rows {
+    for row in rows {
         rollup.merge(Rollup::decode(row.get(0))?);
     }
     Ok(rollup)

@@ -114,8 +114,6 @@ pub struct Summary {
     /// Partitions this run drained, and the topic's partitions.
     pub partitions: usize,
     pub topic_partitions: usize,
-    /// Rollup chunks folded into the hourly and daily rollups.
-    pub folded_chunks: u64,
     pub seconds: f64,
 }
 
@@ -546,7 +544,7 @@ async fn drain(
         rolled.merge(std::mem::take(&mut writer.rolled));
     }
     if let Some(db) = writers[0].idle.as_mut() {
-        fold_rollups(db, &rolled, clock, summary).await;
+        fold_rollups(db, &rolled, clock).await;
     }
     Ok(())
 }
@@ -554,12 +552,7 @@ async fn drain(
 /// Folds the rollup chunks of the hours that have ended. Its failure is
 /// not the run's: the rows are stored, readers count unfolded chunks, and
 /// the next run folds them.
-async fn fold_rollups(
-    db: &mut tokio_postgres::Client,
-    own: &rollup::Written,
-    clock: Clock,
-    summary: &mut Summary,
-) {
+async fn fold_rollups(db: &mut tokio_postgres::Client, own: &rollup::Written, clock: Clock) {
     let now = time::OffsetDateTime::now_utc();
     let hour = time::OffsetDateTime::from_unix_timestamp(rollup::hour_of(now)).unwrap_or(now);
     let folded = clock
@@ -569,7 +562,6 @@ async fn fold_rollups(
         .await;
     match folded {
         Ok(f) => {
-            summary.folded_chunks = f.chunks;
             tracing::debug!(
                 chunks = f.chunks,
                 hours = f.hours,

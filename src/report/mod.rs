@@ -10,7 +10,7 @@
 
 pub mod render;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -137,10 +137,6 @@ fn at_ms(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 /// The first hour (Unix seconds) of a window of `hours` ending with the
 /// hour of `now`.
 fn window_start(now: OffsetDateTime, hours: i64) -> i64 {
@@ -151,36 +147,67 @@ fn window_hours(window: Duration) -> i64 {
     (window.as_secs() as i64).div_euclid(HOUR).max(1)
 }
 
-/// Rollup tallies by (site, location) and hour or day start.
+/// One site's rollup tallies, every location together: the start of the
+/// day or hour (Unix seconds) and what it holds.
 #[derive(Default)]
-struct Tallies {
-    daily: Vec<(String, String, i64, Tally)>,
-    hourly: Vec<(String, String, i64, Tally)>,
-    open: Rollup,
+struct SiteTallies {
+    daily: Vec<(i64, Tally)>,
+    hourly: Vec<(i64, Tally)>,
+    /// From the chunks not folded yet.
+    open: Vec<(i64, Tally)>,
 }
 
-impl Tallies {
-    /// What `site` adds up to from the hour `start` on.
-    fn sum(&self, site: &str, start: i64, now: OffsetDateTime) -> Tally {
+impl SiteTallies {
+    /// What the site adds up to from the hour `start` on.
+    fn sum(&self, start: i64, now: OffsetDateTime) -> Tally {
         let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
         let first_full_day = start.div_euclid(DAY) * DAY + if start % DAY == 0 { 0 } else { DAY };
         let mut total = Tally::default();
-        for (s, _, day, t) in &self.daily {
-            if s == site && *day >= first_full_day && *day < today {
+        for (day, t) in &self.daily {
+            if *day >= first_full_day && *day < today {
                 total.merge(t);
             }
         }
-        for (s, _, hour, t) in &self.hourly {
-            if s == site && *hour >= start && (*hour < first_full_day || *hour >= today) {
+        for (hour, t) in &self.hourly {
+            if *hour >= start && (*hour < first_full_day || *hour >= today) {
                 total.merge(t);
             }
         }
-        for ((s, _, hour), t) in &self.open.tallies {
-            if s == site && *hour >= start {
+        for (hour, t) in &self.open {
+            if *hour >= start {
                 total.merge(t);
             }
         }
         total
+    }
+
+    /// The latest certificate seen: (when, in Unix ms; expiry, in Unix s).
+    fn tls_seen(&self) -> Option<(i64, i64)> {
+        self.daily
+            .iter()
+            .chain(&self.hourly)
+            .chain(&self.open)
+            .filter_map(|(_, t)| t.tls_seen)
+            .max()
+    }
+}
+
+/// The rollup tallies read, per site, and the (site, location) pairs they
+/// came from.
+#[derive(Default)]
+struct Tallies {
+    sites: HashMap<String, SiteTallies>,
+    pairs: BTreeSet<(String, String)>,
+}
+
+impl Tallies {
+    fn add(
+        &mut self,
+        (site, location, start, tally): (String, String, i64, Tally),
+        into: fn(&mut SiteTallies) -> &mut Vec<(i64, Tally)>,
+    ) {
+        self.pairs.insert((site.clone(), location));
+        into(self.sites.entry(site).or_default()).push((start, tally));
     }
 }
 
@@ -205,13 +232,16 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
     let from_day = from.div_euclid(DAY) * DAY;
     let filter: Vec<&str> = options.sites.iter().map(String::as_str).collect();
 
-    let mut tallies = Tallies {
-        open: rollup::open_chunks(&tx).await?,
-        ..Tallies::default()
-    };
-    tallies.open.tallies.retain(|(site, _, hour), _| {
+    let mut open = rollup::open_chunks(&tx).await?;
+    open.tallies.retain(|(site, _, hour), _| {
         *hour >= from && (filter.is_empty() || filter.contains(&site.as_str()))
     });
+    let mut tallies = Tallies::default();
+    for ((site, location, hour), t) in &open.tallies {
+        tallies.add((site.clone(), location.clone(), *hour, t.clone()), |s| {
+            &mut s.open
+        });
+    }
     let columns = "site, location, extract(epoch FROM {t})::bigint, checks, up_checks,
         latency_keys, latency_counts, dns_keys, dns_counts, connect_keys, connect_counts,
         tls_keys, tls_counts, ttfb_keys, ttfb_counts,
@@ -228,7 +258,7 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
         .await
         .context("cannot read the daily rollups")?
     {
-        tallies.daily.push(tally_row(&row));
+        tallies.add(tally_row(&row), |s| &mut s.daily);
     }
     // Hourly rows only where whole days do not serve: each window's first,
     // partial day, and today.
@@ -265,22 +295,15 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
         .await
         .context("cannot read the hourly rollups")?
     {
-        tallies.hourly.push(tally_row(&row));
+        tallies.add(tally_row(&row), |s| &mut s.hourly);
     }
 
-    // Every (site, location) seen in the longest window, and the sites asked for.
-    let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
-    for (s, l, _, _) in tallies.daily.iter().chain(&tallies.hourly) {
-        pairs.insert((s.clone(), l.clone()));
-    }
-    for (s, l, _) in tallies.open.tallies.keys() {
-        pairs.insert((s.clone(), l.clone()));
-    }
-    let mut sites: BTreeSet<String> = pairs.iter().map(|(s, _)| s.clone()).collect();
+    // Every site seen in the longest window, and the sites asked for.
+    let mut sites: BTreeSet<String> = tallies.sites.keys().cloned().collect();
     sites.extend(options.sites.iter().cloned());
 
-    let latest = latest_checks(&tx, &pairs).await?;
-    let down_hours = down_hours(&tx, &sites, &tallies.open).await?;
+    let latest = latest_checks(&tx, &tallies.pairs).await?;
+    let down_hours = down_hours(&tx, &sites, &open).await?;
     let window_from = window_start(now, report_hours);
     let runs = runs_to_read(&down_hours, window_from);
     let outages = read_runs(&tx, &runs).await?;
@@ -449,7 +472,7 @@ async fn read_runs(
         let started: OffsetDateTime = row.get(2);
         out[(i - 1) as usize].1.push(Read {
             location: row.get(1),
-            at: ms(started),
+            at: rollup::unix_ms(started),
             up: row.get(3),
             status_code: row.get(4),
             error_kind: row.get(5),
@@ -494,11 +517,13 @@ fn site_report(
     let now = options.now;
     let rule = &options.rule;
     let report_from = window_start(now, window_hours(options.window));
-    let in_window = tallies.sum(site, report_from, now);
+    let none = SiteTallies::default();
+    let mine = tallies.sites.get(site).unwrap_or(&none);
+    let in_window = mine.sum(report_from, now);
     let uptime_pct = UPTIME_WINDOWS
         .iter()
         .map(|(name, hours)| {
-            let t = tallies.sum(site, window_start(now, *hours as i64), now);
+            let t = mine.sum(window_start(now, *hours as i64), now);
             (
                 *name,
                 (t.checks > 0).then(|| 100.0 * f64::from(t.up_checks) / f64::from(t.checks)),
@@ -522,7 +547,11 @@ fn site_report(
                 .entry(&r.location)
                 .or_default()
                 .push((r.at, r.up));
-            if !r.up && last_error.as_ref().is_none_or(|e| ms(e.at) <= r.at) {
+            if !r.up
+                && last_error
+                    .as_ref()
+                    .is_none_or(|e| rollup::unix_ms(e.at) <= r.at)
+            {
                 last_error = Some(LastError {
                     at: at_ms(r.at),
                     error_kind: r
@@ -622,31 +651,19 @@ fn site_report(
     let report_from_ms = report_from * 1000;
     let mut incidents: Vec<Incident> = periods
         .iter()
-        .filter(|(p, _)| p.end.is_none_or(|e| e > report_from_ms) && p.start <= ms(now))
+        .filter(|(p, _)| {
+            p.end.is_none_or(|e| e > report_from_ms) && p.start <= rollup::unix_ms(now)
+        })
         .map(|(p, kind)| Incident {
             start: at_ms(p.start),
             end: p.end.map(at_ms),
-            duration_s: (p.end.unwrap_or(ms(now)) - p.start) as f64 / 1000.0,
+            duration_s: (p.end.unwrap_or(rollup::unix_ms(now)) - p.start) as f64 / 1000.0,
             error_kind: kind.clone(),
         })
         .collect();
     incidents.reverse();
 
-    let tls = tallies
-        .daily
-        .iter()
-        .chain(&tallies.hourly)
-        .filter(|(s, ..)| s == site)
-        .filter_map(|(.., t)| t.tls_seen)
-        .chain(
-            tallies
-                .open
-                .tallies
-                .iter()
-                .filter(|((s, ..), _)| s == site)
-                .filter_map(|(_, t)| t.tls_seen),
-        )
-        .max();
+    let tls = mine.tls_seen();
     let tls_expires_at = tls.map(|(_, expires)| at(expires));
     SiteReport {
         site: site.to_owned(),

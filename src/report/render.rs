@@ -112,37 +112,21 @@ pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
         }
     }
     let mut out = String::new();
-    let line = |cells: Vec<String>, out: &mut String| {
-        let text: Vec<String> = cells
-            .into_iter()
+    let padded = |cells: &[String]| -> Vec<String> {
+        cells
+            .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+            .collect()
     };
-    line(header.iter().map(|h| h.to_uppercase()).collect(), &mut out);
-    for (r, mut row) in reports.iter().zip(rows) {
+    let upper: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
+    let _ = writeln!(out, "{}", padded(&upper).join("  ").trim_end());
+    for (r, row) in reports.iter().zip(rows) {
+        let mut cells = padded(&row);
         if colours {
-            let padded = format!("{:<w$}", row[1], w = widths[1]);
-            row[1] = format!("{}{}\x1b[0m", colour(r.state), padded.trim_end());
-            // Keep the column aligned: pad after the escape codes.
-            let pad = widths[1] - r.state.as_str().len();
-            row[1].push_str(&" ".repeat(pad));
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    if i == 1 {
-                        c.clone()
-                    } else {
-                        format!("{c:<w$}", w = widths[i])
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-        } else {
-            line(row, &mut out);
+            cells[1] = format!("{}{}\x1b[0m", colour(r.state), cells[1]);
         }
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     let _ = writeln!(
         out,

@@ -49,12 +49,12 @@ fn history(sites: usize, from: OffsetDateTime, hours: i64) -> Vec<Check> {
 }
 
 /// The lower quantile, as the sketches define the rank.
-fn exact(values: &mut [f64], q: f64) -> f64 {
+pub(crate) fn exact(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     values[(q * (values.len() - 1) as f64).floor() as usize]
 }
 
-fn hour_of(t: OffsetDateTime) -> i64 {
+pub(crate) fn hour_of(t: OffsetDateTime) -> i64 {
     t.unix_timestamp().div_euclid(3600) * 3600
 }
 
@@ -85,7 +85,7 @@ async fn hourly(client: &Client) -> BTreeMap<(String, String, i64), (i64, i64)> 
         .collect()
 }
 
-async fn publish_checks(topic: &str, checks: &[Check]) {
+pub(crate) async fn publish_checks(topic: &str, checks: &[Check]) {
     let records: Vec<_> = checks.iter().map(record).collect();
     for part in records.chunks(5000) {
         publish(topic, part).await;
@@ -94,7 +94,7 @@ async fn publish_checks(topic: &str, checks: &[Check]) {
 
 /// Waits out the last two minutes of an hour, so that the hour a test
 /// starts in is still the current one when it checks what was folded.
-async fn away_from_hour_end() {
+pub(crate) async fn away_from_hour_end() {
     let into_hour = OffsetDateTime::now_utc().unix_timestamp().rem_euclid(3600);
     if into_hour >= 3480 {
         tokio::time::sleep(std::time::Duration::from_secs((3605 - into_hour) as u64)).await;

@@ -5,8 +5,9 @@ use serde_json::Value;
 use sitewatch::message::{Check, ErrorKind};
 use time::{Duration, OffsetDateTime};
 
-use crate::drain::{drain, figures, record, sample};
-use crate::support::kafka::{publish, unique_topic};
+use crate::drain::{drain, figures, sample};
+use crate::history::{away_from_hour_end, exact, hour_of, publish_checks};
+use crate::support::kafka::unique_topic;
 use crate::support::{create_topic, db, sitewatch};
 
 const STEP: i64 = 5; // minutes between checks
@@ -63,10 +64,6 @@ fn history(now: OffsetDateTime) -> Vec<Check> {
     out
 }
 
-fn hour_of(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp().div_euclid(3600) * 3600
-}
-
 /// The checks of `site` in the window of `hours` whole hours ending now.
 fn in_window<'a>(
     checks: &'a [Check],
@@ -79,11 +76,6 @@ fn in_window<'a>(
         .iter()
         .filter(|c| c.site == site && c.started_at.unix_timestamp() >= from)
         .collect()
-}
-
-fn exact(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[(q * (values.len() - 1) as f64).floor() as usize]
 }
 
 fn close(got: &Value, want: f64, what: &str) {
@@ -107,20 +99,14 @@ async fn report_json_matches_the_checks() {
     let dir = tempfile::tempdir().unwrap();
     // Whole seconds, away from the end of an hour (so that the drain's fold
     // and the report see the same current hour).
-    let mut now = OffsetDateTime::now_utc();
-    if now.unix_timestamp().rem_euclid(3600) > 3480 {
-        tokio::time::sleep(std::time::Duration::from_secs(130)).await;
-        now = OffsetDateTime::now_utc();
-    }
-    let now = OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).unwrap();
+    away_from_hour_end().await;
+    let now =
+        OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap();
     let checks = history(now);
     let topic = unique_topic("report");
     create_topic(dir.path(), &topic, 3).await;
     let url = db::fresh(dir.path()).await;
-    let records: Vec<_> = checks.iter().map(record).collect();
-    for part in records.chunks(5000) {
-        publish(&topic, part).await;
-    }
+    publish_checks(&topic, &checks).await;
     let run = drain(dir.path(), &topic, &url, &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(figures(&run)["stored"], checks.len() as u64);
