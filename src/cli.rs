@@ -97,10 +97,13 @@ pub struct ReportArgs {
     /// days otherwise
     #[arg(long = "site", value_name = "NAME")]
     pub sites: Vec<String>,
-    /// `table` (a terminal), `markdown` (for $GITHUB_STEP_SUMMARY) or `json`
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json"])]
+    /// `table` (a terminal), `markdown` (for $GITHUB_STEP_SUMMARY), `json`,
+    /// or `html`: a static status page written into the --output directory
+    /// (index.html, status.json, badges/<site>.svg)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json", "html"])]
     pub format: String,
-    /// Write the report to this file instead of stdout
+    /// Write the report to this file instead of stdout (with `html`: this
+    /// directory, made if missing)
     #[arg(long, value_name = "PATH")]
     pub output: Option<std::path::PathBuf>,
     /// The report's clock, RFC 3339 (for tests)

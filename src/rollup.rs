@@ -142,6 +142,11 @@ impl Rollup {
         self.tallies.keys().map(|(_, _, h)| *h).max()
     }
 
+    /// The earliest hour it holds (Unix seconds).
+    pub fn first_hour(&self) -> Option<i64> {
+        self.tallies.keys().map(|(_, _, h)| *h).min()
+    }
+
     /// The same tallies per UTC day (the key's third part is then the
     /// day's start, in Unix seconds).
     pub fn by_day(&self) -> Rollup {
@@ -332,14 +337,15 @@ pub async fn insert_chunk(
     };
     let mut written = Written::default();
     for (part, is_ended) in [(&open, false), (&ended, true)] {
-        let Some(last) = part.last_hour() else {
+        let (Some(first), Some(last)) = (part.first_hour(), part.last_hour()) else {
             continue;
         };
-        let last = OffsetDateTime::from_unix_timestamp(last).context("an hour out of range")?;
+        let hour = |h| OffsetDateTime::from_unix_timestamp(h).context("an hour out of range");
+        let (first, last) = (hour(first)?, hour(last)?);
         let id: i64 = tx
             .query_one(
-                "INSERT INTO rollup_chunks (last_hour, data) VALUES ($1, $2) RETURNING id",
-                &[&last, &part.encode()],
+                "INSERT INTO rollup_chunks (first_hour, last_hour, data) VALUES ($1, $2, $3) RETURNING id",
+                &[&first, &last, &part.encode()],
             )
             .await
             .context("cannot insert the batch's rollup chunk")?

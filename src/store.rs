@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0004_views.sql",
         include_str!("../migrations/0004_views.sql"),
     ),
+    (
+        5,
+        "0005_rebuild_rollups.sql",
+        include_str!("../migrations/0005_rebuild_rollups.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.

@@ -9,22 +9,33 @@ use time::OffsetDateTime;
 use crate::cli::ReportArgs;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::report::{self, Options, render};
+use crate::report::{self, Options, html, render};
 use crate::state::Rule;
 use crate::store;
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
+    let html = args.format == "html";
+    if html && args.output.is_none() {
+        return Err(Error::config(
+            "--format html writes a directory (index.html, status.json, badges/): give it --output DIR",
+        ));
+    }
     let options = Options {
         window: args.window,
         sites: args.sites.clone(),
         now: args.at.unwrap_or_else(OffsetDateTime::now_utc),
         rule: Rule::default(),
+        page: html,
     };
     let mut db = store::connect(&settings.database).await?;
     let reports = report::build(&mut db, &options).await.map_err(|e| {
         Error::Job(e.context("cannot build the report (did `sitewatch migrate` run?)"))
     })?;
     let window = render::window_label(args.window);
+    if let (true, Some(dir)) = (html, &args.output) {
+        html::write(dir, &reports, &window, options.now).map_err(Error::Job)?;
+        return Ok(());
+    }
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let colours = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let text = match args.format.as_str() {

@@ -8,6 +8,7 @@
 //! Windows count whole UTC hours, the current one included: `24h` is this
 //! hour and the 23 before it. Everything is read in one snapshot.
 
+pub mod html;
 pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,7 +33,13 @@ pub struct Options {
     pub sites: Vec<String>,
     pub now: OffsetDateTime,
     pub rule: Rule,
+    /// Also read what the status page draws ([`Page`]): 90 days of daily
+    /// uptime and the window's latency hour by hour.
+    pub page: bool,
 }
+
+/// How many days the status page's uptime strip shows.
+pub const PAGE_DAYS: i64 = 90;
 
 /// The uptime windows every report carries.
 pub const UPTIME_WINDOWS: [(&str, u64); 3] = [("24h", 24), ("7d", 168), ("30d", 720)];
@@ -123,6 +130,35 @@ pub struct SiteReport {
     pub last_error: Option<LastError>,
     pub incidents: Vec<Incident>,
     pub locations: Vec<LocationState>,
+    /// What the status page draws; not part of the JSON.
+    #[serde(skip)]
+    pub page: Option<Page>,
+}
+
+/// A site's history as the status page draws it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The last [`PAGE_DAYS`] UTC days, oldest first, today last.
+    pub days: Vec<DayUptime>,
+    /// Every hour of the report window, oldest first.
+    pub hours: Vec<HourLatency>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayUptime {
+    pub day: time::Date,
+    pub checks: u32,
+    pub up_checks: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourLatency {
+    pub hour: OffsetDateTime,
+    pub checks: u32,
+    pub up_checks: u32,
+    pub latency: Percentiles,
+    /// The median of each phase.
+    pub phases_p50_ms: Phases,
 }
 
 const HOUR: i64 = 3600;
@@ -181,6 +217,73 @@ impl SiteTallies {
         total
     }
 
+    /// Each day's and each hour's tallies, every location together, as
+    /// [`SiteTallies::sum`] counts them: daily rollups for the days before
+    /// today, hourly ones for today, and the chunks not folded yet.
+    fn page(&self, report_from: i64, now: OffsetDateTime) -> Page {
+        let this_hour = rollup::hour_of(now);
+        let today = this_hour.div_euclid(DAY) * DAY;
+        let first_day = today - (PAGE_DAYS - 1) * DAY;
+        let mut days: BTreeMap<i64, Tally> = BTreeMap::new();
+        let mut hours: BTreeMap<i64, Tally> = BTreeMap::new();
+        for (day, t) in &self.daily {
+            if *day >= first_day && *day < today {
+                days.entry(*day).or_default().merge(t);
+            }
+        }
+        for (hour, t) in self.hourly.iter().chain(&self.open) {
+            if *hour >= report_from && *hour <= this_hour {
+                hours.entry(*hour).or_default().merge(t);
+            }
+        }
+        for (hour, t) in &self.hourly {
+            let day = hour.div_euclid(DAY) * DAY;
+            if day == today {
+                days.entry(day).or_default().merge(t);
+            }
+        }
+        for (hour, t) in &self.open {
+            let day = hour.div_euclid(DAY) * DAY;
+            if day >= first_day {
+                days.entry(day).or_default().merge(t);
+            }
+        }
+        let days = (0..PAGE_DAYS)
+            .map(|i| {
+                let day = first_day + i * DAY;
+                let t = days.remove(&day).unwrap_or_default();
+                DayUptime {
+                    day: at(day).date(),
+                    checks: t.checks,
+                    up_checks: t.up_checks,
+                }
+            })
+            .collect();
+        let hours = (report_from..=this_hour)
+            .step_by(HOUR as usize)
+            .map(|hour| {
+                let t = hours.remove(&hour).unwrap_or_default();
+                HourLatency {
+                    hour: at(hour),
+                    checks: t.checks,
+                    up_checks: t.up_checks,
+                    latency: Percentiles {
+                        p50: t.latency.quantile(0.5),
+                        p95: t.latency.quantile(0.95),
+                        p99: t.latency.quantile(0.99),
+                    },
+                    phases_p50_ms: Phases {
+                        dns: t.dns.quantile(0.5),
+                        connect: t.connect.quantile(0.5),
+                        tls: t.tls.quantile(0.5),
+                        ttfb: t.ttfb.quantile(0.5),
+                    },
+                }
+            })
+            .collect();
+        Page { days, hours }
+    }
+
     /// The latest certificate seen: (when, in Unix ms; expiry, in Unix s).
     fn tls_seen(&self) -> Option<(i64, i64)> {
         self.daily
@@ -198,6 +301,9 @@ impl SiteTallies {
 struct Tallies {
     sites: HashMap<String, SiteTallies>,
     pairs: BTreeSet<(String, String)>,
+    /// Pairs count from here (Unix seconds): the page reads further back
+    /// than the longest window but reports on the same sites.
+    pairs_from: i64,
 }
 
 impl Tallies {
@@ -206,7 +312,9 @@ impl Tallies {
         (site, location, start, tally): (String, String, i64, Tally),
         into: fn(&mut SiteTallies) -> &mut Vec<(i64, Tally)>,
     ) {
-        self.pairs.insert((site.clone(), location));
+        if start >= self.pairs_from {
+            self.pairs.insert((site.clone(), location));
+        }
         into(self.sites.entry(site).or_default()).push((start, tally));
     }
 }
@@ -229,14 +337,21 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
         .max()
         .unwrap_or(report_hours);
     let from = window_start(now, longest);
-    let from_day = from.div_euclid(DAY) * DAY;
+    let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
+    let mut from_day = from.div_euclid(DAY) * DAY;
+    if options.page {
+        from_day = from_day.min(today - (PAGE_DAYS - 1) * DAY);
+    }
     let filter: Vec<&str> = options.sites.iter().map(String::as_str).collect();
 
     let mut open = rollup::open_chunks(&tx).await?;
     open.tallies.retain(|(site, _, hour), _| {
-        *hour >= from && (filter.is_empty() || filter.contains(&site.as_str()))
+        *hour >= from.min(from_day) && (filter.is_empty() || filter.contains(&site.as_str()))
     });
-    let mut tallies = Tallies::default();
+    let mut tallies = Tallies {
+        pairs_from: from.div_euclid(DAY) * DAY,
+        ..Tallies::default()
+    };
     for ((site, location, hour), t) in &open.tallies {
         tallies.add((site.clone(), location.clone(), *hour, t.clone()), |s| {
             &mut s.open
@@ -262,8 +377,11 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
     }
     // Hourly rows only where whole days do not serve: each window's first,
     // partial day, and today.
-    let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
     let mut ranges: Vec<(i64, i64)> = vec![(today, today + DAY)];
+    if options.page {
+        // The page draws every hour of the window.
+        ranges.push((window_start(now, report_hours), today + DAY));
+    }
     for hours in UPTIME_WINDOWS
         .iter()
         .map(|(_, h)| *h as i64)
@@ -299,7 +417,7 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
     }
 
     // Every site seen in the longest window, and the sites asked for.
-    let mut sites: BTreeSet<String> = tallies.sites.keys().cloned().collect();
+    let mut sites: BTreeSet<String> = tallies.pairs.iter().map(|(s, _)| s.clone()).collect();
     sites.extend(options.sites.iter().cloned());
 
     let latest = latest_checks(&tx, &tallies.pairs).await?;
@@ -689,5 +807,6 @@ fn site_report(
         last_error,
         incidents,
         locations,
+        page: options.page.then(|| mine.page(report_from, now)),
     }
 }

@@ -29,7 +29,7 @@ fn millis(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} ms"))
 }
 
-fn when(t: Option<time::OffsetDateTime>) -> String {
+pub(super) fn when(t: Option<time::OffsetDateTime>) -> String {
     t.map_or_else(
         || "-".to_owned(),
         |t| {
@@ -40,7 +40,7 @@ fn when(t: Option<time::OffsetDateTime>) -> String {
     )
 }
 
-fn duration(seconds: f64) -> String {
+pub(super) fn duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     match s {
         0..60 => format!("{s}s"),

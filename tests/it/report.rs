@@ -255,4 +255,141 @@ async fn report_json_matches_the_checks() {
     let markdown = report(vec!["--format", "markdown", "--window", "72h"]).await;
     assert!(markdown.contains("| down-now | **down** |"), "{markdown}");
     assert!(markdown.contains("- **flaky** down "), "{markdown}");
+
+    // The status page: its files, then as a real browser renders it.
+    let page = dir.path().join("page");
+    let page_arg: &'static str = Box::leak(page.display().to_string().into_boxed_str());
+    let out = report(vec![
+        "--format", "html", "--window", "72h", "--output", page_arg,
+    ])
+    .await;
+    assert_eq!(out, "", "the page goes to its directory");
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(page.join("status.json")).unwrap()).unwrap();
+    let same: Value =
+        serde_json::from_str(&report(vec!["--format", "json", "--window", "72h"]).await).unwrap();
+    assert_eq!(status, same, "status.json is the JSON report");
+    let sites = ["down-now", "flaky", "gone", "secure", "steady"];
+    for site in sites {
+        let badge =
+            std::fs::read_to_string(page.join("badges").join(format!("{site}.svg"))).unwrap();
+        assert!(
+            badge.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{badge}"
+        );
+        assert!(badge.contains(&format!(">{site}</text>")), "{badge}");
+    }
+    let html = std::fs::read_to_string(page.join("index.html")).unwrap();
+    for external in [
+        "<script", "<link", " src=", "url(http", "@import", "<iframe",
+    ] {
+        assert!(
+            !html.contains(external),
+            "the page loads nothing: {external}"
+        );
+    }
+    let dom = browser::dom(&page.join("index.html")).await;
+    let section = |site: &str| {
+        let start = dom
+            .find(&format!("data-site=\"{site}\""))
+            .unwrap_or_else(|| panic!("{site} is not on the rendered page"));
+        let end = dom[start..].find("</section>").unwrap() + start;
+        &dom[start..end]
+    };
+    for (site, state) in [
+        ("down-now", "down"),
+        ("flaky", "up"),
+        ("gone", "stale"),
+        ("secure", "up"),
+        ("steady", "up"),
+    ] {
+        let s = section(site);
+        assert!(
+            s.contains(&format!("data-state=\"{state}\"")),
+            "{site}: {s}"
+        );
+        // 90 days of uptime bars, the last three with checks.
+        let bars = s.matches("<rect class=\"").count()
+            - s.matches("<rect class=\"dns\"").count()
+            - s.matches("<rect class=\"connect\"").count()
+            - s.matches("<rect class=\"tls\"").count()
+            - s.matches("<rect class=\"ttfb\"").count();
+        assert_eq!(bars, 90, "{site}");
+        assert_eq!(
+            s.matches("<rect class=\"none\"").count(),
+            90 - 4,
+            "{site}: 4 days have checks"
+        );
+        assert!(s.contains("class=\"p50\" points="), "{site}: a p50 line");
+    }
+    assert!(section("flaky").contains("<table class=\"incidents\">"));
+    assert!(section("down-now").contains("ongoing"));
+    assert!(section("secure").contains("40 days left"));
+    assert!(dom.contains("1 of 5 sites down"), "the summary");
+    assert!(dom.contains("checked from eu, us"), "the locations");
+    // Problems first: the down site leads the page.
+    assert!(dom.find("data-site=\"down-now\"") < dom.find("data-site=\"flaky\""));
+    let shot = browser::screenshot(&page.join("index.html")).await;
+    assert!(shot.len() > 20_000, "a screenshot of {} bytes", shot.len());
+}
+
+/// Debian's headless Chromium, each run in a profile of its own and
+/// bounded in time.
+mod browser {
+    use std::path::Path;
+    use std::time::Duration;
+
+    async fn chromium(page: &Path, what: &[&str]) -> Vec<u8> {
+        let profile = tempfile::tempdir().unwrap();
+        let mut command = tokio::process::Command::new("chromium");
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            // Nothing leaves the machine, whatever the page asks.
+            .arg("--host-resolver-rules=MAP * ~NOTFOUND")
+            .args(what)
+            .arg(format!("file://{}", page.display()))
+            .current_dir(profile.path())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(60), command.output())
+            .await
+            .expect("chromium ran over a minute")
+            .expect("chromium did not start (.ci/run installs Debian's chromium)");
+        assert!(
+            out.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// The page's DOM once rendered.
+    pub async fn dom(page: &Path) -> String {
+        String::from_utf8(chromium(page, &["--dump-dom"]).await).unwrap()
+    }
+
+    /// A PNG of the page, kept as `target/status-page.png` to look at.
+    pub async fn screenshot(page: &Path) -> Vec<u8> {
+        let shot = page.with_file_name("status-page.png");
+        chromium(
+            page,
+            &[
+                "--hide-scrollbars",
+                "--window-size=1100,2200",
+                &format!("--screenshot={}", shot.display()),
+            ],
+        )
+        .await;
+        let png = std::fs::read(&shot).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
+        let _ = std::fs::write(keep, &png);
+        png
+    }
 }
