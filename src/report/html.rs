@@ -24,8 +24,14 @@ pub fn write(
     std::fs::create_dir_all(&badges)
         .with_context(|| format!("cannot create {}", badges.display()))?;
     let mut files = Vec::new();
+    // Each file written aside, then renamed over the old one: a web server
+    // serving the directory never sends half a page.
     let mut put = |path: PathBuf, text: String| -> anyhow::Result<()> {
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let aside = path.with_file_name(format!(".{name}.tmp"));
+        std::fs::write(&aside, text)
+            .and_then(|()| std::fs::rename(&aside, &path))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
         Ok(())
     };
@@ -363,7 +369,7 @@ fn nice_ceiling(v: f64) -> f64 {
 
 /// A latency axis label: `250 ms`, `2.5 ms`, `1.5 s`.
 fn axis_label(v: f64, top: f64) -> String {
-    if top >= 2000.0 {
+    if top >= 1000.0 {
         format!("{} s", v / 1000.0)
     } else if top < 10.0 {
         format!("{v:.1} ms")
@@ -384,7 +390,7 @@ fn latency_chart(out: &mut String, page: &Page, window: &str) {
         );
         return;
     }
-    let (width, height, left, top, bottom) = (900.0, 170.0, 44.0, 8.0, 20.0);
+    let (width, height, left, top, bottom) = (900.0, 170.0, 52.0, 8.0, 20.0);
     let plot_h = height - top - bottom;
     let top_value = nice_ceiling(
         hours
@@ -593,6 +599,7 @@ mod tests {
         assert_eq!(nice_ceiling(420.0), 500.0);
         assert_eq!(nice_ceiling(3.2), 5.0);
         assert_eq!(axis_label(500.0, 2000.0), "0.5 s");
+        assert_eq!(axis_label(750.0, 1000.0), "0.75 s");
         assert_eq!(axis_label(250.0, 500.0), "250 ms");
         assert_eq!(axis_label(1.25, 5.0), "1.2 ms");
     }

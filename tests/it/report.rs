@@ -331,6 +331,89 @@ async fn report_json_matches_the_checks() {
     assert!(dom.find("data-site=\"down-now\"") < dom.find("data-site=\"flaky\""));
     let shot = browser::screenshot(&page.join("index.html")).await;
     assert!(shot.len() > 20_000, "a screenshot of {} bytes", shot.len());
+
+    grafana_panels_answer(&url, now).await;
+}
+
+/// Every query of `grafana/sitewatch.json`, its macros and variables
+/// expanded as Grafana does, runs against the history and answers.
+async fn grafana_panels_answer(url: &str, now: OffsetDateTime) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/sitewatch.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .expect("the dashboard is JSON");
+    assert_eq!(
+        dashboard["__inputs"][0]["pluginId"],
+        "grafana-postgresql-datasource"
+    );
+    let client = db::connect(url).await;
+    let rfc = |t: OffsetDateTime| sitewatch::message::rfc3339_ms::format(&t);
+    let expand = |sql: &str| {
+        let mut sql = sql
+            .replace("$site", "'steady','flaky','down-now','gone','secure'")
+            .replace("$phase", "'total','ttfb'");
+        while let Some(start) = sql.find("$__timeFilter(") {
+            let end = start + sql[start..].find(')').unwrap();
+            let column = sql[start + "$__timeFilter(".len()..end].to_owned();
+            sql.replace_range(
+                start..=end,
+                &format!(
+                    "{column} BETWEEN '{}' AND '{}'",
+                    rfc(now - Duration::days(3)),
+                    rfc(now)
+                ),
+            );
+        }
+        assert!(!sql.contains('$'), "a macro left: {sql}");
+        sql
+    };
+    let mut answers = std::collections::BTreeMap::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let title = panel["title"].as_str().unwrap();
+        assert_eq!(panel["datasource"]["uid"], "${DS_SITEWATCH}", "{title}");
+        for target in panel["targets"].as_array().unwrap() {
+            let sql = expand(target["rawSql"].as_str().unwrap());
+            let rows = client
+                .simple_query(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{title}: {e:?}\n{sql}"));
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or("").to_owned())
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect();
+            assert!(!rows.is_empty(), "{title} answers nothing");
+            answers.insert(title.to_owned(), rows);
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if variable["type"] == "query" {
+            let names = client
+                .simple_query(variable["query"].as_str().unwrap())
+                .await
+                .unwrap();
+            assert!(names.len() >= 5, "the site variable lists the sites");
+        }
+    }
+    let state = &answers["State now (latest check per location)"];
+    assert_eq!(state[0][..4], ["down-now", "failing", "2", "2"]);
+    let incidents = &answers["Incidents (3 or more failed checks in a row, per location)"];
+    let flaky: Vec<&Vec<String>> = incidents.iter().filter(|r| r[0] == "flaky").collect();
+    assert_eq!(flaky.len(), 1, "the blip of 2 is not one: {incidents:?}");
+    assert_eq!(flaky[0][4], "4", "4 failed checks");
+    let down_now: Vec<&Vec<String>> = incidents.iter().filter(|r| r[0] == "down-now").collect();
+    assert_eq!(down_now.len(), 2, "one per location");
+    assert!(
+        down_now.iter().all(|r| r[3].is_empty() && r[4] == "7"),
+        "{down_now:?}"
+    );
+    let certs = &answers["Certificate days left"];
+    assert_eq!(certs, &vec![vec!["secure".to_owned(), "40".to_owned()]]);
 }
 
 /// Debian's headless Chromium, each run in a profile of its own and
