@@ -103,3 +103,7 @@ BEGIN
     RETURN written;
 END
 $$;
+
+-- `report` reads the hours that hold failed checks, for all time (when a
+-- site last recovered): a small index over just those.
+CREATE INDEX rollups_hourly_failed ON rollups_hourly (site, hour) WHERE up_checks < checks;

@@ -421,7 +421,7 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
     sites.extend(options.sites.iter().cloned());
 
     let latest = latest_checks(&tx, &tallies.pairs).await?;
-    let down_hours = down_hours(&tx, &sites, &open).await?;
+    let down_hours = down_hours(&tx, &sites, &open, &options.rule).await?;
     let window_from = window_start(now, report_hours);
     let runs = runs_to_read(&down_hours, window_from);
     let outages = read_runs(&tx, &runs).await?;
@@ -493,32 +493,119 @@ async fn latest_checks(
         .collect())
 }
 
-/// Per site, the hours (Unix seconds) that hold failed checks, from the
-/// hourly rollups and the chunks not folded yet.
+/// A location's hour that holds failed checks.
+#[derive(Debug, Clone, PartialEq)]
+struct FailedHour {
+    site: String,
+    location: String,
+    hour: i64,
+    failed: u32,
+    /// The location's latest hour before it with any check, and its up
+    /// checks; `None` when unknown (an hour from a chunk not folded yet).
+    before: Option<(i64, u32)>,
+}
+
+/// Per site, the hours (Unix seconds) worth reading check by check: those
+/// where a down period can start or go on, and the latest hour with a
+/// failed check (for `last_error`). From the hourly rollups (by a partial
+/// index on the hours with failures) and the chunks not folded yet.
 async fn down_hours(
     tx: &tokio_postgres::Transaction<'_>,
     sites: &BTreeSet<String>,
     open: &Rollup,
+    rule: &Rule,
 ) -> anyhow::Result<BTreeMap<String, BTreeSet<i64>>> {
     let names: Vec<&str> = sites.iter().map(String::as_str).collect();
     let rows = tx
         .query(
-            "SELECT site, extract(epoch FROM hour)::bigint FROM rollups_hourly
-             WHERE site = ANY($1) AND up_checks < checks",
+            "SELECT f.site, f.location, extract(epoch FROM f.hour)::bigint, f.checks - f.up_checks,
+                    extract(epoch FROM b.hour)::bigint, b.up_checks
+             FROM rollups_hourly f
+             LEFT JOIN LATERAL (
+                 SELECT hour, up_checks FROM rollups_hourly b
+                 WHERE b.site = f.site AND b.location = f.location AND b.hour < f.hour
+                 ORDER BY b.hour DESC LIMIT 1
+             ) AS b ON true
+             WHERE f.site = ANY($1) AND f.up_checks < f.checks",
             &[&names],
         )
         .await
         .context("cannot read the hours with failed checks")?;
-    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    for r in &rows {
-        out.entry(r.get(0)).or_default().insert(r.get(1));
-    }
-    for ((site, _, hour), t) in &open.tallies {
+    let mut failed: Vec<FailedHour> = rows
+        .iter()
+        .map(|r| FailedHour {
+            site: r.get(0),
+            location: r.get(1),
+            hour: r.get(2),
+            failed: r.get::<_, i32>(3) as u32,
+            before: r
+                .get::<_, Option<i64>>(4)
+                .zip(r.get::<_, Option<i32>>(5).map(|u| u as u32)),
+        })
+        .collect();
+    for ((site, location, hour), t) in &open.tallies {
         if t.up_checks < t.checks && sites.contains(site) {
-            out.entry(site.clone()).or_default().insert(*hour);
+            failed.push(FailedHour {
+                site: site.clone(),
+                location: location.clone(),
+                hour: *hour,
+                failed: t.checks - t.up_checks,
+                before: None,
+            });
         }
     }
-    Ok(out)
+    Ok(hours_to_read(failed, rule))
+}
+
+/// Which failed hours can hold a down period. A location's failed hours
+/// form a stretch unless an hour between them had checks, all up, at least
+/// `success_threshold` of them (a recovery, whatever came before). A period
+/// needs `failure_threshold` failed checks in a row, so a stretch with
+/// fewer failures (a blip) holds none and need not be read; the site's
+/// latest failed hour is kept anyway, for `last_error`.
+fn hours_to_read(mut failed: Vec<FailedHour>, rule: &Rule) -> BTreeMap<String, BTreeSet<i64>> {
+    failed.sort_by(|a, b| (&a.site, &a.location, a.hour).cmp(&(&b.site, &b.location, b.hour)));
+    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut latest: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut stretch: Vec<i64> = Vec::new();
+    let mut total = 0u32;
+    let mut keep = |site: &str, stretch: &mut Vec<i64>, total: u32| {
+        if total >= rule.failure_threshold.max(1) {
+            out.entry(site.to_owned())
+                .or_default()
+                .extend(stretch.iter());
+        }
+        stretch.clear();
+    };
+    for (i, f) in failed.iter().enumerate() {
+        let previous = i
+            .checked_sub(1)
+            .map(|j| &failed[j])
+            .filter(|p| p.site == f.site && p.location == f.location);
+        let joined = previous.is_some_and(|p| match f.before {
+            None => true,
+            Some((hour, up)) => hour <= p.hour || up < rule.success_threshold.max(1),
+        });
+        if !joined {
+            // The stretch before (of this location, or of the one before
+            // it) is complete.
+            if let Some(p) = i.checked_sub(1).map(|j| &failed[j]) {
+                keep(&p.site, &mut stretch, total);
+            }
+            total = 0;
+        }
+        stretch.push(f.hour);
+        total += f.failed;
+        let last = latest.entry(&f.site).or_insert(f.hour);
+        *last = (*last).max(f.hour);
+    }
+    if let Some(f) = failed.last() {
+        keep(&f.site, &mut stretch, total);
+    }
+    for (site, hour) in latest {
+        out.entry(site.to_owned()).or_default().insert(hour);
+    }
+    out
 }
 
 /// A stretch of hours of one site to read check by check: hours with
@@ -808,5 +895,69 @@ fn site_report(
         incidents,
         locations,
         page: options.page.then(|| mine.page(report_from, now)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(
+        site: &str,
+        location: &str,
+        hour: i64,
+        failed: u32,
+        before: Option<(i64, u32)>,
+    ) -> FailedHour {
+        FailedHour {
+            site: site.to_owned(),
+            location: location.to_owned(),
+            hour: hour * HOUR,
+            failed,
+            before: before.map(|(h, up)| (h * HOUR, up)),
+        }
+    }
+
+    fn hours(out: &BTreeMap<String, BTreeSet<i64>>, site: &str) -> Vec<i64> {
+        out.get(site)
+            .map_or_else(Vec::new, |h| h.iter().map(|h| h / HOUR).collect())
+    }
+
+    #[test]
+    fn blips_are_not_read_but_outages_and_the_latest_failure_are() {
+        let rule = Rule::default();
+        let out = hours_to_read(
+            vec![
+                // a: a blip of 2 at hour 10 (hour 9 all up), an outage of
+                // 2 + 2 over hours 20 and 21, a blip of 1 at hour 30.
+                f("a", "eu", 10, 2, Some((9, 60))),
+                f("a", "eu", 20, 2, Some((19, 60))),
+                f("a", "eu", 21, 2, Some((20, 58))),
+                f("a", "eu", 30, 1, Some((29, 60))),
+                // b: 1 failure an hour, hours apart with no check between
+                // (the prober stopped): 3 in a row.
+                f("b", "eu", 5, 1, Some((4, 60))),
+                f("b", "eu", 8, 1, Some((5, 59))),
+                f("b", "eu", 12, 1, Some((8, 59))),
+                // c: 2 failures, then one lone up check (no recovery),
+                // then 2 more: one stretch of 4.
+                f("c", "us", 1, 2, Some((0, 60))),
+                f("c", "us", 3, 2, Some((2, 1))),
+                // d: the same with a recovery between: two blips.
+                f("d", "us", 1, 2, Some((0, 60))),
+                f("d", "us", 3, 2, Some((2, 2))),
+                // e: one failure from each of two locations, and one
+                // from a chunk not folded.
+                f("e", "eu", 7, 1, Some((6, 60))),
+                f("e", "us", 7, 1, Some((6, 60))),
+                f("e", "us", 8, 2, None),
+            ],
+            &rule,
+        );
+        assert_eq!(hours(&out, "a"), [20, 21, 30]);
+        assert_eq!(hours(&out, "b"), [5, 8, 12]);
+        assert_eq!(hours(&out, "c"), [1, 3]);
+        assert_eq!(hours(&out, "d"), [3]);
+        assert_eq!(hours(&out, "e"), [7, 8], "us: 1 + 2 from the chunk");
     }
 }
