@@ -61,14 +61,41 @@ impl Sketch {
         }
     }
 
+    /// Adds `other`'s counts: one pass over both sorted bucket lists.
     pub fn merge(&mut self, other: &Sketch) {
-        if self.buckets.is_empty() {
-            self.buckets.clone_from(&other.buckets);
-            return;
+        match (self.buckets.len(), other.buckets.len()) {
+            (_, 0) => return,
+            (0, _) => {
+                self.buckets.clone_from(&other.buckets);
+                return;
+            }
+            (_, 1) => {
+                let (k, n) = other.buckets[0];
+                self.add_bucket(k, n);
+                return;
+            }
+            _ => {}
         }
-        for &(k, n) in &other.buckets {
-            self.add_bucket(k, n);
+        let (a, b) = (&self.buckets, &other.buckets);
+        let mut out: SmallVec<[(i16, u32); 2]> = SmallVec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            let ((ka, na), (kb, nb)) = (a[i], b[j]);
+            if ka < kb {
+                out.push((ka, na));
+                i += 1;
+            } else if kb < ka {
+                out.push((kb, nb));
+                j += 1;
+            } else {
+                out.push((ka, na.saturating_add(nb)));
+                i += 1;
+                j += 1;
+            }
         }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        self.buckets = out;
     }
 
     /// Values counted.
@@ -111,9 +138,15 @@ impl Sketch {
     /// is ignored.
     pub fn from_arrays(keys: &[i16], counts: &[i32]) -> Sketch {
         let mut sketch = Sketch::default();
+        sketch.buckets.reserve(keys.len().min(counts.len()));
         for (k, n) in keys.iter().zip(counts) {
-            if let Ok(n) = u32::try_from(*n) {
-                sketch.add_bucket(*k, n);
+            let Ok(n @ 1..) = u32::try_from(*n) else {
+                continue;
+            };
+            match sketch.buckets.last() {
+                // Stored in key order: appended, no search.
+                Some(&(last, _)) if last >= *k => sketch.add_bucket(*k, n),
+                _ => sketch.buckets.push((*k, n)),
             }
         }
         sketch
@@ -164,6 +197,42 @@ mod tests {
         assert_eq!(value(key(0.0)), 0.0);
         assert_eq!(key(-3.0), ZERO_KEY);
         assert_eq!(key(f64::NAN), ZERO_KEY);
+    }
+
+    #[test]
+    fn merging_is_adding_every_bucket() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for _ in 0..200 {
+            let mut sketches = Vec::new();
+            for _ in 0..3 {
+                let mut s = Sketch::default();
+                for _ in 0..next() % 40 {
+                    s.add_bucket((next() % 60) as i16 - 10, (next() % 5) as u32);
+                }
+                sketches.push(s);
+            }
+            let mut merged = sketches[0].clone();
+            merged.merge(&sketches[1]);
+            merged.merge(&sketches[2]);
+            let mut added = sketches[0].clone();
+            for s in &sketches[1..] {
+                for (k, n) in s.buckets() {
+                    added.add_bucket(k, n);
+                }
+            }
+            assert_eq!(merged, added);
+            let (keys, counts) = merged.to_arrays();
+            assert_eq!(Sketch::from_arrays(&keys, &counts), merged);
+        }
+        // Out of order and zero counts from an array still make a sketch.
+        let s = Sketch::from_arrays(&[5, 3, 5, 9], &[1, 2, 0, 4]);
+        assert_eq!(s.buckets().collect::<Vec<_>>(), [(3, 2), (5, 1), (9, 4)]);
     }
 
     #[test]

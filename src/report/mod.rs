@@ -344,7 +344,15 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
     }
     let filter: Vec<&str> = options.sites.iter().map(String::as_str).collect();
 
+    let started = std::time::Instant::now();
+    let phase = |what: &str| {
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "report: {what}"
+        )
+    };
     let mut open = rollup::open_chunks(&tx).await?;
+    phase("read the chunks not folded");
     open.tallies.retain(|(site, _, hour), _| {
         *hour >= from.min(from_day) && (filter.is_empty() || filter.contains(&site.as_str()))
     });
@@ -357,24 +365,35 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
             &mut s.open
         });
     }
-    let columns = "site, location, extract(epoch FROM {t})::bigint, checks, up_checks,
-        latency_keys, latency_counts, dns_keys, dns_counts, connect_keys, connect_counts,
-        tls_keys, tls_counts, ttfb_keys, ttfb_counts,
-        (extract(epoch FROM tls_checked_at) * 1000)::bigint, extract(epoch FROM tls_expires_at)::bigint";
+    // The sketches only where the report window needs them (before it,
+    // uptime needs the counts alone): they are most of the bytes.
+    let sketches = ["latency", "dns", "connect", "tls", "ttfb"]
+        .iter()
+        .map(|p| format!("CASE WHEN {{t}} >= {{s}} THEN {p}_keys END, CASE WHEN {{t}} >= {{s}} THEN {p}_counts END"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let columns = format!(
+        "site, location, extract(epoch FROM {{t}})::bigint, checks, up_checks, {sketches},
+         (extract(epoch FROM tls_checked_at) * 1000)::bigint, extract(epoch FROM tls_expires_at)::bigint"
+    );
+    let sketch_from = at(window_start(now, report_hours));
     for row in tx
         .query(
             &format!(
                 "SELECT {} FROM rollups_daily
                  WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
-                columns.replace("{t}", "day::timestamp AT TIME ZONE 'UTC'")
+                columns
+                    .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
+                    .replace("{s}", "$3")
             ),
-            &[&at(from_day).date(), &filter],
+            &[&at(from_day).date(), &filter, &sketch_from],
         )
         .await
         .context("cannot read the daily rollups")?
     {
         tallies.add(tally_row(&row), |s| &mut s.daily);
     }
+    phase("read the daily rollups");
     // Hourly rows only where whole days do not serve: each window's first,
     // partial day, and today.
     let mut ranges: Vec<(i64, i64)> = vec![(today, today + DAY)];
@@ -406,9 +425,9 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
                 "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(lo, hi)
                  JOIN rollups_hourly h ON h.hour >= r.lo AND h.hour < r.hi
                  WHERE cardinality($3::text[]) = 0 OR h.site = ANY($3)",
-                columns.replace("{t}", "hour")
+                columns.replace("{t}", "h.hour").replace("{s}", "$4")
             ),
-            &[&los, &his, &filter],
+            &[&los, &his, &filter, &sketch_from],
         )
         .await
         .context("cannot read the hourly rollups")?
@@ -416,30 +435,48 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
         tallies.add(tally_row(&row), |s| &mut s.hourly);
     }
 
+    phase("read the hourly rollups");
     // Every site seen in the longest window, and the sites asked for.
     let mut sites: BTreeSet<String> = tallies.pairs.iter().map(|(s, _)| s.clone()).collect();
     sites.extend(options.sites.iter().cloned());
 
     let latest = latest_checks(&tx, &tallies.pairs).await?;
-    let down_hours = down_hours(&tx, &sites, &open, &options.rule).await?;
+    phase("read the latest checks");
+    let (down_hours, latest_failed) = down_hours(&tx, &sites, &open, &options.rule).await?;
+    phase("read the hours with failures");
+    let last_errors = last_errors(&tx, &latest_failed).await?;
+    phase("read the latest failed checks");
     let window_from = window_start(now, report_hours);
     let runs = runs_to_read(&down_hours, window_from);
     let outages = read_runs(&tx, &runs).await?;
+    phase(&format!("read {} stretches check by check", runs.len()));
     let firsts = first_checks(&tx, &sites).await?;
+    phase("read the first checks");
     tx.commit().await.ok();
 
     let mut out = Vec::new();
     for site in sites {
         out.push(site_report(
-            &site, options, &tallies, &latest, &outages, &firsts,
+            &site,
+            options,
+            &tallies,
+            &latest,
+            &outages,
+            &firsts,
+            &last_errors,
         ));
     }
     Ok(out)
 }
 
 fn tally_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
-    let sketch =
-        |i: usize| Sketch::from_arrays(&row.get::<_, Vec<i16>>(i), &row.get::<_, Vec<i32>>(i + 1));
+    let sketch = |i: usize| match (
+        row.get::<_, Option<Vec<i16>>>(i),
+        row.get::<_, Option<Vec<i32>>>(i + 1),
+    ) {
+        (Some(keys), Some(counts)) => Sketch::from_arrays(&keys, &counts),
+        _ => Sketch::default(),
+    };
     let tls: (Option<i64>, Option<i64>) = (row.get(15), row.get(16));
     let tally = Tally {
         checks: row.get::<_, i32>(3) as u32,
@@ -505,16 +542,17 @@ struct FailedHour {
     before: Option<(i64, u32)>,
 }
 
-/// Per site, the hours (Unix seconds) worth reading check by check: those
-/// where a down period can start or go on, and the latest hour with a
-/// failed check (for `last_error`). From the hourly rollups (by a partial
-/// index on the hours with failures) and the chunks not folded yet.
+/// Per site, the hours (Unix seconds) worth reading check by check (those
+/// where a down period can start or go on), and the latest hour with a
+/// failed check (where `last_error` is). From the hourly rollups (by a
+/// partial index on the hours with failures) and the chunks not folded
+/// yet.
 async fn down_hours(
     tx: &tokio_postgres::Transaction<'_>,
     sites: &BTreeSet<String>,
     open: &Rollup,
     rule: &Rule,
-) -> anyhow::Result<BTreeMap<String, BTreeSet<i64>>> {
+) -> anyhow::Result<(BTreeMap<String, BTreeSet<i64>>, BTreeMap<String, i64>)> {
     let names: Vec<&str> = sites.iter().map(String::as_str).collect();
     let rows = tx
         .query(
@@ -561,12 +599,15 @@ async fn down_hours(
 /// form a stretch unless an hour between them had checks, all up, at least
 /// `success_threshold` of them (a recovery, whatever came before). A period
 /// needs `failure_threshold` failed checks in a row, so a stretch with
-/// fewer failures (a blip) holds none and need not be read; the site's
-/// latest failed hour is kept anyway, for `last_error`.
-fn hours_to_read(mut failed: Vec<FailedHour>, rule: &Rule) -> BTreeMap<String, BTreeSet<i64>> {
+/// fewer failures (a blip) holds none and need not be read. Also returns
+/// each site's latest failed hour.
+fn hours_to_read(
+    mut failed: Vec<FailedHour>,
+    rule: &Rule,
+) -> (BTreeMap<String, BTreeSet<i64>>, BTreeMap<String, i64>) {
     failed.sort_by(|a, b| (&a.site, &a.location, a.hour).cmp(&(&b.site, &b.location, b.hour)));
     let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    let mut latest: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut latest: BTreeMap<String, i64> = BTreeMap::new();
     let mut stretch: Vec<i64> = Vec::new();
     let mut total = 0u32;
     let mut keep = |site: &str, stretch: &mut Vec<i64>, total: u32| {
@@ -596,16 +637,60 @@ fn hours_to_read(mut failed: Vec<FailedHour>, rule: &Rule) -> BTreeMap<String, B
         }
         stretch.push(f.hour);
         total += f.failed;
-        let last = latest.entry(&f.site).or_insert(f.hour);
+        let last = latest.entry(f.site.clone()).or_insert(f.hour);
         *last = (*last).max(f.hour);
     }
     if let Some(f) = failed.last() {
         keep(&f.site, &mut stretch, total);
     }
-    for (site, hour) in latest {
-        out.entry(site.to_owned()).or_default().insert(hour);
-    }
-    out
+    (out, latest)
+}
+
+/// Each site's latest failed check, in the hour the rollups say holds it:
+/// found in the index (`checks_site_started_at` carries `up`), then its
+/// row read for the message. A site whose failed rows were pruned has none.
+async fn last_errors(
+    tx: &tokio_postgres::Transaction<'_>,
+    latest: &BTreeMap<String, i64>,
+) -> anyhow::Result<BTreeMap<String, LastError>> {
+    let (sites, hours): (Vec<&str>, Vec<OffsetDateTime>) =
+        latest.iter().map(|(s, h)| (s.as_str(), at(*h))).unzip();
+    let rows = tx
+        .query(
+            "SELECT s.site, f.started_at, c.error_kind, c.error, c.status_code
+             FROM unnest($1::text[], $2::timestamptz[]) AS s(site, hour)
+             CROSS JOIN LATERAL (
+                 SELECT started_at FROM checks
+                 WHERE site = s.site COLLATE \"C\" AND started_at >= s.hour
+                   AND started_at < s.hour + interval '1 hour' AND NOT up
+                 ORDER BY started_at DESC LIMIT 1
+             ) AS f
+             CROSS JOIN LATERAL (
+                 SELECT error_kind, error, status_code FROM checks
+                 WHERE site = s.site COLLATE \"C\" AND started_at = f.started_at AND NOT up
+                 LIMIT 1
+             ) AS c",
+            &[&sites, &hours],
+        )
+        .await
+        .context("cannot read the latest failed checks")?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let status_code: Option<i16> = r.get(4);
+            (
+                r.get(0),
+                LastError {
+                    at: r.get(1),
+                    error_kind: r
+                        .get::<_, Option<String>>(2)
+                        .or_else(|| status_code.map(|_| "http".to_owned())),
+                    error: r.get(3),
+                    status_code,
+                },
+            )
+        })
+        .collect())
 }
 
 /// A stretch of hours of one site to read check by check: hours with
@@ -648,7 +733,6 @@ struct Read {
     up: bool,
     status_code: Option<i16>,
     error_kind: Option<String>,
-    error: Option<String>,
 }
 
 async fn read_runs(
@@ -663,7 +747,7 @@ async fn read_runs(
     let his: Vec<OffsetDateTime> = runs.iter().map(|r| at(r.to)).collect();
     let rows = tx
         .query(
-            "SELECT r.i, c.location, c.started_at, c.up, c.status_code, c.error_kind, c.error
+            "SELECT r.i, c.location, c.started_at, c.up, c.status_code, c.error_kind
              FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS r(site, lo, hi, i)
              JOIN checks c ON c.site = r.site COLLATE \"C\" AND c.started_at >= r.lo AND c.started_at < r.hi
              ORDER BY r.i, c.started_at",
@@ -681,7 +765,6 @@ async fn read_runs(
             up: row.get(3),
             status_code: row.get(4),
             error_kind: row.get(5),
-            error: row.get(6),
         });
     }
     Ok(out)
@@ -718,6 +801,7 @@ fn site_report(
     latest: &BTreeMap<(String, String), Latest>,
     outages: &[(Run, Vec<Read>)],
     firsts: &BTreeMap<String, OffsetDateTime>,
+    last_errors: &BTreeMap<String, LastError>,
 ) -> SiteReport {
     let now = options.now;
     let rule = &options.rule;
@@ -738,7 +822,6 @@ fn site_report(
 
     // Outages, check by check, over the runs read (oldest first).
     let mut periods: Vec<(Period, Option<String>)> = Vec::new();
-    let mut last_error: Option<LastError> = None;
     let mut down_now: BTreeSet<String> = BTreeSet::new();
     let site_runs: Vec<&(Run, Vec<Read>)> =
         outages.iter().filter(|(r, _)| r.site == site).collect();
@@ -752,21 +835,6 @@ fn site_report(
                 .entry(&r.location)
                 .or_default()
                 .push((r.at, r.up));
-            if !r.up
-                && last_error
-                    .as_ref()
-                    .is_none_or(|e| rollup::unix_ms(e.at) <= r.at)
-            {
-                last_error = Some(LastError {
-                    at: at_ms(r.at),
-                    error_kind: r
-                        .error_kind
-                        .clone()
-                        .or_else(|| r.status_code.map(|_| "http".to_owned())),
-                    error: r.error.clone(),
-                    status_code: r.status_code,
-                });
-            }
         }
         let per_location: Vec<Vec<Period>> = by_location
             .iter()
@@ -891,7 +959,7 @@ fn site_report(
         },
         tls_expires_at,
         tls_days_left: tls_expires_at.map(|e| (e - now).whole_days()),
-        last_error,
+        last_error: last_errors.get(site).cloned(),
         incidents,
         locations,
         page: options.page.then(|| mine.page(report_from, now)),
@@ -926,7 +994,7 @@ mod tests {
     #[test]
     fn blips_are_not_read_but_outages_and_the_latest_failure_are() {
         let rule = Rule::default();
-        let out = hours_to_read(
+        let (out, latest) = hours_to_read(
             vec![
                 // a: a blip of 2 at hour 10 (hour 9 all up), an outage of
                 // 2 + 2 over hours 20 and 21, a blip of 1 at hour 30.
@@ -954,10 +1022,12 @@ mod tests {
             ],
             &rule,
         );
-        assert_eq!(hours(&out, "a"), [20, 21, 30]);
+        assert_eq!(hours(&out, "a"), [20, 21]);
+        assert_eq!(latest["a"], 30 * HOUR, "the latest failed hour");
         assert_eq!(hours(&out, "b"), [5, 8, 12]);
         assert_eq!(hours(&out, "c"), [1, 3]);
-        assert_eq!(hours(&out, "d"), [3]);
+        assert!(hours(&out, "d").is_empty());
+        assert_eq!(latest["d"], 3 * HOUR);
         assert_eq!(hours(&out, "e"), [7, 8], "us: 1 + 2 from the chunk");
     }
 }
