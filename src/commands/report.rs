@@ -27,7 +27,13 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
         rule: Rule::default(),
         page: html,
     };
-    let mut db = store::connect(&settings.database).await?;
+    // Three connections: the report's big reads run side by side.
+    let (a, b, c) = tokio::try_join!(
+        store::connect(&settings.database),
+        store::connect(&settings.database),
+        store::connect(&settings.database),
+    )?;
+    let mut db = [a, b, c];
     let reports = report::build(&mut db, &options).await.map_err(|e| {
         Error::Job(e.context("cannot build the report (did `sitewatch migrate` run?)"))
     })?;

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tokio_postgres::{Client, IsolationLevel};
 
 use crate::message::rfc3339_ms;
-use crate::rollup::{self, Rollup, Tally};
+use crate::rollup::{self, Tally};
 use crate::sketch::Sketch;
 use crate::state::{self, Period, Rule};
 
@@ -196,25 +196,36 @@ struct SiteTallies {
 impl SiteTallies {
     /// What the site adds up to from the hour `start` on.
     fn sum(&self, start: i64, now: OffsetDateTime) -> Tally {
-        let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
-        let first_full_day = start.div_euclid(DAY) * DAY + if start % DAY == 0 { 0 } else { DAY };
         let mut total = Tally::default();
-        for (day, t) in &self.daily {
-            if *day >= first_full_day && *day < today {
-                total.merge(t);
-            }
-        }
-        for (hour, t) in &self.hourly {
-            if *hour >= start && (*hour < first_full_day || *hour >= today) {
-                total.merge(t);
-            }
-        }
-        for (hour, t) in &self.open {
-            if *hour >= start {
-                total.merge(t);
-            }
+        for t in self.from(start, now) {
+            total.merge(t);
         }
         total
+    }
+
+    /// The checks and up checks from the hour `start` on (no sketches).
+    fn count(&self, start: i64, now: OffsetDateTime) -> (u64, u64) {
+        self.from(start, now).fold((0, 0), |(c, u), t| {
+            (c + u64::from(t.checks), u + u64::from(t.up_checks))
+        })
+    }
+
+    /// The tallies that make up the time from the hour `start` on: daily
+    /// ones for whole days before today, hourly ones for the rest, and the
+    /// chunks not folded yet.
+    fn from(&self, start: i64, now: OffsetDateTime) -> impl Iterator<Item = &Tally> {
+        let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
+        let first_full_day = start.div_euclid(DAY) * DAY + if start % DAY == 0 { 0 } else { DAY };
+        let days = self
+            .daily
+            .iter()
+            .filter(move |(day, _)| *day >= first_full_day && *day < today);
+        let hours = self
+            .hourly
+            .iter()
+            .filter(move |(hour, _)| *hour >= start && (*hour < first_full_day || *hour >= today));
+        let open = self.open.iter().filter(move |(hour, _)| *hour >= start);
+        days.chain(hours).chain(open).map(|(_, t)| t)
     }
 
     /// Each day's and each hour's tallies, every location together, as
@@ -295,6 +306,39 @@ impl SiteTallies {
     }
 }
 
+/// Overlapping or touching ranges joined, in order.
+fn merge_ranges(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}
+
+/// `ranges` without what `minus` covers.
+fn subtract_ranges(ranges: &[(i64, i64)], minus: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for &(mut lo, hi) in ranges {
+        for &(mlo, mhi) in minus {
+            if mhi <= lo || mlo >= hi {
+                continue;
+            }
+            if mlo > lo {
+                out.push((lo, mlo));
+            }
+            lo = lo.max(mhi);
+        }
+        if lo < hi {
+            out.push((lo, hi));
+        }
+    }
+    out
+}
+
 /// The rollup tallies read, per site, and the (site, location) pairs they
 /// came from.
 #[derive(Default)]
@@ -319,15 +363,41 @@ impl Tallies {
     }
 }
 
-/// Builds the report, in one repeatable-read snapshot.
-pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec<SiteReport>> {
-    let tx = client
+/// A read-only, repeatable-read transaction.
+async fn begin(client: &mut Client) -> anyhow::Result<tokio_postgres::Transaction<'_>> {
+    client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await
-        .context("cannot begin a read-only transaction")?;
+        .context("cannot begin a read-only transaction")
+}
+
+/// Builds the report, in one repeatable-read snapshot. Given more than one
+/// connection, the daily rollups, the hourly ones and the hours with
+/// failures are read at once, each on its own, every one in the first
+/// transaction's snapshot (`pg_export_snapshot`).
+pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<Vec<SiteReport>> {
+    let (first, others) = clients
+        .split_first_mut()
+        .context("the report needs a database connection")?;
+    let tx = begin(first).await?;
+    let mut side = Vec::new();
+    if !others.is_empty() {
+        let snapshot: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .context("cannot export the report's snapshot")?
+            .get(0);
+        for client in others.iter_mut() {
+            let t = begin(client).await?;
+            t.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                .await
+                .context("cannot share the report's snapshot")?;
+            side.push(t);
+        }
+    }
     let now = options.now;
     let report_hours = window_hours(options.window);
     let longest = UPTIME_WINDOWS
@@ -351,8 +421,100 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
             "report: {what}"
         )
     };
-    let mut open = rollup::open_chunks(&tx).await?;
-    phase("read the chunks not folded");
+    // The sketches only where the report window needs them (elsewhere,
+    // uptime needs the counts alone): they are most of the bytes.
+    let sketches = ["latency", "dns", "connect", "tls", "ttfb"]
+        .iter()
+        .map(|p| format!("CASE WHEN {{sketched}} THEN {p}_keys END, CASE WHEN {{sketched}} THEN {p}_counts END"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let columns = format!(
+        "site, location, extract(epoch FROM {{t}})::bigint, checks, up_checks, {sketches},
+         (extract(epoch FROM tls_checked_at) * 1000)::bigint, extract(epoch FROM tls_expires_at)::bigint"
+    );
+    let report_start = window_start(now, report_hours);
+
+    // Daily rows, with sketches for the whole days inside the report window;
+    // and the chunks not folded yet.
+    let daily = async {
+        let open = rollup::open_chunks(&tx).await?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {} FROM rollups_daily
+                     WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
+                    columns
+                        .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
+                        .replace("{sketched}", "(day::timestamp AT TIME ZONE 'UTC') >= $3")
+                ),
+                &[&at(from_day).date(), &filter, &at(report_start)],
+            )
+            .await
+            .context("cannot read the daily rollups")?;
+        let rows: Vec<_> = rows.iter().map(tally_row).collect();
+        phase("read the daily rollups and the chunks not folded");
+        anyhow::Ok((open, rows))
+    };
+    // Hourly rows only where whole days do not serve. With sketches: today,
+    // and the report window's first, partial day (the page: all of the
+    // window). Counts alone: the uptime windows' first days.
+    let mut full = vec![
+        (today, today + DAY),
+        (report_start, report_start.div_euclid(DAY) * DAY + DAY),
+    ];
+    if options.page {
+        full.push((report_start, today + DAY));
+    }
+    let full = merge_ranges(full);
+    let counts: Vec<(i64, i64)> = UPTIME_WINDOWS
+        .iter()
+        .map(|(_, h)| {
+            let start = window_start(now, *h as i64);
+            (start, start.div_euclid(DAY) * DAY + DAY)
+        })
+        .collect();
+    let counts = subtract_ranges(&merge_ranges(counts), &full);
+    let mut los = Vec::new();
+    let mut his = Vec::new();
+    let mut with_sketches = Vec::new();
+    for (ranges, sketched) in [(&full, true), (&counts, false)] {
+        for (lo, hi) in ranges {
+            los.push(at(*lo));
+            his.push(at(*hi));
+            with_sketches.push(sketched);
+        }
+    }
+    let hourly_tx = side.first().unwrap_or(&tx);
+    let hourly = async {
+        let rows = hourly_tx
+            .query(
+                &format!(
+                    "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[], $4::bool[]) AS r(lo, hi, sketched)
+                     JOIN rollups_hourly h ON h.hour >= r.lo AND h.hour < r.hi
+                     WHERE cardinality($3::text[]) = 0 OR h.site = ANY($3)",
+                    columns
+                        .replace("{t}", "h.hour")
+                        .replace("{sketched}", "r.sketched")
+                ),
+                &[&los, &his, &filter, &with_sketches],
+            )
+            .await
+            .context("cannot read the hourly rollups")?;
+        let rows: Vec<_> = rows.iter().map(tally_row).collect();
+        phase("read the hourly rollups");
+        anyhow::Ok(rows)
+    };
+    let failed_tx = side.get(1).or(side.first()).unwrap_or(&tx);
+    let failed = async {
+        let failed = failed_hours(failed_tx, &filter).await?;
+        phase("read the hours with failures");
+        anyhow::Ok(failed)
+    };
+    let ((mut open, daily), hourly, mut failed) = tokio::try_join!(daily, hourly, failed)?;
+    for t in side {
+        t.commit().await.ok();
+    }
+
     open.tallies.retain(|(site, _, hour), _| {
         *hour >= from.min(from_day) && (filter.is_empty() || filter.contains(&site.as_str()))
     });
@@ -365,85 +527,31 @@ pub async fn build(client: &mut Client, options: &Options) -> anyhow::Result<Vec
             &mut s.open
         });
     }
-    // The sketches only where the report window needs them (before it,
-    // uptime needs the counts alone): they are most of the bytes.
-    let sketches = ["latency", "dns", "connect", "tls", "ttfb"]
-        .iter()
-        .map(|p| format!("CASE WHEN {{t}} >= {{s}} THEN {p}_keys END, CASE WHEN {{t}} >= {{s}} THEN {p}_counts END"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let columns = format!(
-        "site, location, extract(epoch FROM {{t}})::bigint, checks, up_checks, {sketches},
-         (extract(epoch FROM tls_checked_at) * 1000)::bigint, extract(epoch FROM tls_expires_at)::bigint"
-    );
-    let sketch_from = at(window_start(now, report_hours));
-    for row in tx
-        .query(
-            &format!(
-                "SELECT {} FROM rollups_daily
-                 WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
-                columns
-                    .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
-                    .replace("{s}", "$3")
-            ),
-            &[&at(from_day).date(), &filter, &sketch_from],
-        )
-        .await
-        .context("cannot read the daily rollups")?
-    {
-        tallies.add(tally_row(&row), |s| &mut s.daily);
+    for row in daily {
+        tallies.add(row, |s| &mut s.daily);
     }
-    phase("read the daily rollups");
-    // Hourly rows only where whole days do not serve: each window's first,
-    // partial day, and today.
-    let mut ranges: Vec<(i64, i64)> = vec![(today, today + DAY)];
-    if options.page {
-        // The page draws every hour of the window.
-        ranges.push((window_start(now, report_hours), today + DAY));
+    for row in hourly {
+        tallies.add(row, |s| &mut s.hourly);
     }
-    for hours in UPTIME_WINDOWS
-        .iter()
-        .map(|(_, h)| *h as i64)
-        .chain([report_hours])
-    {
-        let start = window_start(now, hours);
-        ranges.push((start, start.div_euclid(DAY) * DAY + DAY));
-    }
-    ranges.sort_unstable();
-    let mut merged: Vec<(i64, i64)> = Vec::new();
-    for (lo, hi) in ranges {
-        match merged.last_mut() {
-            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
-            _ => merged.push((lo, hi)),
-        }
-    }
-    let (los, his): (Vec<OffsetDateTime>, Vec<OffsetDateTime>) =
-        merged.iter().map(|(lo, hi)| (at(*lo), at(*hi))).unzip();
-    for row in tx
-        .query(
-            &format!(
-                "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(lo, hi)
-                 JOIN rollups_hourly h ON h.hour >= r.lo AND h.hour < r.hi
-                 WHERE cardinality($3::text[]) = 0 OR h.site = ANY($3)",
-                columns.replace("{t}", "h.hour").replace("{s}", "$4")
-            ),
-            &[&los, &his, &filter, &sketch_from],
-        )
-        .await
-        .context("cannot read the hourly rollups")?
-    {
-        tallies.add(tally_row(&row), |s| &mut s.hourly);
-    }
-
-    phase("read the hourly rollups");
     // Every site seen in the longest window, and the sites asked for.
     let mut sites: BTreeSet<String> = tallies.pairs.iter().map(|(s, _)| s.clone()).collect();
     sites.extend(options.sites.iter().cloned());
 
     let latest = latest_checks(&tx, &tallies.pairs).await?;
     phase("read the latest checks");
-    let (down_hours, latest_failed) = down_hours(&tx, &sites, &open, &options.rule).await?;
-    phase("read the hours with failures");
+    failed.retain(|f| sites.contains(&f.site));
+    for ((site, location, hour), t) in &open.tallies {
+        if t.up_checks < t.checks && sites.contains(site) {
+            failed.push(FailedHour {
+                site: site.clone(),
+                location: location.clone(),
+                hour: *hour,
+                failed: t.checks - t.up_checks,
+                before: None,
+            });
+        }
+    }
+    let (down_hours, latest_failed) = hours_to_read(failed, &options.rule);
     let last_errors = last_errors(&tx, &latest_failed).await?;
     phase("read the latest failed checks");
     let window_from = window_start(now, report_hours);
@@ -542,18 +650,14 @@ struct FailedHour {
     before: Option<(i64, u32)>,
 }
 
-/// Per site, the hours (Unix seconds) worth reading check by check (those
-/// where a down period can start or go on), and the latest hour with a
-/// failed check (where `last_error` is). From the hourly rollups (by a
-/// partial index on the hours with failures) and the chunks not folded
-/// yet.
-async fn down_hours(
+/// The hours that hold failed checks, per site and location (of the sites
+/// in `filter`, or all), with the hour checked before each: from the
+/// hourly rollups, by a partial index on the hours with failures. The
+/// chunks not folded yet add theirs; [`hours_to_read`] picks what to read.
+async fn failed_hours(
     tx: &tokio_postgres::Transaction<'_>,
-    sites: &BTreeSet<String>,
-    open: &Rollup,
-    rule: &Rule,
-) -> anyhow::Result<(BTreeMap<String, BTreeSet<i64>>, BTreeMap<String, i64>)> {
-    let names: Vec<&str> = sites.iter().map(String::as_str).collect();
+    filter: &[&str],
+) -> anyhow::Result<Vec<FailedHour>> {
     let rows = tx
         .query(
             "SELECT f.site, f.location, extract(epoch FROM f.hour)::bigint, f.checks - f.up_checks,
@@ -564,12 +668,12 @@ async fn down_hours(
                  WHERE b.site = f.site AND b.location = f.location AND b.hour < f.hour
                  ORDER BY b.hour DESC LIMIT 1
              ) AS b ON true
-             WHERE f.site = ANY($1) AND f.up_checks < f.checks",
-            &[&names],
+             WHERE f.up_checks < f.checks AND (cardinality($1::text[]) = 0 OR f.site = ANY($1))",
+            &[&filter],
         )
         .await
         .context("cannot read the hours with failed checks")?;
-    let mut failed: Vec<FailedHour> = rows
+    Ok(rows
         .iter()
         .map(|r| FailedHour {
             site: r.get(0),
@@ -580,19 +684,7 @@ async fn down_hours(
                 .get::<_, Option<i64>>(4)
                 .zip(r.get::<_, Option<i32>>(5).map(|u| u as u32)),
         })
-        .collect();
-    for ((site, location, hour), t) in &open.tallies {
-        if t.up_checks < t.checks && sites.contains(site) {
-            failed.push(FailedHour {
-                site: site.clone(),
-                location: location.clone(),
-                hour: *hour,
-                failed: t.checks - t.up_checks,
-                before: None,
-            });
-        }
-    }
-    Ok(hours_to_read(failed, rule))
+        .collect())
 }
 
 /// Which failed hours can hold a down period. A location's failed hours
@@ -812,10 +904,10 @@ fn site_report(
     let uptime_pct = UPTIME_WINDOWS
         .iter()
         .map(|(name, hours)| {
-            let t = mine.sum(window_start(now, *hours as i64), now);
+            let (checks, up) = mine.count(window_start(now, *hours as i64), now);
             (
                 *name,
-                (t.checks > 0).then(|| 100.0 * f64::from(t.up_checks) / f64::from(t.checks)),
+                (checks > 0).then(|| 100.0 * up as f64 / checks as f64),
             )
         })
         .collect();
@@ -989,6 +1081,19 @@ mod tests {
     fn hours(out: &BTreeMap<String, BTreeSet<i64>>, site: &str) -> Vec<i64> {
         out.get(site)
             .map_or_else(Vec::new, |h| h.iter().map(|h| h / HOUR).collect())
+    }
+
+    #[test]
+    fn ranges_merge_and_subtract() {
+        assert_eq!(
+            merge_ranges(vec![(5, 8), (1, 3), (3, 4), (7, 9)]),
+            [(1, 4), (5, 9)]
+        );
+        assert_eq!(
+            subtract_ranges(&[(0, 10), (20, 30)], &[(2, 4), (6, 8), (25, 40)]),
+            [(0, 2), (4, 6), (8, 10), (20, 25)]
+        );
+        assert!(subtract_ranges(&[(3, 5)], &[(0, 10)]).is_empty());
     }
 
     #[test]
