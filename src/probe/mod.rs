@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::client::WebPkiServerVerifier;
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -46,7 +45,7 @@ pub struct Prober {
     /// Bytes of body that all checks together may hold for their regexes.
     body_budget: Arc<Semaphore>,
     /// Verifiers of the sites that name a `ca_file`, by file.
-    verifiers: HashMap<PathBuf, Arc<WebPkiServerVerifier>>,
+    verifiers: HashMap<PathBuf, Arc<tls::SiteVerifier>>,
     location: String,
 }
 
@@ -84,10 +83,11 @@ impl Prober {
             if let Some(path) = &site.ca_file
                 && !verifiers.contains_key(path)
             {
-                let verifier = tls::verifier(&roots, &site.ca_certs, &provider).map_err(|e| {
-                    anyhow::anyhow!("site `{}`: ca_file {}: {e:#}", site.name, path.display())
-                })?;
-                verifiers.insert(path.clone(), verifier);
+                let verifier =
+                    tls::SiteVerifier::new(&roots, &site.ca_certs, &provider).map_err(|e| {
+                        anyhow::anyhow!("site `{}`: ca_file {}: {e:#}", site.name, path.display())
+                    })?;
+                verifiers.insert(path.clone(), Arc::new(verifier));
             }
         }
         let default = tls::verifier(&roots, &[], &provider)?;

@@ -20,7 +20,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use rustls::client::WebPkiServerVerifier;
 use time::OffsetDateTime;
 
 tokio::task_local! {
@@ -47,11 +46,11 @@ pub struct Marks {
 pub struct Recorder {
     marks: Mutex<Marks>,
     /// The verifier for this check's site when it names a `ca_file`.
-    pub(crate) verifier: Option<Arc<WebPkiServerVerifier>>,
+    pub(crate) verifier: Option<Arc<super::tls::SiteVerifier>>,
 }
 
 impl Recorder {
-    pub(crate) fn new(verifier: Option<Arc<WebPkiServerVerifier>>) -> Arc<Self> {
+    pub(crate) fn new(verifier: Option<Arc<super::tls::SiteVerifier>>) -> Arc<Self> {
         Arc::new(Recorder {
             marks: Mutex::new(Marks::default()),
             verifier,

@@ -57,6 +57,77 @@ pub(crate) fn verifier(
         .context("cannot build a certificate verifier")
 }
 
+/// A site's trust when it names a `ca_file`: the system's roots plus the
+/// file's certificates, and one of those certificates presented as the
+/// server's own is accepted as it is (pinned), as curl, OpenSSL and Go do.
+/// `openssl req -x509` makes a self-signed certificate with `CA:TRUE`,
+/// which WebPKI refuses as a server's (`CaUsedAsEndEntity`). A pinned
+/// certificate must still name the host and be within its dates; any other
+/// certificate goes through full verification.
+#[derive(Debug)]
+pub(crate) struct SiteVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl SiteVerifier {
+    pub(crate) fn new(
+        roots: &RootCertStore,
+        ca_certs: &[CertificateDer<'static>],
+        provider: &Arc<CryptoProvider>,
+    ) -> anyhow::Result<SiteVerifier> {
+        Ok(SiteVerifier {
+            webpki: verifier(roots, ca_certs, provider)?,
+            pinned: ca_certs.to_vec(),
+        })
+    }
+
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            pinned_is_valid(end_entity, server_name, now)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+}
+
+/// A pinned certificate's own checks: the host's name and the dates.
+fn pinned_is_valid(
+    cert: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    use rustls::CertificateError;
+    let bad = |e: CertificateError| rustls::Error::InvalidCertificate(e);
+    webpki::EndEntityCert::try_from(cert)
+        .map_err(|_| bad(CertificateError::BadEncoding))?
+        .verify_is_valid_for_subject_name(server_name)
+        .map_err(|_| bad(CertificateError::NotValidForName))?;
+    let (_, parsed) =
+        X509Certificate::from_der(cert.as_ref()).map_err(|_| bad(CertificateError::BadEncoding))?;
+    let now = now.as_secs() as i64;
+    let validity = parsed.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(bad(CertificateError::NotValidYet));
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(bad(CertificateError::Expired));
+    }
+    Ok(())
+}
+
 /// The rustls configuration shared by all checks.
 pub(crate) fn client_config(
     default: Arc<WebPkiServerVerifier>,
@@ -98,10 +169,16 @@ impl ServerCertVerifier for RecordingVerifier {
             let expires = expiry(end_entity);
             r.update(|m| m.cert_expires_at = expires);
         }
-        let verifier = recorder
-            .and_then(|r| r.verifier.clone())
-            .unwrap_or_else(|| Arc::clone(&self.default));
-        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        match recorder.and_then(|r| r.verifier.clone()) {
+            Some(site) => site.verify(end_entity, intermediates, server_name, ocsp_response, now),
+            None => self.default.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+        }
     }
 
     fn verify_tls12_signature(

@@ -556,3 +556,83 @@ async fn memory_does_not_grow_with_the_bodies_a_regex_reads() {
         buffered / MB
     );
 }
+
+/// A self-signed certificate with `CA:TRUE` (what `openssl req -x509`
+/// makes) given as the site's `ca_file` is trusted as the server's own, as
+/// curl does; another certificate, a wrong name or an expired pinned one
+/// are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_self_signed_ca_certificate_is_the_servers_own_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pinned, pinned_pem) =
+        certs::self_signed_ca_true(&["127.0.0.1", "localhost"], certs::VALID_UNTIL);
+    let (other, _) = certs::self_signed_ca_true(&["127.0.0.1", "localhost"], certs::VALID_UNTIL);
+    let (elsewhere, elsewhere_pem) =
+        certs::self_signed_ca_true(&["example.invalid"], certs::VALID_UNTIL);
+    let (expired, expired_pem) = certs::self_signed_ca_true(&["127.0.0.1"], certs::EXPIRED_AT);
+    std::fs::write(dir.path().join("pinned.pem"), &pinned_pem).unwrap();
+    std::fs::write(dir.path().join("elsewhere.pem"), &elsewhere_pem).unwrap();
+    std::fs::write(dir.path().join("expired.pem"), &expired_pem).unwrap();
+    let servers = [
+        (
+            "pinned",
+            Server::start_tls(pinned.server_config()).await,
+            "pinned.pem",
+        ),
+        (
+            "other",
+            Server::start_tls(other.server_config()).await,
+            "pinned.pem",
+        ),
+        (
+            "wrong-name",
+            Server::start_tls(elsewhere.server_config()).await,
+            "elsewhere.pem",
+        ),
+        (
+            "expired",
+            Server::start_tls(expired.server_config()).await,
+            "expired.pem",
+        ),
+    ];
+    let mut sites = String::from("[defaults]\ntimeout = \"3s\"\n");
+    for (name, server, ca) in &servers {
+        sites += &site_toml(name, &server.url("/ok"), &format!("ca_file = \"{ca}\""));
+    }
+    std::fs::write(dir.path().join("sites.toml"), &sites).unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let by_site: HashMap<String, serde_json::Value> = run
+        .json_lines()
+        .into_iter()
+        .map(|v| (v["site"].as_str().unwrap().to_owned(), v))
+        .collect();
+    let pinned = &by_site["pinned"];
+    assert_eq!(pinned["up"], true, "{pinned}");
+    assert_eq!(pinned["status_code"], 200);
+    assert_eq!(pinned["tls_expires_at"], certs::VALID_UNTIL_TEXT);
+    for site in ["other", "wrong-name", "expired"] {
+        let v = &by_site[site];
+        assert_eq!(
+            (v["up"].clone(), v["error_kind"].clone()),
+            (false.into(), "tls".into()),
+            "{site}: {v}"
+        );
+    }
+    assert!(
+        by_site["wrong-name"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("NotValidForName"),
+        "{}",
+        by_site["wrong-name"]
+    );
+    assert!(
+        by_site["expired"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Expired"),
+        "{}",
+        by_site["expired"]
+    );
+}

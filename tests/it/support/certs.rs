@@ -54,6 +54,26 @@ pub fn self_signed(not_after: OffsetDateTime) -> Leaf {
     }
 }
 
+/// A self-signed certificate with `CA:TRUE`, for `names`, as `openssl req
+/// -x509` makes one; and its PEM, for a site's `ca_file`.
+pub fn self_signed_ca_true(names: &[&str], not_after: OffsetDateTime) -> (Leaf, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = datetime!(2023-01-01 00:00:00 UTC);
+    params.not_after = not_after;
+    let cert = params.self_signed(&key).unwrap();
+    let pem = cert.pem();
+    (
+        Leaf {
+            chain: vec![cert.der().clone()],
+            key: key_der(&key),
+        },
+        pem,
+    )
+}
+
 /// A test CA; its PEM goes into a site's `ca_file`.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
