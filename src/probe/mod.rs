@@ -228,9 +228,16 @@ impl Prober {
         let keep = site.regex.as_ref().is_some_and(|re| re.needs_body());
         let mut body = Vec::new();
         let mut held = None;
+        let close_delimited = ends_at_close(&response);
         while progress.body_bytes < site.max_body_bytes {
-            let Some(chunk) = response.chunk().await.map_err(Failure::Body)? else {
-                break;
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                // A body that runs to the end of the connection, ended
+                // without TLS close_notify: what was read is the body, as
+                // curl, urllib and browsers take it.
+                Err(e) if close_delimited && unexpected_eof(&e) => break,
+                Err(e) => return Err(Failure::Body(e)),
             };
             let room =
                 usize::try_from(site.max_body_bytes - progress.body_bytes).unwrap_or(usize::MAX);
@@ -339,6 +346,36 @@ fn phase_name(marks: &Marks, progress: &Progress, https: bool) -> &'static str {
 
 /// The innermost cause of a reqwest error: the part a person can act on
 /// ("Connection refused", "invalid peer certificate: Expired").
+/// Whether the response's body runs until the server closes the
+/// connection: HTTP/1, with neither a length nor chunked encoding.
+fn ends_at_close(response: &reqwest::Response) -> bool {
+    let headers = response.headers();
+    response.version() <= reqwest::Version::HTTP_11
+        && !headers.contains_key(reqwest::header::CONTENT_LENGTH)
+        && !headers
+            .get_all(reqwest::header::TRANSFER_ENCODING)
+            .iter()
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            })
+}
+
+/// Whether the connection ended early (rustls: "peer closed connection
+/// without sending TLS close_notify").
+fn unexpected_eof(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 fn describe(error: &reqwest::Error) -> String {
     let mut cause: &dyn std::error::Error = error;
     while let Some(next) = cause.source() {

@@ -62,6 +62,17 @@ async fn behave<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, gzip: Arc<Vec<u8>>)
                 }
             }
         }
+        "/close-delimited" => {
+            // The body runs to the end of the connection, which ends with
+            // no TLS close_notify (many servers do that).
+            put(
+                &mut s,
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello sitewatch",
+            )
+            .await;
+            let _ = s.flush().await;
+            return;
+        }
         "/endless-body" => {
             put(&mut s, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").await;
             let block = vec![b'a'; 64 * 1024];
@@ -319,6 +330,7 @@ async fn every_hostile_behaviour_ends_within_the_timeout_with_a_well_formed_resu
 
     let http = |path: &str| format!("http://{plain_addr}{path}");
     let tls_ca = format!(r#","ca_file":"{}""#, ca_file.display());
+    let tls_close = format!(r#"{tls_ca},"regex":"hello sitewatch$""#);
     let mut cases: Vec<(&str, String, &str, Expect)> = vec![
         (
             "slow-headers",
@@ -443,6 +455,18 @@ async fn every_hostile_behaviour_ends_within_the_timeout_with_a_well_formed_resu
             "tls-trusted",
             format!("https://{trusted}/ok"),
             &tls_ca,
+            Expect::Up,
+        ),
+        (
+            "tls-close-without-close-notify",
+            format!("https://{trusted}/close-delimited"),
+            &tls_close,
+            Expect::Up,
+        ),
+        (
+            "close-delimited",
+            http("/close-delimited"),
+            r#","regex":"hello sitewatch$""#,
             Expect::Up,
         ),
         (
