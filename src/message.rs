@@ -57,6 +57,10 @@ pub struct Check {
     pub started_at: OffsetDateTime,
     /// No error, status as expected, regex matched when one is set.
     pub up: bool,
+    /// With the site's `degraded_after`: up but slower than that (false
+    /// when down); null without it. Absent from older messages.
+    #[serde(default)]
+    pub degraded: Option<bool>,
     pub status_code: Option<u16>,
     pub reason: Option<String>,
     /// Whole check, first DNS query to last body byte (or to the failure).
@@ -158,6 +162,7 @@ mod tests {
             ip: Some("127.0.0.1".parse().unwrap()),
             regex: None,
             regex_matched: None,
+            degraded: None,
             body_bytes: None,
             tls_expires_at: Some(datetime!(2030-01-02 03:04:05 UTC)),
             error_kind: Some(ErrorKind::Connect),
@@ -168,7 +173,8 @@ mod tests {
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 22);
+        assert_eq!(json.as_object().unwrap().len(), 23);
+        assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));
         assert_eq!(back.check_id, check.check_id);

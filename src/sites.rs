@@ -57,6 +57,7 @@ pub struct Defaults {
     pub headers: Option<BTreeMap<String, String>>,
     pub max_body_bytes: Option<u64>,
     pub interval: Option<String>,
+    pub degraded_after: Option<String>,
 }
 
 /// One `[[site]]` (or one element of `SITEWATCH_SITES`) as written.
@@ -74,6 +75,8 @@ pub struct RawSite {
     pub max_body_bytes: Option<u64>,
     /// How often to check it, under a scheduler that ticks more often.
     pub interval: Option<String>,
+    /// An up check slower than this is `degraded`.
+    pub degraded_after: Option<String>,
 }
 
 /// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
@@ -210,6 +213,8 @@ pub struct Site {
     /// Checked once per interval when the scheduler ticks more often; `None`
     /// means at every run.
     pub interval: Option<Duration>,
+    /// An up check slower than this is marked `degraded`; `None`: never.
+    pub degraded_after: Option<Duration>,
     /// Credentials the URL carried (`https://user:pass@host/`): taken out of
     /// `url`, which is published, and sent as Basic auth.
     pub auth: Option<BasicAuth>,
@@ -453,6 +458,23 @@ pub fn validate(
                 })?,
         ),
     };
+    let degraded_after = match raw
+        .degraded_after
+        .as_ref()
+        .or(defaults.degraded_after.as_ref())
+    {
+        None => None,
+        Some(t) => Some(
+            humantime::parse_duration(t)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "degraded_after `{t}`: expected a non-zero duration such as 800ms"
+                    ))
+                })?,
+        ),
+    };
     let max_body_bytes = raw
         .max_body_bytes
         .or(defaults.max_body_bytes)
@@ -474,6 +496,7 @@ pub fn validate(
         ca_certs,
         max_body_bytes,
         interval,
+        degraded_after,
         auth,
     })
 }

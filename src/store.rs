@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0005_rebuild_rollups.sql",
         include_str!("../migrations/0005_rebuild_rollups.sql"),
     ),
+    (
+        6,
+        "0006_degraded.sql",
+        include_str!("../migrations/0006_degraded.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.
@@ -812,7 +817,7 @@ pub async fn prepare(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Column types of `staging_checks` in COPY order.
-const CHECK_TYPES: [Type; 25] = [
+const CHECK_TYPES: [Type; 26] = [
     Type::UUID,
     Type::INT2,
     Type::TEXT,
@@ -838,6 +843,7 @@ const CHECK_TYPES: [Type; 25] = [
     Type::TEXT,
     Type::INT4,
     Type::INT8,
+    Type::BOOL,
 ];
 
 /// Binary COPY into the staging table, then one `INSERT ... SELECT` that
@@ -859,7 +865,7 @@ async fn insert_checks(
             "COPY staging_checks (check_id, schema, site, url, method, location, started_at, up,
               status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
               regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
-              kafka_topic, kafka_partition, kafka_offset) FROM STDIN BINARY",
+              kafka_topic, kafka_partition, kafka_offset, degraded) FROM STDIN BINARY",
         )
         .await
         .context("cannot start copying checks")?;
@@ -899,6 +905,7 @@ async fn insert_checks(
                 &topic,
                 &l.partition,
                 &l.offset,
+                &c.degraded,
             ])
             .await
             .context("cannot copy checks")?;

@@ -116,6 +116,12 @@ mod tests {
     fn a_valid_message_decodes() {
         let check = decode(Some(&serde_json::to_vec(&valid()).unwrap())).unwrap();
         assert_eq!(check.site, "x");
+        assert_eq!(check.degraded, None, "an older message has no `degraded`");
+        let mut newer = valid();
+        newer["degraded"] = true.into();
+        newer["a_field_of_tomorrow"] = "ignored".into();
+        let check = decode(Some(&serde_json::to_vec(&newer).unwrap())).unwrap();
+        assert_eq!(check.degraded, Some(true));
     }
 
     #[test]

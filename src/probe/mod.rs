@@ -178,6 +178,7 @@ impl Prober {
             location: self.location.clone(),
             started_at,
             up,
+            degraded: site.degraded_after.map(|limit| up && end - start > limit),
             status_code: progress.status.map(|s| s.as_u16()),
             reason: progress
                 .status

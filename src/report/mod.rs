@@ -603,6 +603,8 @@ fn tally_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
 struct Latest {
     at: OffsetDateTime,
     url: String,
+    /// Up, but slower than the site's `degraded_after`.
+    degraded: bool,
 }
 
 async fn latest_checks(
@@ -613,10 +615,10 @@ async fn latest_checks(
         pairs.iter().map(|(s, l)| (s.as_str(), l.as_str())).unzip();
     let rows = tx
         .query(
-            "SELECT p.site, p.location, c.started_at, c.url
+            "SELECT p.site, p.location, c.started_at, c.url, coalesce(c.up AND c.degraded, false)
              FROM unnest($1::text[], $2::text[]) AS p(site, location)
              CROSS JOIN LATERAL (
-                 SELECT started_at, url FROM checks
+                 SELECT started_at, url, up, degraded FROM checks
                  WHERE site = p.site COLLATE \"C\" AND location = p.location
                  ORDER BY started_at DESC LIMIT 1
              ) AS c",
@@ -632,6 +634,7 @@ async fn latest_checks(
                 Latest {
                     at: r.get(2),
                     url: r.get(3),
+                    degraded: r.get(4),
                 },
             )
         })
@@ -972,6 +975,8 @@ fn site_report(
             State::Stale
         } else if down_now.contains(location) {
             State::Down
+        } else if l.degraded {
+            State::Degraded
         } else {
             State::Up
         };
@@ -993,6 +998,10 @@ fn site_report(
         State::Stale
     } else if down >= rule.quorum.max(1) as usize {
         State::Down
+    } else if locations.iter().any(|l| l.state == State::Degraded) {
+        // Up, but some location's latest check was slower than the site's
+        // `degraded_after`.
+        State::Degraded
     } else {
         State::Up
     };

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 22] = [
+const FIELDS: [&str; 23] = [
     "schema",
     "check_id",
     "site",
@@ -21,6 +21,7 @@ const FIELDS: [&str; 22] = [
     "location",
     "started_at",
     "up",
+    "degraded",
     "status_code",
     "reason",
     "response_time_ms",
@@ -634,5 +635,49 @@ async fn a_pinned_self_signed_ca_certificate_is_the_servers_own_and_nothing_else
             .contains("Expired"),
         "{}",
         by_site["expired"]
+    );
+}
+
+/// `degraded_after`: an up check slower than it is `degraded`; without it,
+/// `degraded` is null; a down check is not degraded.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_up_check_slower_than_degraded_after_is_degraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let mut sites = String::from("[defaults]\ntimeout = \"3s\"\n");
+    sites += &site_toml("slow-for-it", &web.url("/ok"), "degraded_after = \"1ns\"");
+    sites += &site_toml("fast-enough", &web.url("/ok"), "degraded_after = \"1h\"");
+    sites += &site_toml("no-limit", &web.url("/ok"), "");
+    sites += &site_toml("down", &web.url("/error"), "degraded_after = \"1ns\"");
+    std::fs::write(dir.path().join("sites.toml"), &sites).unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let got: HashMap<String, (serde_json::Value, serde_json::Value)> = run
+        .json_lines()
+        .into_iter()
+        .map(|v| {
+            (
+                v["site"].as_str().unwrap().to_owned(),
+                (v["up"].clone(), v["degraded"].clone()),
+            )
+        })
+        .collect();
+    assert_eq!(got["slow-for-it"], (true.into(), true.into()));
+    assert_eq!(got["fast-enough"], (true.into(), false.into()));
+    assert_eq!(got["no-limit"], (true.into(), serde_json::Value::Null));
+    assert_eq!(got["down"], (false.into(), false.into()));
+
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        site_toml("bad", &web.url("/ok"), "degraded_after = \"soon\""),
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("degraded_after `soon`: expected a non-zero duration such as 800ms"),
+        "{}",
+        run.stderr
     );
 }

@@ -37,7 +37,8 @@ fn check(site: &str, location: &str, at: OffsetDateTime, up: bool, ms: f64, i: u
 ///   of 2 failures (under the threshold of 3) 5 hours ago;
 /// - `down-now` from eu and us: failing for its last 7 checks;
 /// - `gone`: its checks stop 2 hours ago;
-/// - `secure`: up, with a certificate.
+/// - `secure`: up, with a certificate; its latest check slower than its
+///   `degraded_after` (the earlier ones were not).
 fn history(now: OffsetDateTime) -> Vec<Check> {
     let mut out = Vec::new();
     let steps = 3 * 24 * 60 / STEP;
@@ -57,6 +58,7 @@ fn history(now: OffsetDateTime) -> Vec<Check> {
             out.push(check("gone", "eu", at, true, ms, i + 1));
         }
         let mut s = check("secure", "eu", at, true, ms, i + 2);
+        s.degraded = Some(ago == 0);
         s.tls_expires_at = Some(now + Duration::days(40) + Duration::hours(1));
         out.push(s);
         i += 3;
@@ -184,6 +186,16 @@ async fn report_json_matches_the_checks() {
     assert_eq!(state("down-now"), "down");
     assert_eq!(state("gone"), "stale");
     assert_eq!(state("never"), "unknown");
+    assert_eq!(
+        state("secure"),
+        "degraded",
+        "up, but its latest check was slow"
+    );
+    assert_eq!(sites["secure"]["locations"][0]["state"], "degraded");
+    assert_eq!(
+        sites["secure"]["uptime_pct"]["24h"], 100.0,
+        "a degraded check is up"
+    );
     assert!(sites["never"]["since"].is_null());
     let first_failure = now - Duration::minutes(6 * STEP);
     assert_eq!(time(&sites["down-now"]["since"]), first_failure);
@@ -300,7 +312,7 @@ async fn report_json_matches_the_checks() {
         ("down-now", "down"),
         ("flaky", "up"),
         ("gone", "stale"),
-        ("secure", "up"),
+        ("secure", "degraded"),
         ("steady", "up"),
     ] {
         let s = section(site);
