@@ -36,6 +36,7 @@ fn check(i: usize) -> Check {
         ip: Some("127.0.0.1".parse().unwrap()),
         regex: Some("(?i)ok".into()),
         regex_matched: Some(up),
+        json_matched: None,
         degraded: None,
         body_bytes: Some(32_000),
         tls_expires_at: Some(OffsetDateTime::now_utc()),

@@ -31,6 +31,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod conditions;
 pub mod config;
 pub mod drain;
 pub mod error;

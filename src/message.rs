@@ -73,6 +73,9 @@ pub struct Check {
     pub ip: Option<IpAddr>,
     pub regex: Option<String>,
     pub regex_matched: Option<bool>,
+    /// With the site's `json` conditions: whether the body held them.
+    #[serde(default)]
+    pub json_matched: Option<bool>,
     pub body_bytes: Option<u64>,
     #[serde(with = "rfc3339_ms::option")]
     pub tls_expires_at: Option<OffsetDateTime>,
@@ -162,6 +165,7 @@ mod tests {
             ip: Some("127.0.0.1".parse().unwrap()),
             regex: None,
             regex_matched: None,
+            json_matched: None,
             degraded: None,
             body_bytes: None,
             tls_expires_at: Some(datetime!(2030-01-02 03:04:05 UTC)),
@@ -173,7 +177,7 @@ mod tests {
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 23);
+        assert_eq!(json.as_object().unwrap().len(), 24);
         assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));

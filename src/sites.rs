@@ -77,6 +77,8 @@ pub struct RawSite {
     pub interval: Option<String>,
     /// An up check slower than this is `degraded`.
     pub degraded_after: Option<String>,
+    /// JSON paths and the values the body must hold there.
+    pub json: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
@@ -215,6 +217,8 @@ pub struct Site {
     pub interval: Option<Duration>,
     /// An up check slower than this is marked `degraded`; `None`: never.
     pub degraded_after: Option<Duration>,
+    /// The body must be JSON holding these values.
+    pub json: Option<Arc<crate::conditions::JsonConditions>>,
     /// Credentials the URL carried (`https://user:pass@host/`): taken out of
     /// `url`, which is published, and sent as Basic auth.
     pub auth: Option<BasicAuth>,
@@ -475,6 +479,12 @@ pub fn validate(
                 })?,
         ),
     };
+    let json = match &raw.json {
+        None => None,
+        Some(pairs) => Some(Arc::new(
+            crate::conditions::JsonConditions::new(pairs).map_err(bad)?,
+        )),
+    };
     let max_body_bytes = raw
         .max_body_bytes
         .or(defaults.max_body_bytes)
@@ -497,6 +507,7 @@ pub fn validate(
         max_body_bytes,
         interval,
         degraded_after,
+        json,
         auth,
     })
 }

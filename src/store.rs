@@ -817,7 +817,7 @@ pub async fn prepare(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Column types of `staging_checks` in COPY order.
-const CHECK_TYPES: [Type; 26] = [
+const CHECK_TYPES: [Type; 27] = [
     Type::UUID,
     Type::INT2,
     Type::TEXT,
@@ -844,6 +844,7 @@ const CHECK_TYPES: [Type; 26] = [
     Type::INT4,
     Type::INT8,
     Type::BOOL,
+    Type::BOOL,
 ];
 
 /// Binary COPY into the staging table, then one `INSERT ... SELECT` that
@@ -865,7 +866,7 @@ async fn insert_checks(
             "COPY staging_checks (check_id, schema, site, url, method, location, started_at, up,
               status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
               regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
-              kafka_topic, kafka_partition, kafka_offset, degraded) FROM STDIN BINARY",
+              kafka_topic, kafka_partition, kafka_offset, degraded, json_matched) FROM STDIN BINARY",
         )
         .await
         .context("cannot start copying checks")?;
@@ -906,6 +907,7 @@ async fn insert_checks(
                 &l.partition,
                 &l.offset,
                 &c.degraded,
+                &c.json_matched,
             ])
             .await
             .context("cannot copy checks")?;

@@ -58,6 +58,7 @@ struct Progress {
     headers_at: Option<Instant>,
     body_bytes: u64,
     regex_matched: Option<bool>,
+    json_matched: Option<bool>,
 }
 
 /// Where a completed request went wrong.
@@ -163,7 +164,8 @@ impl Prober {
             && progress
                 .status
                 .is_some_and(|s| site.expect_status.contains(s.as_u16()))
-            && progress.regex_matched != Some(false);
+            && progress.regex_matched != Some(false)
+            && progress.json_matched != Some(false);
         let literal_ip = match site.url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -200,6 +202,7 @@ impl Prober {
                 .or(literal_ip),
             regex: site.regex.as_ref().map(|r| r.as_str().to_owned()),
             regex_matched: progress.regex_matched,
+            json_matched: progress.json_matched,
             body_bytes: progress.status.map(|_| progress.body_bytes),
             tls_expires_at: if https { marks.cert_expires_at } else { None },
             error_kind,
@@ -223,10 +226,11 @@ impl Prober {
         progress.remote = response.remote_addr();
         let cap = usize::try_from(site.max_body_bytes).unwrap_or(usize::MAX);
         let mut stream = site.regex.as_ref().and_then(|re| re.stream());
-        // Only a pattern the streaming matcher cannot run keeps the body,
-        // under the shared budget, taken whole so that checks waiting for
-        // room never hold part of it (which could starve them all).
-        let keep = site.regex.as_ref().is_some_and(|re| re.needs_body());
+        // Only JSON conditions and a pattern the streaming matcher cannot
+        // run keep the body, under the shared budget, taken whole so that
+        // checks waiting for room never hold part of it (which could
+        // starve them all).
+        let keep = site.json.is_some() || site.regex.as_ref().is_some_and(|re| re.needs_body());
         let mut body = Vec::new();
         let mut held = None;
         let close_delimited = ends_at_close(&response);
@@ -245,7 +249,8 @@ impl Prober {
             let taken = &chunk[..chunk.len().min(room)];
             if let Some(stream) = stream.as_mut() {
                 stream.feed(taken);
-            } else if keep {
+            }
+            if keep {
                 if held.is_none() {
                     let whole = cap.min(BODY_BUDGET_BYTES);
                     held = Some(
@@ -269,6 +274,8 @@ impl Prober {
             (None, Some(re)) => Some(re.is_match(&body)),
             (None, None) => None,
         };
+        // A body cut at the cap is not JSON: the cap applies.
+        progress.json_matched = site.json.as_ref().map(|j| j.matches(&body));
         Ok(())
     }
 }

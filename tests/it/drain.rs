@@ -70,6 +70,7 @@ pub(crate) fn sample(i: usize) -> Check {
         ip: Some("127.0.0.1".parse().unwrap()),
         regex: None,
         regex_matched: None,
+        json_matched: None,
         degraded: None,
         body_bytes: up.then_some(1234),
         tls_expires_at: None,
@@ -149,7 +150,7 @@ async fn probe_once_then_drain_stores_each_message_as_one_row_with_equal_columns
     let dir = tempfile::tempdir().unwrap();
     let web = Server::start().await;
     let sites = format!(
-        r#"[{{"name":"ok","url":"{}","regex":"hello","degraded_after":"1ns"}},{{"name":"missing","url":"{}"}},
+        r#"[{{"name":"ok","url":"{}","regex":"hello","degraded_after":"1ns"}},{{"name":"missing","url":"{}","json":{{"$.a":1}}}},
             {{"name":"closed","url":"http://127.0.0.1:{}/"}}]"#,
         web.url("/ok"),
         web.url("/notfound"),
@@ -176,6 +177,15 @@ async fn probe_once_then_drain_stores_each_message_as_one_row_with_equal_columns
         db::count(&client, "SELECT count(*) FROM checks WHERE degraded").await,
         2,
         "the `ok` site's checks, slower than 1ns: `degraded` stored"
+    );
+    assert_eq!(
+        db::count(
+            &client,
+            "SELECT count(*) FROM checks WHERE NOT json_matched"
+        )
+        .await,
+        2,
+        "the `missing` site's checks, not JSON: `json_matched` stored"
     );
     for record in published {
         let id: Uuid = record.value["check_id"].as_str().unwrap().parse().unwrap();

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 23] = [
+const FIELDS: [&str; 24] = [
     "schema",
     "check_id",
     "site",
@@ -32,6 +32,7 @@ const FIELDS: [&str; 23] = [
     "ip",
     "regex",
     "regex_matched",
+    "json_matched",
     "body_bytes",
     "tls_expires_at",
     "error_kind",
@@ -677,6 +678,83 @@ async fn an_up_check_slower_than_degraded_after_is_degraded() {
     assert!(
         run.stderr
             .contains("degraded_after `soon`: expected a non-zero duration such as 800ms"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `json` conditions: the body must be JSON holding each value at its
+/// path; a mismatch, a body that is not JSON, or one cut at the cap is
+/// down with `json_matched = false`; a bad path is exit 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_conditions_decide_up_and_are_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let health = web.url("/health");
+    let mut sites = String::from("[defaults]\ntimeout = \"3s\"\n");
+    sites += &site_toml(
+        "match",
+        &health,
+        "json = { \"$.status\" = \"UP\", \"$.checks.db\" = \"ok\", \"$.replicas[0].lag_ms\" = 3 }",
+    );
+    sites += &site_toml("mismatch", &health, "json = { \"$.status\" = \"DOWN\" }");
+    sites += &site_toml("missing", &health, "json = { \"$.checks.cache\" = \"ok\" }");
+    sites += &site_toml(
+        "not-json",
+        &web.url("/ok"),
+        "json = { \"$.status\" = \"UP\" }",
+    );
+    sites += &site_toml(
+        "too-large",
+        &health,
+        "json = { \"$.status\" = \"UP\" }\nmax_body_bytes = 20",
+    );
+    sites += &site_toml(
+        "with-regex",
+        &health,
+        "json = { \"$.status\" = \"UP\" }\nregex = '\"db\":\"ok\"'",
+    );
+    sites += &site_toml("none", &health, "");
+    std::fs::write(dir.path().join("sites.toml"), &sites).unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let got: HashMap<String, Value> = run
+        .json_lines()
+        .into_iter()
+        .map(|v| (v["site"].as_str().unwrap().to_owned(), v))
+        .collect();
+    let seen = |site: &str| {
+        let v = &got[site];
+        (
+            v["up"].clone(),
+            v["json_matched"].clone(),
+            v["status_code"].clone(),
+        )
+    };
+    assert_eq!(seen("match"), (true.into(), true.into(), 200.into()));
+    for site in ["mismatch", "missing", "not-json", "too-large"] {
+        assert_eq!(
+            seen(site),
+            (false.into(), false.into(), 200.into()),
+            "{site}"
+        );
+        assert!(got[site]["error_kind"].is_null(), "the request completed");
+    }
+    assert_eq!(got["too-large"]["body_bytes"], 20);
+    assert_eq!(seen("with-regex"), (true.into(), true.into(), 200.into()));
+    assert_eq!(got["with-regex"]["regex_matched"], true);
+    assert_eq!(seen("none"), (true.into(), Value::Null, 200.into()));
+
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        site_toml("bad", &health, "json = { \"status\" = \"UP\" }"),
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("json path `status`: expected a path such as $.status"),
         "{}",
         run.stderr
     );

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 
 /// The body of `/ok`.
 pub const OK_BODY: &str = "<html><body>hello sitewatch</body></html>";
+/// What `/health` answers: a JSON health endpoint.
+pub const HEALTH_BODY: &str = r#"{"status":"UP","checks":{"db":"ok"},"replicas":[{"lag_ms":3}]}"#;
 
 /// `/auth` answers 200 only to Basic auth `user:s3cret` (base64), else 401.
 pub const AUTH_BASIC: &str = "dXNlcjpzM2NyZXQ=";
@@ -114,6 +116,7 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
             "who?",
         ),
         "/notfound" => reply("404 Not Found", "", "no such page"),
+        "/health" => reply("200 OK", "", HEALTH_BODY),
         "/error" => reply("500 Internal Server Error", "", "boom"),
         "/redirect" => reply("301 Moved Permanently", "Location: /ok\r\n", ""),
         "/slow" => {
