@@ -85,6 +85,10 @@ pub enum Command {
     /// partitions of `checks`), and rollups older than --keep-rollups; safe
     /// while drains run
     Prune(PruneArgs),
+    /// Check the sites file (--sites-file) and the settings, changing
+    /// nothing and connecting nowhere: every problem, one line each, exit 2
+    /// if there is any (for pull requests that change `sites.toml`)
+    Validate,
 }
 
 #[derive(Debug, Args)]

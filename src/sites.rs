@@ -311,6 +311,75 @@ pub fn load(settings: &Settings) -> Result<Vec<Site>> {
     }
 }
 
+/// Every problem of the sites the settings point at, one line each (empty
+/// when they are all valid), and how many sites there are: each site is
+/// validated on its own, so one bad site does not hide the next.
+pub fn problems(settings: &Settings) -> (usize, Vec<String>) {
+    let (label, raw, defaults, base) = match &settings.sites {
+        SitesSource::Inline(json, file) => {
+            let raw: Vec<RawSite> = match serde_json::from_str(json) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    return (
+                        0,
+                        vec![format!(
+                            "SITEWATCH_SITES: {e} (expected a JSON list of sites)"
+                        )],
+                    );
+                }
+            };
+            let (defaults, base) = match file {
+                Some((path, doc)) => (
+                    doc.defaults.clone(),
+                    path.parent().unwrap_or(Path::new(".")).to_owned(),
+                ),
+                None => (Defaults::default(), PathBuf::from(".")),
+            };
+            ("SITEWATCH_SITES".to_owned(), raw, defaults, base)
+        }
+        SitesSource::File(path, doc) => (
+            path.display().to_string(),
+            doc.site.clone(),
+            doc.defaults.clone(),
+            path.parent().unwrap_or(Path::new(".")).to_owned(),
+        ),
+        SitesSource::Missing(_) => {
+            return (
+                0,
+                vec![
+                    load(settings)
+                        .err()
+                        .map(|e| e.one_line())
+                        .unwrap_or_default(),
+                ],
+            );
+        }
+    };
+    if raw.is_empty() {
+        return (
+            0,
+            vec![format!("{label}: no sites to check: add a [[site]]")],
+        );
+    }
+    let count = raw.len();
+    let mut names = HashSet::new();
+    let mut shared = Shared::default();
+    let mut out = Vec::new();
+    for site in raw {
+        if !names.insert(site.name.clone()) {
+            out.push(format!(
+                "{label}: site `{}`: duplicate name: names are message keys and must be unique",
+                site.name
+            ));
+            continue;
+        }
+        if let Err(e) = validate(site, &defaults, &base, &mut shared) {
+            out.push(format!("{label}: {}", e.one_line()));
+        }
+    }
+    (count, out)
+}
+
 fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<Vec<Site>> {
     if raw.is_empty() {
         return Err(Error::config("no sites to check: add a [[site]]"));

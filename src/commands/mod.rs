@@ -6,6 +6,7 @@ pub mod migrate;
 pub mod probe_once;
 pub mod prune;
 pub mod report;
+pub mod validate;
 
 use crate::cli::Command;
 use crate::config::Settings;
@@ -62,6 +63,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
         Command::Prune(args) => prune::run(settings, &args).await,
         Command::Report(args) => report::run(settings, &args).await,
+        Command::Validate => validate::run(settings),
     }
 }
 

@@ -272,3 +272,45 @@ async fn a_bad_site_url_with_credentials_is_named_without_its_password() {
         run.stderr
     );
 }
+
+/// `validate`: every bad site of the file, one line each, exit 2; a good
+/// file, exit 0; nothing is checked or published either way.
+#[tokio::test]
+async fn validate_names_every_bad_site_and_passes_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[site]]\nname = \"a\"\nurl = \"https://127.0.0.1:1/\"\nregex = \"(\"\n\
+         [[site]]\nname = \"b\"\nurl = \"ftp://x/\"\n\
+         [[site]]\nname = \"a\"\nurl = \"https://127.0.0.1:1/\"\n\
+         [[site]]\nname = \"c\"\nurl = \"https://127.0.0.1:1/\"\njson = { \"x\" = 1 }\n\
+         [[site]]\nname = \"fine\"\nurl = \"https://127.0.0.1:1/\"\n",
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["validate", "--sites-file", "bad.toml"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "bad.toml: site `a`: regex `(` does not compile: error: unclosed group",
+            "bad.toml: site `b`: url `ftp://x/`: only http:// and https:// URLs with a host can be checked",
+            "bad.toml: site `a`: duplicate name: names are message keys and must be unique",
+            "bad.toml: site `c`: json path `x`: expected a path such as $.status, $.checks.db or $.items[0]",
+            "error: 4 problems found (above)",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+
+    std::fs::write(
+        dir.path().join("good.toml"),
+        "[[site]]\nname = \"one\"\nurl = \"https://127.0.0.1:1/\"\n\
+         [[site]]\nname = \"two\"\nurl = \"http://127.0.0.1:1/\"\ndegraded_after = \"1s\"\n",
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["validate", "--sites-file", "good.toml"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "2 sites, no problem found\n");
+}
