@@ -86,8 +86,9 @@ pub enum Command {
     /// while drains run
     Prune(PruneArgs),
     /// Check the sites file (--sites-file) and the settings, changing
-    /// nothing and connecting nowhere: each bad site on a line of its own,
-    /// exit 2 if there is any (for pull requests that change `sites.toml`)
+    /// nothing and connecting nowhere: every problem of every site on a line
+    /// of its own, exit 2 if there is any (for pull requests that change
+    /// `sites.toml`)
     Validate,
 }
 

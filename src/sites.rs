@@ -373,11 +373,77 @@ pub fn problems(settings: &Settings) -> (usize, Vec<String>) {
             ));
             continue;
         }
-        if let Err(e) = validate(site, &defaults, &base, &mut shared) {
+        for e in every_problem(&site, &defaults, &base, &mut shared) {
             out.push(format!("{label}: {}", e.one_line()));
         }
     }
     (count, out)
+}
+
+/// Every problem of one site, not only the first that [`validate`] stops
+/// at: its name and URL, then each other key validated on its own (with a
+/// stand-in URL when the site's own is bad), each distinct message once.
+fn every_problem(
+    raw: &RawSite,
+    defaults: &Defaults,
+    base: &Path,
+    shared: &mut Shared,
+) -> Vec<Error> {
+    let Err(first) = validate(raw.clone(), defaults, base, shared) else {
+        return Vec::new();
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut note = |result: Result<Site>| {
+        if let Err(e) = result
+            && seen.insert(e.one_line())
+        {
+            out.push(e);
+        }
+    };
+    let bare = RawSite {
+        name: raw.name.clone(),
+        url: raw.url.clone(),
+        ..RawSite::default()
+    };
+    let url_ok = validate(bare.clone(), &Defaults::default(), base, shared)
+        .map_err(|e| note(Err(e)))
+        .is_ok();
+    let base_site = RawSite {
+        url: if url_ok {
+            raw.url.clone()
+        } else {
+            "http://stand-in.invalid/".to_owned()
+        },
+        ..bare
+    };
+    let alone: [fn(&RawSite, &Defaults, &mut RawSite, &mut Defaults); 10] = [
+        |r, d, s, t| (s.method, t.method) = (r.method.clone(), d.method.clone()),
+        |r, d, s, t| (s.headers, t.headers) = (r.headers.clone(), d.headers.clone()),
+        |r, d, s, t| (s.timeout, t.timeout) = (r.timeout.clone(), d.timeout.clone()),
+        |r, d, s, t| {
+            (s.expect_status, t.expect_status) = (r.expect_status.clone(), d.expect_status.clone())
+        },
+        |r, _, s, _| s.regex = r.regex.clone(),
+        |r, _, s, _| s.ca_file = r.ca_file.clone(),
+        |r, d, s, t| (s.max_body_bytes, t.max_body_bytes) = (r.max_body_bytes, d.max_body_bytes),
+        |r, d, s, t| (s.interval, t.interval) = (r.interval.clone(), d.interval.clone()),
+        |r, d, s, t| {
+            (s.degraded_after, t.degraded_after) =
+                (r.degraded_after.clone(), d.degraded_after.clone())
+        },
+        |r, _, s, _| s.json = r.json.clone(),
+    ];
+    for set in alone {
+        let (mut site, mut only) = (base_site.clone(), Defaults::default());
+        set(raw, defaults, &mut site, &mut only);
+        note(validate(site, &only, base, shared));
+    }
+    if out.is_empty() {
+        // Keys fine on their own but not together: say what validate said.
+        out.push(first);
+    }
+    out
 }
 
 fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<Vec<Site>> {

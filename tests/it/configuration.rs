@@ -283,7 +283,7 @@ async fn validate_names_every_bad_site_and_passes_a_good_file() {
         "[[site]]\nname = \"a\"\nurl = \"https://127.0.0.1:1/\"\nregex = \"(\"\n\
          [[site]]\nname = \"b\"\nurl = \"ftp://x/\"\n\
          [[site]]\nname = \"a\"\nurl = \"https://127.0.0.1:1/\"\n\
-         [[site]]\nname = \"c\"\nurl = \"https://127.0.0.1:1/\"\njson = { \"x\" = 1 }\n\
+         [[site]]\nname = \"c\"\nurl = \"https://127.0.0.1:1/\"\njson = { \"x\" = 1 }\ndegraded_after = \"soon\"\n\
          [[site]]\nname = \"fine\"\nurl = \"https://127.0.0.1:1/\"\n",
     )
     .unwrap();
@@ -296,8 +296,9 @@ async fn validate_names_every_bad_site_and_passes_a_good_file() {
             "bad.toml: site `a`: regex `(` does not compile: error: unclosed group",
             "bad.toml: site `b`: url `ftp://x/`: only http:// and https:// URLs with a host can be checked",
             "bad.toml: site `a`: duplicate name: names are message keys and must be unique",
+            "bad.toml: site `c`: degraded_after `soon`: expected a non-zero duration such as 800ms",
             "bad.toml: site `c`: json path `x`: expected a path such as $.status, $.checks.db or $.items[0]",
-            "error: 4 problems found (above)",
+            "error: 5 problems found (above)",
         ],
         "{}",
         run.stderr
