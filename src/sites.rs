@@ -279,8 +279,17 @@ pub fn check_label(what: &str, value: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Loads and validates the sites the settings point at.
-pub fn load(settings: &Settings) -> Result<Vec<Site>> {
+/// The sites as written, wherever the settings point: with the defaults
+/// they inherit, the folder relative paths start from, and the label their
+/// errors carry (the file's path, or `SITEWATCH_SITES`).
+struct Written {
+    label: String,
+    raw: Vec<RawSite>,
+    defaults: Defaults,
+    base: PathBuf,
+}
+
+fn written(settings: &Settings) -> Result<Written> {
     match &settings.sites {
         SitesSource::Inline(json, file) => {
             let raw: Vec<RawSite> = serde_json::from_str(json).map_err(|e| {
@@ -291,19 +300,23 @@ pub fn load(settings: &Settings) -> Result<Vec<Site>> {
             let (defaults, base) = match file {
                 Some((path, doc)) => (
                     doc.defaults.clone(),
-                    path.parent().unwrap_or(Path::new(".")),
+                    path.parent().unwrap_or(Path::new(".")).to_owned(),
                 ),
-                None => (Defaults::default(), Path::new(".")),
+                None => (Defaults::default(), PathBuf::from(".")),
             };
-            validate_all(raw, &defaults, base)
-                .map_err(|e| Error::config(format!("SITEWATCH_SITES: {}", e.one_line())))
+            Ok(Written {
+                label: "SITEWATCH_SITES".to_owned(),
+                raw,
+                defaults,
+                base,
+            })
         }
-        SitesSource::File(path, doc) => {
-            let base = path.parent().unwrap_or(Path::new("."));
-            let sites = validate_all(doc.site.clone(), &doc.defaults, base)
-                .map_err(|e| Error::config(format!("{}: {}", path.display(), e.one_line())))?;
-            Ok(sites)
-        }
+        SitesSource::File(path, doc) => Ok(Written {
+            label: path.display().to_string(),
+            raw: doc.site.clone(),
+            defaults: doc.defaults.clone(),
+            base: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        }),
         SitesSource::Missing(path) => Err(Error::config(format!(
             "sites file {} not found: create it, or set SITEWATCH_SITES_FILE or SITEWATCH_SITES",
             path.display()
@@ -311,49 +324,25 @@ pub fn load(settings: &Settings) -> Result<Vec<Site>> {
     }
 }
 
+/// Loads and validates the sites the settings point at.
+pub fn load(settings: &Settings) -> Result<Vec<Site>> {
+    let w = written(settings)?;
+    validate_all(w.raw, &w.defaults, &w.base)
+        .map_err(|e| Error::config(format!("{}: {}", w.label, e.one_line())))
+}
+
 /// Every problem of the sites the settings point at, one line each (empty
 /// when they are all valid), and how many sites there are: each site is
 /// validated on its own, so one bad site does not hide the next.
 pub fn problems(settings: &Settings) -> (usize, Vec<String>) {
-    let (label, raw, defaults, base) = match &settings.sites {
-        SitesSource::Inline(json, file) => {
-            let raw: Vec<RawSite> = match serde_json::from_str(json) {
-                Ok(raw) => raw,
-                Err(e) => {
-                    return (
-                        0,
-                        vec![format!(
-                            "SITEWATCH_SITES: {e} (expected a JSON list of sites)"
-                        )],
-                    );
-                }
-            };
-            let (defaults, base) = match file {
-                Some((path, doc)) => (
-                    doc.defaults.clone(),
-                    path.parent().unwrap_or(Path::new(".")).to_owned(),
-                ),
-                None => (Defaults::default(), PathBuf::from(".")),
-            };
-            ("SITEWATCH_SITES".to_owned(), raw, defaults, base)
-        }
-        SitesSource::File(path, doc) => (
-            path.display().to_string(),
-            doc.site.clone(),
-            doc.defaults.clone(),
-            path.parent().unwrap_or(Path::new(".")).to_owned(),
-        ),
-        SitesSource::Missing(_) => {
-            return (
-                0,
-                vec![
-                    load(settings)
-                        .err()
-                        .map(|e| e.one_line())
-                        .unwrap_or_default(),
-                ],
-            );
-        }
+    let Written {
+        label,
+        raw,
+        defaults,
+        base,
+    } = match written(settings) {
+        Ok(w) => w,
+        Err(e) => return (0, vec![e.one_line()]),
     };
     if raw.is_empty() {
         return (
@@ -465,6 +454,15 @@ fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<V
     Ok(sites)
 }
 
+/// A non-zero duration as written for `key` (`"10s"`); the error names the
+/// key and shows `example`.
+fn duration(key: &str, text: &str, example: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{key} `{text}`: expected a non-zero duration such as {example}"))
+}
+
 /// What sites have in common is built once: a regex is compiled once and
 /// shared behind an `Arc`, so that all the sites that carry it use one
 /// automaton and one pool of match caches (compiling or cloning it per site
@@ -520,14 +518,7 @@ pub fn validate(
     }
     let timeout = match raw.timeout.as_ref().or(defaults.timeout.as_ref()) {
         None => DEFAULT_TIMEOUT,
-        Some(t) => humantime::parse_duration(t)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                bad(format!(
-                    "timeout `{t}`: expected a non-zero duration such as 10s"
-                ))
-            })?,
+        Some(t) => duration("timeout", t, "10s").map_err(bad)?,
     };
     let expect_status = match raw
         .expect_status
@@ -584,36 +575,20 @@ pub fn validate(
             certs
         }
     };
-    let interval = match raw.interval.as_ref().or(defaults.interval.as_ref()) {
-        None => None,
-        Some(t) => Some(
-            humantime::parse_duration(t)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "interval `{t}`: expected a non-zero duration such as 5m"
-                    ))
-                })?,
-        ),
-    };
-    let degraded_after = match raw
+    let interval = raw
+        .interval
+        .as_ref()
+        .or(defaults.interval.as_ref())
+        .map(|t| duration("interval", t, "5m"))
+        .transpose()
+        .map_err(bad)?;
+    let degraded_after = raw
         .degraded_after
         .as_ref()
         .or(defaults.degraded_after.as_ref())
-    {
-        None => None,
-        Some(t) => Some(
-            humantime::parse_duration(t)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "degraded_after `{t}`: expected a non-zero duration such as 800ms"
-                    ))
-                })?,
-        ),
-    };
+        .map(|t| duration("degraded_after", t, "800ms"))
+        .transpose()
+        .map_err(bad)?;
     let json = match &raw.json {
         None => None,
         Some(pairs) => Some(Arc::new(
