@@ -96,6 +96,23 @@ def timed(cmd, env=None, cwd=None, stdout=subprocess.DEVNULL):
     }
 
 
+def psql_command(env, db, sql):
+    """The local stack's psql running `sql` on `db` in UTC, unaligned,
+    tuples only, stopping at the first error."""
+    import shlex
+    return shlex.split(env["STACK_PSQL"]) + ["-d", db, "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+                                             "-c", "SET timezone = 'UTC'", "-c", sql]
+
+
+def psql(env, db, sql):
+    """psql_command's output, stripped; a failure ends the benchmark with
+    psql's message."""
+    out = subprocess.run(psql_command(env, db, sql), env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench: psql failed: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
 def median(values):
     return statistics.median(values)
 
