@@ -37,6 +37,8 @@ fn check(i: usize) -> Check {
         regex: Some("(?i)ok".into()),
         regex_matched: Some(up),
         json_matched: None,
+        redirects: None,
+        final_url: None,
         degraded: None,
         body_bytes: Some(32_000),
         tls_expires_at: Some(OffsetDateTime::now_utc()),

@@ -263,6 +263,10 @@ pub struct CheckArgs {
     /// Also trust the CA certificates in this PEM file
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Redirects followed at most (0: a 3xx is the result); the phase
+    /// timings describe the last request
+    #[arg(long, default_value_t = crate::sites::DEFAULT_MAX_REDIRECTS, value_name = "N")]
+    pub max_redirects: u32,
     /// Print the message as JSON, as probe-once would publish it
     #[arg(long)]
     pub json: bool,

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Http,
     /// The response came but reading its body failed.
     Body,
+    /// Redirects that go nowhere: a loop, more than the site's
+    /// `max_redirects`, or a `Location` that cannot be followed.
+    Redirect,
 }
 
 impl ErrorKind {
@@ -39,6 +42,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Http => "http",
             ErrorKind::Body => "body",
+            ErrorKind::Redirect => "redirect",
         }
     }
 }
@@ -77,6 +81,14 @@ pub struct Check {
     #[serde(default)]
     pub json_matched: Option<bool>,
     pub body_bytes: Option<u64>,
+    /// Redirects followed before the last response (0 when none was).
+    /// Absent from older messages.
+    #[serde(default)]
+    pub redirects: Option<u32>,
+    /// The URL of the last request, credentials removed: where the
+    /// redirects led (the site's URL when none was followed).
+    #[serde(default)]
+    pub final_url: Option<String>,
     #[serde(with = "rfc3339_ms::option")]
     pub tls_expires_at: Option<OffsetDateTime>,
     pub error_kind: Option<ErrorKind>,
@@ -167,6 +179,8 @@ mod tests {
             regex_matched: None,
             json_matched: None,
             degraded: None,
+            redirects: Some(0),
+            final_url: Some("https://example.com/".into()),
             body_bytes: None,
             tls_expires_at: Some(datetime!(2030-01-02 03:04:05 UTC)),
             error_kind: Some(ErrorKind::Connect),
@@ -177,7 +191,7 @@ mod tests {
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 24);
+        assert_eq!(json.as_object().unwrap().len(), 26);
         assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));

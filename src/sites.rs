@@ -31,6 +31,13 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// and every check's body must fit in the shared body budget.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Redirects followed when neither the site nor `[defaults]` says: as Go's
+/// HTTP client (so Gatus) and reqwest do.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+
+/// The largest `max_redirects`: browsers give up after 20, curl after 50.
+pub const MAX_REDIRECTS: u32 = 50;
+
 /// The sites file as written, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +65,7 @@ pub struct Defaults {
     pub max_body_bytes: Option<u64>,
     pub interval: Option<String>,
     pub degraded_after: Option<String>,
+    pub max_redirects: Option<u32>,
 }
 
 /// One `[[site]]` (or one element of `SITEWATCH_SITES`) as written.
@@ -79,6 +87,8 @@ pub struct RawSite {
     pub degraded_after: Option<String>,
     /// JSON paths and the values the body must hold there.
     pub json: Option<BTreeMap<String, serde_json::Value>>,
+    /// Redirects followed at most; 0: a 3xx is the result.
+    pub max_redirects: Option<u32>,
 }
 
 /// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
@@ -219,6 +229,8 @@ pub struct Site {
     pub degraded_after: Option<Duration>,
     /// The body must be JSON holding these values.
     pub json: Option<Arc<crate::conditions::JsonConditions>>,
+    /// Redirects followed at most, all within `timeout`; 0: none.
+    pub max_redirects: u32,
     /// Credentials the URL carried (`https://user:pass@host/`): taken out of
     /// `url`, which is published, and sent as Basic auth.
     pub auth: Option<BasicAuth>,
@@ -406,7 +418,7 @@ fn every_problem(
         },
         ..bare
     };
-    let alone: [fn(&RawSite, &Defaults, &mut RawSite, &mut Defaults); 10] = [
+    let alone: [fn(&RawSite, &Defaults, &mut RawSite, &mut Defaults); 11] = [
         |r, d, s, t| (s.method, t.method) = (r.method.clone(), d.method.clone()),
         |r, d, s, t| (s.headers, t.headers) = (r.headers.clone(), d.headers.clone()),
         |r, d, s, t| (s.timeout, t.timeout) = (r.timeout.clone(), d.timeout.clone()),
@@ -422,6 +434,7 @@ fn every_problem(
                 (r.degraded_after.clone(), d.degraded_after.clone())
         },
         |r, _, s, _| s.json = r.json.clone(),
+        |r, d, s, t| (s.max_redirects, t.max_redirects) = (r.max_redirects, d.max_redirects),
     ];
     for set in alone {
         let (mut site, mut only) = (base_site.clone(), Defaults::default());
@@ -604,6 +617,15 @@ pub fn validate(
             "max_body_bytes {max_body_bytes} is larger than {MAX_BODY_BYTES} (64 MiB)"
         )));
     }
+    let max_redirects = raw
+        .max_redirects
+        .or(defaults.max_redirects)
+        .unwrap_or(DEFAULT_MAX_REDIRECTS);
+    if max_redirects > MAX_REDIRECTS {
+        return Err(bad(format!(
+            "max_redirects {max_redirects} is more than {MAX_REDIRECTS}: a chain that long is a loop"
+        )));
+    }
     Ok(Site {
         name,
         url,
@@ -618,6 +640,7 @@ pub fn validate(
         interval,
         degraded_after,
         json,
+        max_redirects,
         auth,
     })
 }

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0006_degraded.sql",
         include_str!("../migrations/0006_degraded.sql"),
     ),
+    (
+        7,
+        "0007_redirects.sql",
+        include_str!("../migrations/0007_redirects.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.
@@ -817,7 +822,7 @@ pub async fn prepare(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Column types of `staging_checks` in COPY order.
-const CHECK_TYPES: [Type; 27] = [
+const CHECK_TYPES: [Type; 29] = [
     Type::UUID,
     Type::INT2,
     Type::TEXT,
@@ -845,6 +850,8 @@ const CHECK_TYPES: [Type; 27] = [
     Type::INT8,
     Type::BOOL,
     Type::BOOL,
+    Type::INT4,
+    Type::TEXT,
 ];
 
 /// Binary COPY into the staging table, then one `INSERT ... SELECT` that
@@ -866,7 +873,8 @@ async fn insert_checks(
             "COPY staging_checks (check_id, schema, site, url, method, location, started_at, up,
               status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
               regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
-              kafka_topic, kafka_partition, kafka_offset, degraded, json_matched) FROM STDIN BINARY",
+              kafka_topic, kafka_partition, kafka_offset, degraded, json_matched, redirects,
+              final_url) FROM STDIN BINARY",
         )
         .await
         .context("cannot start copying checks")?;
@@ -878,6 +886,7 @@ async fn insert_checks(
         let status = c.status_code.map(|s| s as i16);
         let bytes = c.body_bytes.map(|b| b as i64);
         let kind = c.error_kind.map(|k| k.as_str());
+        let redirects = c.redirects.map(|r| r as i32);
         writer
             .as_mut()
             .write(&[
@@ -908,6 +917,8 @@ async fn insert_checks(
                 &l.offset,
                 &c.degraded,
                 &c.json_matched,
+                &redirects,
+                &c.final_url,
             ])
             .await
             .context("cannot copy checks")?;

@@ -22,6 +22,7 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {
         expect_status: Some(StatusText::Text(args.expect_status.clone())),
         regex: args.regex.clone(),
         ca_file: args.ca_file.clone(),
+        max_redirects: Some(args.max_redirects),
         ..RawSite::default()
     };
     let site = sites::validate(
@@ -57,6 +58,10 @@ pub fn human(c: &Check, now: OffsetDateTime) -> String {
     out.push_str(&format!("{} {} {verdict}{status}\n", c.method, c.url));
     let mut line = |label: &str, value: String| out.push_str(&format!("  {label:<12} {value}\n"));
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1} ms"));
+    if let (Some(n @ 1..), Some(to)) = (c.redirects, &c.final_url) {
+        let hops = if n == 1 { "redirect" } else { "redirects" };
+        line("redirected", format!("{n} {hops} to {to}"));
+    }
     if let Some(ip) = c.ip {
         line("ip", ip.to_string());
     }

@@ -52,6 +52,7 @@ fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
     let texts = [
         ("site", Some(&check.site)),
         ("url", Some(&check.url)),
+        ("final_url", check.final_url.as_ref()),
         ("method", Some(&check.method)),
         ("location", Some(&check.location)),
         ("reason", check.reason.as_ref()),
@@ -84,6 +85,9 @@ fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
         {
             return Err(format!("{field} {v} is not a duration"));
         }
+    }
+    if check.redirects.is_some_and(|r| r > i32::MAX as u32) {
+        return Err("redirects is out of range".to_owned());
     }
     if check.body_bytes.is_some_and(|b| b > i64::MAX as u64) {
         return Err("body_bytes is out of range".to_owned());

@@ -12,6 +12,13 @@
 //!   being parsed: includes writing the request, as curl's
 //!   `time_starttransfer` minus `time_appconnect` does.
 //! - `response_time_ms`: exact, the check's start to its last body byte.
+//!
+//! Redirects (up to the site's `max_redirects`) are followed within the
+//! check's one timeout, each on a new connection. `status_code`, `ip` and
+//! the phases above (all but `response_time_ms`, which spans the chain)
+//! describe the last request, whose URL is `final_url`;
+//! `tls_expires_at` is the earliest expiry of every certificate met on
+//! the way.
 
 pub mod timing;
 mod tls;
@@ -28,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::message::{Check, ErrorKind, SCHEMA};
-use crate::sites::Site;
+use crate::sites::{Site, redact_url};
 use timing::{Marks, Recorder, TimingLayer, TimingResolver};
 
 /// Body bytes that the checks in flight may hold at once, for the regexes
@@ -59,12 +66,18 @@ struct Progress {
     body_bytes: u64,
     regex_matched: Option<bool>,
     json_matched: Option<bool>,
+    /// When the last request of the chain started.
+    hop_start: Option<Instant>,
+    redirects: u32,
+    /// The last request's URL, when redirects led away from the site's.
+    final_url: Option<url::Url>,
 }
 
 /// Where a completed request went wrong.
 enum Failure {
     Request(reqwest::Error),
     Body(reqwest::Error),
+    Redirect(String),
 }
 
 impl Prober {
@@ -129,32 +142,42 @@ impl Prober {
         let mut progress = Progress::default();
         let outcome = tokio::time::timeout(
             site.timeout,
-            recorder.scope(self.exchange(site, &mut progress)),
+            recorder.scope(self.exchange(site, &recorder, &mut progress)),
         )
         .await;
         let end = Instant::now();
         let marks = recorder.marks();
-        let https = site.url.scheme() == "https";
+        let last_url = progress.final_url.as_ref().unwrap_or(&site.url);
+        let https = last_url.scheme() == "https";
+        let after = match progress.redirects {
+            0 => String::new(),
+            1 => " (after 1 redirect)".to_owned(),
+            n => format!(" (after {n} redirects)"),
+        };
 
         let (error_kind, error) = match outcome {
             Ok(Ok(())) => (None, None),
             Err(_) => (
                 Some(ErrorKind::Timeout),
                 Some(format!(
-                    "timed out after {} {}",
+                    "timed out after {} {}{after}",
                     humantime::format_duration(site.timeout),
                     phase_name(&marks, &progress, https)
                 )),
             ),
             Ok(Err(Failure::Body(e))) => (Some(ErrorKind::Body), Some(describe(&e))),
-            Ok(Err(Failure::Request(e))) => (Some(failed_phase(&marks)), Some(describe(&e))),
+            Ok(Err(Failure::Request(e))) => (
+                Some(failed_phase(&marks)),
+                Some(one_line(&format!("{}{after}", describe(&e)))),
+            ),
+            Ok(Err(Failure::Redirect(why))) => (Some(ErrorKind::Redirect), Some(one_line(&why))),
         };
 
         let ms = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
             (Some(a), Some(b)) if b >= a => Some(millis(b - a)),
             _ => None,
         };
-        let tcp_from = marks.dns_end.or(Some(start));
+        let tcp_from = marks.dns_end.or(progress.hop_start).or(Some(start));
         let tcp_up = if https {
             marks.tls_start
         } else {
@@ -166,7 +189,7 @@ impl Prober {
                 .is_some_and(|s| site.expect_status.contains(s.as_u16()))
             && progress.regex_matched != Some(false)
             && progress.json_matched != Some(false);
-        let literal_ip = match site.url.host() {
+        let literal_ip = match last_url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
@@ -204,26 +227,93 @@ impl Prober {
             regex_matched: progress.regex_matched,
             json_matched: progress.json_matched,
             body_bytes: progress.status.map(|_| progress.body_bytes),
-            tls_expires_at: if https { marks.cert_expires_at } else { None },
+            tls_expires_at: marks.cert_expires_at,
+            redirects: Some(progress.redirects),
+            final_url: Some(without_credentials(last_url)),
             error_kind,
             error,
         }
     }
 
-    /// The request itself: send, read the body up to the cap, match the regex.
-    async fn exchange(&self, site: &Site, progress: &mut Progress) -> Result<(), Failure> {
-        let mut request = self
-            .client
-            .request(site.method.clone(), site.url.clone())
-            .headers(site.headers.clone());
-        if let Some(auth) = &site.auth {
-            request =
-                request.basic_auth(&auth.username, auth.password.as_ref().map(|p| p.expose()));
-        }
-        let mut response = request.send().await.map_err(Failure::Request)?;
-        progress.headers_at = Some(Instant::now());
-        progress.status = Some(response.status());
-        progress.remote = response.remote_addr();
+    /// The request itself: send (following redirects), read the body up to
+    /// the cap, match the regex.
+    async fn exchange(
+        &self,
+        site: &Site,
+        recorder: &Recorder,
+        progress: &mut Progress,
+    ) -> Result<(), Failure> {
+        let mut url = site.url.clone();
+        let mut method = site.method.clone();
+        let mut visited = vec![without_fragment(&url)];
+        let mut response = loop {
+            progress.hop_start = Some(Instant::now());
+            // Credentials go only where the site's URL points: a redirect
+            // to another host must not carry them, as reqwest and curl do.
+            let same_host = url.host() == site.url.host()
+                && url.port_or_known_default() == site.url.port_or_known_default();
+            let mut headers = site.headers.clone();
+            if !same_host {
+                for name in [
+                    reqwest::header::AUTHORIZATION,
+                    reqwest::header::COOKIE,
+                    reqwest::header::PROXY_AUTHORIZATION,
+                ] {
+                    headers.remove(name);
+                }
+            }
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers);
+            if let (Some(auth), true) = (&site.auth, same_host) {
+                request =
+                    request.basic_auth(&auth.username, auth.password.as_ref().map(|p| p.expose()));
+            }
+            let response = request.send().await.map_err(Failure::Request)?;
+            progress.headers_at = Some(Instant::now());
+            progress.status = Some(response.status());
+            progress.remote = response.remote_addr();
+            if site.max_redirects == 0 {
+                break response;
+            }
+            let Some(next) = redirect_target(&response, &url) else {
+                break response;
+            };
+            let next = next.map_err(Failure::Redirect)?;
+            let key = without_fragment(&next);
+            if visited.contains(&key) {
+                return Err(Failure::Redirect(format!(
+                    "redirect loop: {} leads back to {}",
+                    redact_url(url.as_str()),
+                    redact_url(next.as_str())
+                )));
+            }
+            if progress.redirects >= site.max_redirects {
+                return Err(Failure::Redirect(format!(
+                    "more than {} redirects (max_redirects), the next to {}",
+                    site.max_redirects,
+                    redact_url(next.as_str())
+                )));
+            }
+            // As browsers do: 303 turns any method but HEAD into GET, and
+            // 301 and 302 turn POST into GET.
+            let status = response.status().as_u16();
+            if (status == 303 && method != reqwest::Method::HEAD)
+                || (matches!(status, 301 | 302) && method == reqwest::Method::POST)
+            {
+                method = reqwest::Method::GET;
+            }
+            drop(response);
+            progress.redirects += 1;
+            progress.status = None;
+            progress.headers_at = None;
+            progress.remote = None;
+            recorder.next_hop();
+            visited.push(key);
+            url = next;
+            progress.final_url = Some(url.clone());
+        };
         let cap = usize::try_from(site.max_body_bytes).unwrap_or(usize::MAX);
         let mut stream = site.regex.as_ref().and_then(|re| re.stream());
         // Only JSON conditions and a pattern the streaming matcher cannot
@@ -352,8 +442,6 @@ fn phase_name(marks: &Marks, progress: &Progress, https: bool) -> &'static str {
     }
 }
 
-/// The innermost cause of a reqwest error: the part a person can act on
-/// ("Connection refused", "invalid peer certificate: Expired").
 /// Whether the response's body runs until the server closes the
 /// connection: HTTP/1, with neither a length nor chunked encoding.
 fn ends_at_close(response: &reqwest::Response) -> bool {
@@ -384,15 +472,61 @@ fn unexpected_eof(error: &reqwest::Error) -> bool {
     false
 }
 
+/// Where a redirect points, if the response is one (301, 302, 303, 307,
+/// 308 with a `Location`; without one, the 3xx is the result). A target
+/// that cannot be followed is an error, which says why.
+fn redirect_target(
+    response: &reqwest::Response,
+    from: &url::Url,
+) -> Option<Result<url::Url, String>> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get(reqwest::header::LOCATION)?;
+    // Browsers read a Location that is not ASCII as UTF-8; the URL parser
+    // then percent-encodes it.
+    let text = String::from_utf8_lossy(location.as_bytes());
+    Some(match from.join(text.trim()) {
+        Ok(next) if matches!(next.scheme(), "http" | "https") && next.host().is_some() => Ok(next),
+        Ok(next) => Err(format!(
+            "redirect to {}: only http:// and https:// URLs are followed",
+            redact_url(next.as_str())
+        )),
+        Err(e) => Err(format!("redirect to `{}`: {e}", redact_url(&text))),
+    })
+}
+
+/// The URL as it may be published: credentials a redirect's `Location`
+/// carried are removed, as the site's own are.
+fn without_credentials(url: &url::Url) -> String {
+    let mut url = url.clone();
+    // Neither can fail on an http(s) URL with a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.into()
+}
+
+/// The URL as a request sends it: without its `#fragment`.
+fn without_fragment(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    url.set_fragment(None);
+    url
+}
+
+/// The innermost cause of a reqwest error: the part a person can act on
+/// ("Connection refused", "invalid peer certificate: Expired").
 fn describe(error: &reqwest::Error) -> String {
     let mut cause: &dyn std::error::Error = error;
     while let Some(next) = cause.source() {
         cause = next;
     }
-    let text = cause.to_string();
+    one_line(&cause.to_string())
+}
+
+/// Text shown in logs and stored: its first line, no control character
+/// (PostgreSQL refuses a NUL), at most 300 characters.
+fn one_line(text: &str) -> String {
     let text = text.lines().next().unwrap_or_default();
-    // Shown in logs and stored as text: no control character (PostgreSQL
-    // refuses a NUL), at most 300 characters.
     text.chars()
         .take(300)
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })

@@ -37,8 +37,20 @@ pub struct Marks {
     pub resolved: Option<IpAddr>,
     pub tls_start: Option<Instant>,
     pub connected: Option<Instant>,
-    /// `notAfter` of the certificate the server presented, verified or not.
+    /// `notAfter` of the certificate the server presented, verified or not;
+    /// over redirects, the earliest of them.
     pub cert_expires_at: Option<OffsetDateTime>,
+}
+
+impl Marks {
+    /// The marks of a new request after a redirect: the phases describe
+    /// the last request, the certificate expiry every one.
+    fn next_hop(&mut self) {
+        *self = Marks {
+            cert_expires_at: self.cert_expires_at,
+            ..Marks::default()
+        };
+    }
 }
 
 /// The per-check state the hooks write to.
@@ -65,6 +77,11 @@ impl Recorder {
     /// A copy of the marks so far.
     pub fn marks(&self) -> Marks {
         self.lock().clone()
+    }
+
+    /// Starts the marks of the next request of a redirect chain.
+    pub(crate) fn next_hop(&self) {
+        self.lock().next_hop();
     }
 
     pub(crate) fn update(&self, f: impl FnOnce(&mut Marks)) {

@@ -167,7 +167,8 @@ impl ServerCertVerifier for RecordingVerifier {
         let recorder = current();
         if let Some(r) = &recorder {
             let expires = expiry(end_entity);
-            r.update(|m| m.cert_expires_at = expires);
+            // Over a chain of redirects: the one that expires first.
+            r.update(|m| m.cert_expires_at = m.cert_expires_at.into_iter().chain(expires).min());
         }
         match recorder.and_then(|r| r.verifier.clone()) {
             Some(site) => site.verify(end_entity, intermediates, server_name, ocsp_response, now),

@@ -71,6 +71,8 @@ pub(crate) fn sample(i: usize) -> Check {
         regex: None,
         regex_matched: None,
         json_matched: None,
+        redirects: None,
+        final_url: None,
         degraded: None,
         body_bytes: up.then_some(1234),
         tls_expires_at: None,
@@ -152,7 +154,7 @@ async fn probe_once_then_drain_stores_each_message_as_one_row_with_equal_columns
     let sites = format!(
         r#"[{{"name":"ok","url":"{}","regex":"hello","degraded_after":"1ns"}},{{"name":"missing","url":"{}","json":{{"$.a":1}}}},
             {{"name":"closed","url":"http://127.0.0.1:{}/"}}]"#,
-        web.url("/ok"),
+        web.url("/redirect"),
         web.url("/notfound"),
         crate::support::http::closed_port().await
     );
@@ -186,6 +188,18 @@ async fn probe_once_then_drain_stores_each_message_as_one_row_with_equal_columns
         .await,
         2,
         "the `missing` site's checks, not JSON: `json_matched` stored"
+    );
+    assert_eq!(
+        db::count(
+            &client,
+            &format!(
+                "SELECT count(*) FROM checks WHERE redirects = 1 AND final_url = '{}'",
+                web.url("/ok")
+            )
+        )
+        .await,
+        2,
+        "the `ok` site's checks, redirected once: `redirects` and `final_url` stored"
     );
     for record in published {
         let id: Uuid = record.value["check_id"].as_str().unwrap().parse().unwrap();

@@ -450,7 +450,12 @@ async fn every_hostile_behaviour_ends_within_the_timeout_with_a_well_formed_resu
             "",
             Expect::Up,
         ),
-        ("redirect-loop", http("/redirect-loop"), "", Expect::Up),
+        (
+            "redirect-loop",
+            http("/redirect-loop"),
+            "",
+            Expect::Error(&["redirect"]),
+        ),
         (
             "tls-trusted",
             format!("https://{trusted}/ok"),

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 26] = [
     "schema",
     "check_id",
     "site",
@@ -34,6 +34,8 @@ const FIELDS: [&str; 24] = [
     "regex_matched",
     "json_matched",
     "body_bytes",
+    "redirects",
+    "final_url",
     "tls_expires_at",
     "error_kind",
     "error",
@@ -73,6 +75,9 @@ fn assert_common(v: &Value, before: OffsetDateTime, after: OffsetDateTime) {
         !v["up"].as_bool().unwrap() || v["error_kind"].is_null(),
         "an up check has no error: {v}"
     );
+    if v["redirects"] == 0 {
+        assert_eq!(v["final_url"], v["url"], "no redirect, same URL: {v}");
+    }
 }
 
 fn site_toml(name: &str, url: &str, extra: &str) -> String {
@@ -199,9 +204,11 @@ async fn probe_once_publishes_one_message_per_site_field_by_field() {
     }
 
     let redirect = &by_site["redirect"];
-    assert_eq!(redirect["status_code"], 301, "redirects are not followed");
-    assert_eq!(redirect["up"], true, "3xx is in the default 200-399");
-    assert_eq!(redirect["body_bytes"], 0);
+    assert_eq!(redirect["status_code"], 200, "the redirect is followed");
+    assert_eq!(redirect["redirects"], 1);
+    assert_eq!(redirect["final_url"], web.url("/ok"));
+    assert_eq!(redirect["url"], web.url("/redirect"));
+    assert_eq!(redirect["body_bytes"], http::OK_BODY.len());
 
     let head = &by_site["head"];
     assert_eq!(
@@ -755,6 +762,163 @@ async fn json_conditions_decide_up_and_are_published() {
     assert!(
         run.stderr
             .contains("json path `status`: expected a path such as $.status"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Redirects are followed up to `max_redirects`, each hop on the same
+/// clock; the phases and status describe the last request; a loop, too
+/// many hops or a dead target is down; credentials stay on their host.
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_followed_within_their_limit_and_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let untrusted = Server::start_tls(certs::self_signed(certs::VALID_UNTIL).server_config()).await;
+    let closed = http::closed_port().await;
+    let port = web.addr.port();
+    let to = |target: &str| web.url(&format!("/redirect-to?{target}"));
+    let mut sites = String::from("[defaults]\ntimeout = \"3s\"\n");
+    sites += &site_toml("followed", &web.url("/hops/3"), "");
+    sites += &site_toml("at-the-limit", &web.url("/hops/3"), "max_redirects = 3");
+    sites += &site_toml("too-many", &web.url("/hops/3"), "max_redirects = 2");
+    sites += &site_toml("not-followed", &web.url("/hops/3"), "max_redirects = 0");
+    sites += &site_toml("loop", &web.url("/redirect-loop"), "");
+    sites += &site_toml(
+        "to-closed-port",
+        &to(&format!("http://127.0.0.1:{closed}/")),
+        "",
+    );
+    sites += &site_toml("to-bad-certificate", &to(&untrusted.url("/ok")), "");
+    sites += &site_toml("to-ftp", &to("ftp://127.0.0.1/file"), "");
+    sites += &site_toml(
+        "credentials-same-host",
+        &format!("http://user:s3cret@127.0.0.1:{port}/redirect-to?/auth"),
+        "",
+    );
+    sites += &site_toml(
+        "credentials-other-host",
+        &format!("http://user:s3cret@127.0.0.1:{port}/redirect-to?http://localhost:{port}/auth"),
+        "",
+    );
+    sites += &site_toml(
+        "endless-slow",
+        &web.url("/slow-hops"),
+        "timeout = \"1s\"\nmax_redirects = 50",
+    );
+    std::fs::write(dir.path().join("sites.toml"), &sites).unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let got: HashMap<String, Value> = run
+        .json_lines()
+        .into_iter()
+        .map(|v| (v["site"].as_str().unwrap().to_owned(), v))
+        .collect();
+    let seen = |site: &str| {
+        let v = &got[site];
+        (
+            v["up"].clone(),
+            v["status_code"].clone(),
+            v["redirects"].clone(),
+            v["error_kind"].clone(),
+        )
+    };
+    let null = Value::Null;
+    assert_eq!(
+        seen("followed"),
+        (true.into(), 200.into(), 3.into(), null.clone())
+    );
+    assert_eq!(got["followed"]["final_url"], web.url("/hops/0"));
+    assert_eq!(got["followed"]["body_bytes"], http::OK_BODY.len());
+    assert!(got["followed"]["ttfb_ms"].as_f64().is_some());
+    assert!(
+        got["followed"]["dns_ms"].is_null(),
+        "an IP literal: no lookup"
+    );
+    assert_eq!(
+        seen("at-the-limit"),
+        (true.into(), 200.into(), 3.into(), null.clone())
+    );
+    assert_eq!(
+        seen("too-many"),
+        (false.into(), 307.into(), 2.into(), "redirect".into())
+    );
+    let error = |site: &str| got[site]["error"].as_str().unwrap().to_owned();
+    assert!(
+        error("too-many").starts_with("more than 2 redirects"),
+        "{}",
+        error("too-many")
+    );
+    assert_eq!(
+        seen("not-followed"),
+        (true.into(), 307.into(), 0.into(), null.clone()),
+        "a 3xx is the result, in the default 200-399"
+    );
+    assert_eq!(got["not-followed"]["final_url"], web.url("/hops/3"));
+    assert_eq!(
+        seen("loop"),
+        (false.into(), 302.into(), 1.into(), "redirect".into())
+    );
+    assert!(
+        error("loop").starts_with("redirect loop:"),
+        "{}",
+        error("loop")
+    );
+    assert_eq!(
+        seen("to-closed-port"),
+        (false.into(), null.clone(), 1.into(), "connect".into())
+    );
+    assert_eq!(
+        got["to-closed-port"]["final_url"],
+        format!("http://127.0.0.1:{closed}/")
+    );
+    assert!(
+        error("to-closed-port").ends_with("(after 1 redirect)"),
+        "{}",
+        error("to-closed-port")
+    );
+    assert_eq!(
+        seen("to-bad-certificate"),
+        (false.into(), null.clone(), 1.into(), "tls".into())
+    );
+    assert!(got["to-bad-certificate"]["tls_ms"].is_null());
+    assert_eq!(
+        seen("to-ftp"),
+        (false.into(), 302.into(), 0.into(), "redirect".into())
+    );
+    assert_eq!(
+        seen("credentials-same-host"),
+        (true.into(), 200.into(), 1.into(), null.clone())
+    );
+    assert_eq!(
+        got["credentials-same-host"]["final_url"],
+        web.url("/auth"),
+        "no credentials published"
+    );
+    assert_eq!(
+        seen("credentials-other-host"),
+        (false.into(), 401.into(), 1.into(), null.clone()),
+        "credentials do not follow a redirect to another host"
+    );
+    let endless = &got["endless-slow"];
+    assert_eq!(endless["error_kind"], "timeout", "{endless}");
+    assert!(endless["redirects"].as_u64().unwrap() >= 2, "{endless}");
+    assert!(
+        endless["response_time_ms"].as_f64().unwrap() < 1500.0,
+        "the chain ran past the timeout: {endless}"
+    );
+    assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"));
+
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        site_toml("bad", &web.url("/ok"), "max_redirects = 500"),
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("site `bad`: max_redirects 500 is more than 50"),
         "{}",
         run.stderr
     );

@@ -119,6 +119,28 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
         "/health" => reply("200 OK", "", HEALTH_BODY),
         "/error" => reply("500 Internal Server Error", "", "boom"),
         "/redirect" => reply("301 Moved Permanently", "Location: /ok\r\n", ""),
+        "/redirect-loop" => reply("302 Found", "Location: /redirect-loop-b\r\n", ""),
+        "/redirect-loop-b" => reply("302 Found", "Location: /redirect-loop\r\n", ""),
+        // `/redirect-to?URL`: a 302 to URL as written.
+        p if p.starts_with("/redirect-to?") => {
+            let to = &p["/redirect-to?".len()..];
+            reply("302 Found", &format!("Location: {to}\r\n"), "")
+        }
+        // `/hops/N`: N redirects before `/ok`'s answer.
+        p if p.starts_with("/hops/") => match p["/hops/".len()..].parse::<u32>() {
+            Ok(0) => reply("200 OK", "", OK_BODY),
+            Ok(n) => reply(
+                "307 Temporary Redirect",
+                &format!("Location: /hops/{}\r\n", n - 1),
+                "",
+            ),
+            Err(_) => reply("400 Bad Request", "", "hops?"),
+        },
+        // `/slow-hops`: a redirect every 300 ms to a URL never seen before.
+        p if p.starts_with("/slow-hops") => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            reply("302 Found", &format!("Location: {p}x\r\n"), "")
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(10)).await;
             reply("200 OK", "", OK_BODY)
