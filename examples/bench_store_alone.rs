@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     let url = std::env::var("SITEWATCH_DATABASE_URL")?;
     let db = DatabaseSettings {
-        url: sitewatch::config::Secret::new(url),
+        url: sitewatch::secret::Secret::new(url),
         ca: std::env::var_os("SITEWATCH_DATABASE_CA").map(Into::into),
     };
 

@@ -6,63 +6,50 @@ use clap::{Args, Parser, Subcommand};
 /// site and publishes to Kafka, `drain` stores what is pending in
 /// PostgreSQL. A scheduler (cron, GitHub Actions, Kubernetes) runs them.
 ///
-/// Every setting is also a `SITEWATCH_*` environment variable (flags win),
-/// and `SITEWATCH_<NAME>_FILE` reads it from a file. Exit codes: 0 the job
-/// did its work, 1 it could not (broker or database failed), 2 bad usage or
-/// configuration.
+/// Each command's --help lists the settings it reads: each is a flag and a
+/// `SITEWATCH_*` environment variable (the flag wins), `SITEWATCH_<NAME>_FILE`
+/// reads it from a file, and the sites file's [settings] table can set it
+/// too. Exit codes: 0 the job did its work, 1 it could not (broker or
+/// database failed), 2 bad usage or configuration.
 #[derive(Debug, Parser)]
 #[command(name = "sitewatch", version, max_term_width = 100)]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Settings that also have a flag. Values are validated with the
-/// environment's, so `--concurrency 0` and `SITEWATCH_CONCURRENCY=0` fail
-/// the same way.
-#[derive(Debug, Args, Default)]
-pub struct GlobalArgs {
-    /// Kafka bootstrap servers [env: SITEWATCH_KAFKA_BROKERS]
-    #[arg(long, global = true, value_name = "HOST:PORT,...")]
-    pub kafka_brokers: Option<String>,
-    /// Topic for check results [env: SITEWATCH_KAFKA_TOPIC]
-    #[arg(long, global = true, value_name = "TOPIC")]
-    pub kafka_topic: Option<String>,
-    /// Group id under which drain commits offsets [env: SITEWATCH_KAFKA_GROUP]
-    #[arg(long, global = true, value_name = "GROUP")]
-    pub kafka_group: Option<String>,
-    /// Path of the sites file [env: SITEWATCH_SITES_FILE] [default: sites.toml]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub sites_file: Option<String>,
-    /// Label of where the probe runs [env: SITEWATCH_LOCATION] [default: host name]
-    #[arg(long, global = true, value_name = "LABEL")]
-    pub location: Option<String>,
-    /// Checks in flight at once [env: SITEWATCH_CONCURRENCY] [default: 1000]
-    #[arg(long, global = true, value_name = "N")]
-    pub concurrency: Option<String>,
-    /// Log format on stderr: text or json [env: SITEWATCH_LOG_FORMAT]
-    #[arg(long, global = true, value_name = "FORMAT")]
-    pub log_format: Option<String>,
+/// The command line: the subcommands' own arguments, and to each the
+/// settings it reads ([`crate::config::SETTINGS`]).
+pub fn command() -> clap::Command {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    let names: Vec<String> = cli
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        cli = cli.mut_subcommand(&name, |c| crate::config::add_args(c, &name));
+    }
+    cli
 }
 
-impl GlobalArgs {
-    /// The flags that were given, as (setting, value).
-    pub fn values(&self) -> Vec<(&'static str, String)> {
-        [
-            ("kafka_brokers", &self.kafka_brokers),
-            ("kafka_topic", &self.kafka_topic),
-            ("kafka_group", &self.kafka_group),
-            ("sites_file", &self.sites_file),
-            ("location", &self.location),
-            ("concurrency", &self.concurrency),
-            ("log_format", &self.log_format),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
-        .collect()
+/// Parses the command line (exits as clap does on `--help` or a usage
+/// error): the command, its name, and the settings clap found for it.
+pub fn parse() -> (Cli, &'static str, Vec<crate::config::Given>) {
+    let matches = command().get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let (name, mut leaf) = matches.subcommand().expect("clap requires a subcommand");
+    // Settings are global to a command's own subcommands (`sites list`):
+    // their values are in the innermost matches.
+    while let Some((_, inner)) = leaf.subcommand() {
+        leaf = inner;
     }
+    let name = crate::config::ALL
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("validate");
+    (cli, name, crate::config::given(leaf))
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +77,111 @@ pub enum Command {
     /// of its own, exit 2 if there is any (for pull requests that change
     /// `sites.toml`)
     Validate,
+    /// The sites kept in PostgreSQL (the `sites` table), which probe-once
+    /// checks with SITEWATCH_SITES_SOURCE=database
+    Sites(SitesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SitesArgs {
+    #[command(subcommand)]
+    pub command: SitesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SitesCommand {
+    /// Every site of the table, each with what is wrong with it, if
+    /// anything (such a site is skipped by probe-once)
+    List {
+        /// `table` or `json`
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
+    /// Add a site, validated as a sites file's (exit 2 if it is not valid,
+    /// or if a site of that name exists and --replace is not given)
+    Add(Box<SiteAddArgs>),
+    /// Remove a site (exit 2 if there is none of that name)
+    Remove {
+        /// The site's name
+        name: String,
+    },
+    /// Add the sites of a sites file that are new, update those that
+    /// differ (each with the file's [defaults] filled in and its ca_file
+    /// made absolute); every site must be valid, or nothing is written
+    Import {
+        /// The sites file (TOML)
+        file: std::path::PathBuf,
+        /// Also remove the table's sites that the file does not have
+        #[arg(long)]
+        prune: bool,
+    },
+    /// The table as a sites file (TOML) on stdout, which `sites import`
+    /// reads back unchanged
+    Export,
+}
+
+#[derive(Debug, Args)]
+pub struct SiteAddArgs {
+    /// Unique and stable: the message key
+    pub name: String,
+    /// The http:// or https:// URL to check
+    pub url: String,
+    /// The body must match this regular expression
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// Check it once per this long (such as 5m), under a scheduler that
+    /// ticks more often
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// The whole check, DNS to last body byte (default 10s)
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// HTTP method (default GET)
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Status codes that count as up (default 200-399)
+    #[arg(long, value_name = "CODES")]
+    pub expect_status: Option<String>,
+    /// A request header, `Name: value` (repeat for more)
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Also trust the CA certificates in this PEM file (made absolute)
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Body bytes read at most (default 1048576)
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// An up check slower than this is `degraded` (such as 800ms)
+    #[arg(long, value_name = "DURATION")]
+    pub degraded_after: Option<String>,
+    /// A JSON condition, `$.path=value` (the value as JSON, or else as a
+    /// string; repeat for more)
+    #[arg(long = "json", value_name = "PATH=VALUE", value_parser = parse_json_condition)]
+    pub json: Vec<(String, serde_json::Value)>,
+    /// Redirects followed at most (default 10; 0: a 3xx is the result)
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<u32>,
+    /// Replace the site of that name if there is one
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `Name: value`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    text.split_once(':')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{text}` is not a header such as `User-Agent: sitewatch`"))
+}
+
+/// `$.path=value`: the value is JSON when it parses as JSON (`3`, `true`,
+/// `"x"`), else a string (`UP`).
+fn parse_json_condition(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (path, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not a condition such as `$.status=UP`"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| value.into());
+    Ok((path.to_owned(), value))
 }
 
 #[derive(Debug, Args)]
@@ -280,5 +372,17 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_that_reads_settings_exists() {
+        let cli = command();
+        for name in crate::config::ALL {
+            assert!(
+                cli.find_subcommand(name).is_some(),
+                "{name} is not a command"
+            );
+        }
     }
 }

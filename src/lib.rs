@@ -8,6 +8,8 @@
 //! - [`config`]: flags, `SITEWATCH_*` environment and the sites file's
 //!   `[settings]` merged and validated into [`config::Settings`].
 //! - [`sites`]: the sites file and inline sites, validated into [`sites::Site`].
+//! - [`secret`]: values never shown.
+//! - [`site_table`]: the `sites` table (sites kept in PostgreSQL).
 //! - [`probe`]: the checker: one site to one [`message::Check`], phase
 //!   timings, certificate expiry; many sites with bounded concurrency.
 //! - [`matcher`]: a site's body regex, matched as the body streams in.
@@ -26,6 +28,7 @@
 //! - [`report`]: per site, from the rollups: state, uptime, percentiles,
 //!   incidents; rendered as a table, Markdown or JSON.
 //! - [`commands`]: one module per subcommand, each with a `run`.
+//! - [`keys`]: stable keys of names (advisory locks, slots and shards).
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
 
@@ -36,14 +39,94 @@ pub mod config;
 pub mod drain;
 pub mod error;
 pub mod kafka;
+pub mod keys;
 pub mod matcher;
 pub mod message;
 pub mod probe;
 pub mod report;
 pub mod rollup;
 pub mod schedule;
+pub mod secret;
+pub mod site_table;
 pub mod sites;
 pub mod sketch;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// The top-level module a source file belongs to, and the modules it
+    /// names as `crate::...`.
+    fn uses(dir: &Path, graph: &mut BTreeMap<String, BTreeSet<String>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                uses(&path, graph);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))
+                .unwrap();
+            let module = relative
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
+            if module == "main" || module == "lib" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let deps = graph.entry(module.clone()).or_default();
+            for (i, _) in text.match_indices("crate::") {
+                let name: String = text[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != module {
+                    deps.insert(name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_imports_one_that_imports_it_back() {
+        let mut graph = BTreeMap::new();
+        uses(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+            &mut graph,
+        );
+        fn reaches(
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            from: &str,
+            to: &str,
+            seen: &mut BTreeSet<String>,
+        ) -> bool {
+            graph
+                .get(from)
+                .into_iter()
+                .flatten()
+                .any(|d| d == to || (seen.insert(d.clone()) && reaches(graph, d, to, seen)))
+        }
+        let mut cycles = Vec::new();
+        for (module, deps) in &graph {
+            for dep in deps {
+                if reaches(&graph, dep, module, &mut BTreeSet::new()) {
+                    cycles.push(format!("{module} -> {dep}"));
+                }
+            }
+        }
+        assert!(cycles.is_empty(), "import cycles: {cycles:?}");
+        assert!(
+            graph["sites"].len() > 1 && graph["config"].contains("sites"),
+            "{graph:?}"
+        );
+    }
+}

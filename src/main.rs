@@ -3,16 +3,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use sitewatch::cli::Cli;
 use sitewatch::config::{Settings, Sources};
 use sitewatch::error::Error;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, name, given) = sitewatch::cli::parse();
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    let settings = match Sources::gather(&cli.global.values(), env).and_then(Settings::load) {
+    let settings = match Sources::gather(name, given, env).and_then(Settings::load) {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
     };

@@ -395,7 +395,7 @@ async fn fold_once(
         .transaction()
         .await
         .context("cannot begin a transaction")?;
-    let key = crate::store::lock_key("sitewatch:fold");
+    let key = crate::keys::lock_key("sitewatch:fold");
     let locked: bool = tx
         .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&key])
         .await

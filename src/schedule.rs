@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::store::lock_key;
+use crate::keys::lock_key;
 
 /// A stable hash of a name: the same in every process and version.
 fn stable_hash(domain: &str, name: &str) -> u64 {

@@ -11,12 +11,12 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{Secret, Settings, SitesSource};
 use crate::error::{Error, Result};
 use crate::matcher::BodyRegex;
+use crate::secret::Secret;
 
 /// Whole check, DNS to last body byte, when neither the site nor
 /// `[defaults]` says otherwise: long enough for a slow page, short enough
@@ -37,6 +37,38 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// The largest `max_redirects`: browsers give up after 20, curl after 50.
 pub const MAX_REDIRECTS: u32 = 50;
+
+/// Where the sites come from.
+#[derive(Debug, Clone)]
+pub enum SitesSource {
+    /// `SITEWATCH_SITES`: a JSON list of sites, and the sites file when
+    /// there is one too: its `[settings]` and `[defaults]` still apply,
+    /// its sites do not.
+    Inline(String, Option<(PathBuf, SitesDoc)>),
+    /// The sites file, already parsed (its `[settings]` are merged above).
+    File(PathBuf, SitesDoc),
+    /// The default sites file does not exist.
+    Missing(PathBuf),
+    /// `SITEWATCH_SITES_SOURCE=database`: the `sites` table, with the sites
+    /// file's `[defaults]` when there is one.
+    Database(Option<(PathBuf, SitesDoc)>),
+}
+
+impl SitesSource {
+    /// The `[defaults]` that apply, and the folder relative paths start
+    /// from.
+    pub fn defaults(&self) -> (Defaults, PathBuf) {
+        match self {
+            SitesSource::Inline(_, Some((path, doc)))
+            | SitesSource::Database(Some((path, doc)))
+            | SitesSource::File(path, doc) => (
+                doc.defaults.clone(),
+                path.parent().unwrap_or(Path::new(".")).to_owned(),
+            ),
+            _ => (Defaults::default(), PathBuf::from(".")),
+        }
+    }
+}
 
 /// The sites file as written, before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -68,31 +100,69 @@ pub struct Defaults {
     pub max_redirects: Option<u32>,
 }
 
-/// One `[[site]]` (or one element of `SITEWATCH_SITES`) as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One `[[site]]` (or one element of `SITEWATCH_SITES`, or one row of the
+/// `sites` table) as written. Serialized, it is a `[[site]]` again: what
+/// `sites export` writes, keys left out where they are not set.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSite {
     pub name: String,
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expect_status: Option<StatusText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<u64>,
     /// How often to check it, under a scheduler that ticks more often.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
     /// An up check slower than this is `degraded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub degraded_after: Option<String>,
     /// JSON paths and the values the body must hold there.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub json: Option<BTreeMap<String, serde_json::Value>>,
     /// Redirects followed at most; 0: a 3xx is the result.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_redirects: Option<u32>,
 }
 
+impl RawSite {
+    /// The site with every key it leaves out taken from `defaults` (its
+    /// headers over theirs), and a relative `ca_file` made absolute from
+    /// `base`: the same site, standing alone.
+    pub fn standalone(mut self, defaults: &Defaults, base: &Path) -> RawSite {
+        let d = defaults.clone();
+        self.method = self.method.or(d.method);
+        self.timeout = self.timeout.or(d.timeout);
+        self.expect_status = self.expect_status.or(d.expect_status);
+        self.max_body_bytes = self.max_body_bytes.or(d.max_body_bytes);
+        self.interval = self.interval.or(d.interval);
+        self.degraded_after = self.degraded_after.or(d.degraded_after);
+        self.max_redirects = self.max_redirects.or(d.max_redirects);
+        if let Some(mut headers) = d.headers {
+            headers.extend(self.headers.unwrap_or_default());
+            self.headers = Some(headers);
+        }
+        self.ca_file = self.ca_file.map(|p| {
+            let joined = base.join(p);
+            std::path::absolute(&joined).unwrap_or(joined)
+        });
+        self
+    }
+}
+
 /// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum StatusText {
     Code(u16),
@@ -301,21 +371,15 @@ struct Written {
     base: PathBuf,
 }
 
-fn written(settings: &Settings) -> Result<Written> {
-    match &settings.sites {
-        SitesSource::Inline(json, file) => {
+fn written(source: &SitesSource) -> Result<Written> {
+    let (defaults, base) = source.defaults();
+    match source {
+        SitesSource::Inline(json, _) => {
             let raw: Vec<RawSite> = serde_json::from_str(json).map_err(|e| {
                 Error::config(format!(
                     "SITEWATCH_SITES: {e} (expected a JSON list of sites)"
                 ))
             })?;
-            let (defaults, base) = match file {
-                Some((path, doc)) => (
-                    doc.defaults.clone(),
-                    path.parent().unwrap_or(Path::new(".")).to_owned(),
-                ),
-                None => (Defaults::default(), PathBuf::from(".")),
-            };
             Ok(Written {
                 label: "SITEWATCH_SITES".to_owned(),
                 raw,
@@ -323,22 +387,26 @@ fn written(settings: &Settings) -> Result<Written> {
                 base,
             })
         }
-        SitesSource::File(path, doc) => Ok(Written {
+        // `validate` checks the sites file whatever the source.
+        SitesSource::File(path, doc) | SitesSource::Database(Some((path, doc))) => Ok(Written {
             label: path.display().to_string(),
             raw: doc.site.clone(),
-            defaults: doc.defaults.clone(),
-            base: path.parent().unwrap_or(Path::new(".")).to_owned(),
+            defaults,
+            base,
         }),
         SitesSource::Missing(path) => Err(Error::config(format!(
             "sites file {} not found: create it, or set SITEWATCH_SITES_FILE or SITEWATCH_SITES",
             path.display()
         ))),
+        SitesSource::Database(None) => Err(Error::config(
+            "SITEWATCH_SITES_SOURCE is database and there is no sites file: `sitewatch sites list` shows the table's sites and what is wrong with each",
+        )),
     }
 }
 
-/// Loads and validates the sites the settings point at.
-pub fn load(settings: &Settings) -> Result<Vec<Site>> {
-    let w = written(settings)?;
+/// Loads and validates the sites of a file or `SITEWATCH_SITES`.
+pub fn load(source: &SitesSource) -> Result<Vec<Site>> {
+    let w = written(source)?;
     validate_all(w.raw, &w.defaults, &w.base)
         .map_err(|e| Error::config(format!("{}: {}", w.label, e.one_line())))
 }
@@ -346,13 +414,13 @@ pub fn load(settings: &Settings) -> Result<Vec<Site>> {
 /// Every problem of the sites the settings point at, one line each (empty
 /// when they are all valid), and how many sites there are: each site is
 /// validated on its own, so one bad site does not hide the next.
-pub fn problems(settings: &Settings) -> (usize, Vec<String>) {
+pub fn problems(source: &SitesSource) -> (usize, Vec<String>) {
     let Written {
         label,
         raw,
         defaults,
         base,
-    } = match written(settings) {
+    } = match written(source) {
         Ok(w) => w,
         Err(e) => return (0, vec![e.one_line()]),
     };
@@ -446,6 +514,28 @@ fn every_problem(
         out.push(first);
     }
     out
+}
+
+/// Rows of the `sites` table (each decoded, or why not), validated each
+/// on its own exactly as a file's sites are, with the `[defaults]` of
+/// `source`: per row, its site or the one line that names what is wrong.
+pub fn validate_rows(
+    rows: Vec<(String, std::result::Result<RawSite, String>)>,
+    source: &SitesSource,
+) -> Vec<(String, std::result::Result<Site, String>)> {
+    let (defaults, base) = source.defaults();
+    let mut shared = Shared::default();
+    rows.into_iter()
+        .map(|(name, raw)| {
+            let site = raw
+                .map_err(|why| format!("sites table: site `{name}`: {why}"))
+                .and_then(|raw| {
+                    validate(raw, &defaults, &base, &mut shared)
+                        .map_err(|e| format!("sites table: {}", e.one_line()))
+                });
+            (name, site)
+        })
+        .collect()
 }
 
 fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<Vec<Site>> {

@@ -6,6 +6,7 @@ pub mod migrate;
 pub mod probe_once;
 pub mod prune;
 pub mod report;
+pub mod sites;
 pub mod validate;
 
 use crate::cli::Command;
@@ -39,7 +40,24 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 summary_files,
                 now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
             };
-            let sites = crate::sites::load(settings)?;
+            let sites = match &settings.sites {
+                crate::sites::SitesSource::Database(_) => {
+                    // Within the deadline's first half, or 10 s.
+                    let timeout = args
+                        .deadline
+                        .map_or(crate::store::DEFAULT_CONNECT_TIMEOUT, |d| {
+                            (d / 2).min(crate::store::DEFAULT_CONNECT_TIMEOUT)
+                        });
+                    let (sites, skipped) =
+                        crate::site_table::load(&settings.database, &settings.sites, timeout)
+                            .await?;
+                    for why in skipped {
+                        tracing::warn!("{why}: skipped, the other sites are checked");
+                    }
+                    sites
+                }
+                source => crate::sites::load(source)?,
+            };
             let mut stdout = std::io::stdout().lock();
             probe_once::run(settings, sites, &options, &mut stdout, shutdown)
                 .await
@@ -64,6 +82,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Prune(args) => prune::run(settings, &args).await,
         Command::Report(args) => report::run(settings, &args).await,
         Command::Validate => validate::run(settings),
+        Command::Sites(args) => sites::run(settings, &args).await,
     }
 }
 

@@ -1,12 +1,15 @@
-//! `validate`: every problem of the sites file and the settings, one line
-//! each, and nothing else done. The settings were loaded before this runs
-//! (a bad one has already exited 2, naming it).
+//! `validate`: every problem of the settings and of the sites file, one
+//! line each, and nothing else done. The settings were loaded before this
+//! runs, their problems collected rather than fatal; one that stops the
+//! loading itself (a sites file that is not TOML) has already exited 2,
+//! naming it.
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 
 pub fn run(settings: &Settings) -> Result<()> {
-    let (count, problems) = crate::sites::problems(settings);
+    let (count, sites) = crate::sites::problems(&settings.sites);
+    let problems: Vec<&String> = settings.problems.iter().chain(&sites).collect();
     if problems.is_empty() {
         match count {
             1 => println!("1 site, no problem found"),

@@ -45,7 +45,7 @@ async fn an_unknown_key_in_a_site_is_named_with_its_line() {
         "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
         &[],
         &[],
-        "sites file sites.toml (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`",
+        "sites file sites.toml (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`",
     )
     .await;
 }
@@ -314,4 +314,111 @@ async fn validate_names_every_bad_site_and_passes_a_good_file() {
     let run = sitewatch(dir.path(), &["validate", "--sites-file", "good.toml"], &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "2 sites, no problem found\n");
+
+    // Every bad setting too, each on its line, before the sites' problems.
+    let run = sitewatch(
+        dir.path(),
+        &["validate", "--sites-file", "bad.toml", "--concurrency", "0"],
+        &[
+            ("SITEWATCH_LOG_FORMAT", "xml".to_owned()),
+            ("SITEWATCH_KAFKA_SSL_CA", "/nonexistent/ca.pem".to_owned()),
+            ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "ssl".to_owned()),
+            ("SITEWATCH_SITES_SOURCE", "cloud".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "SITEWATCH_SITES_SOURCE `cloud`: expected file or database",
+            "SITEWATCH_KAFKA_SSL_CA `/nonexistent/ca.pem`: file not found",
+            "--concurrency `0`: expected a number of checks in flight from 1 to 100000",
+            "SITEWATCH_LOG_FORMAT `xml`: expected text or json",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lines.last(), Some(&"error: 9 problems found (above)"));
+    // Any other command stops at the first.
+    let run = sitewatch(
+        dir.path(),
+        &[
+            "probe-once",
+            "--dry-run",
+            "--sites-file",
+            "good.toml",
+            "--concurrency",
+            "0",
+        ],
+        &[("SITEWATCH_LOG_FORMAT", "xml".to_owned())],
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: --concurrency `0`: expected a number of checks in flight from 1 to 100000"
+    );
+}
+
+/// Each command's `--help` lists every setting it reads, flag and
+/// variable, and no other command's.
+#[tokio::test]
+async fn the_help_of_every_command_lists_every_setting_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut commands: Vec<Vec<&str>> = sitewatch::config::ALL.iter().map(|c| vec![*c]).collect();
+    commands.push(vec!["sites", "add"]);
+    commands.push(vec!["sites", "export"]);
+    for command in commands {
+        let mut args = command.clone();
+        args.push("--help");
+        let run = sitewatch(dir.path(), &args, &[]).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        // Lines are wrapped at 100 columns: undo that before looking.
+        let help = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+        for d in sitewatch::config::SETTINGS {
+            // `[env: NAME=value]`, or `[env: NAME]` for a secret.
+            let variable = format!("[env: {}", d.variable());
+            let variable = [format!("{variable}="), format!("{variable}]")]
+                .into_iter()
+                .find(|v| help.contains(v.as_str()))
+                .unwrap_or(variable);
+            let flag = format!("--{} <{}>", d.flag(), d.value_name);
+            if d.commands.contains(&command[0]) {
+                assert!(
+                    help.contains(&variable),
+                    "{args:?} lacks {variable}:\n{}",
+                    run.stdout
+                );
+                assert!(
+                    help.contains(&flag),
+                    "{args:?} lacks {flag}:\n{}",
+                    run.stdout
+                );
+            } else {
+                let shown = [
+                    format!("[env: {}=", d.variable()),
+                    format!("[env: {}]", d.variable()),
+                ];
+                assert!(
+                    !shown.iter().any(|v| help.contains(v.as_str())),
+                    "{args:?} lists {}",
+                    d.variable()
+                );
+            }
+        }
+    }
+    // A secret's value is never shown, even in --help.
+    let run = sitewatch(
+        dir.path(),
+        &["drain", "--help"],
+        &[(
+            "SITEWATCH_DATABASE_URL",
+            "postgres://u:hunter2@h/db".to_owned(),
+        )],
+    )
+    .await;
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+    assert!(run.stdout.contains("SITEWATCH_DATABASE_URL"));
 }

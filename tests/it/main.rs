@@ -12,4 +12,5 @@ mod probe_once;
 mod report;
 mod resilience;
 mod secrets;
+mod sites_table;
 mod support;
