@@ -68,6 +68,11 @@ pub enum Command {
     /// What the stored checks say, per site: state, uptime, latency
     /// percentiles, incidents, certificate days left
     Report(ReportArgs),
+    /// Evaluate the checks stored since the last run, record the events they
+    /// call for (down, resolved, reminder, stale, tls_expiring,
+    /// prober_down), deliver each to each notifier once, exit (1 if a
+    /// delivery failed: it is retried by the next run)
+    Alert(AlertArgs),
     /// Drop stored checks older than --keep, whole days at a time (the day
     /// partitions of `checks`), and rollups older than --keep-rollups; safe
     /// while drains run
@@ -204,6 +209,17 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATH")]
     pub output: Option<std::path::PathBuf>,
     /// The report's clock, RFC 3339 (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Stop delivering this long after the start (such as 50s); what is
+    /// left waits for the next run, exit 1
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// The run's clock, RFC 3339 (for tests)
     #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<time::OffsetDateTime>,
 }

@@ -93,6 +93,7 @@ impl Declaration {
 pub const ALL: &[&str] = &[
     "probe-once",
     "drain",
+    "alert",
     "check",
     "migrate",
     "report",
@@ -107,14 +108,15 @@ const KAFKA: &[&str] = &["probe-once", "drain", "migrate", "validate"];
 const DATABASE: &[&str] = &[
     "probe-once",
     "drain",
+    "alert",
     "migrate",
     "report",
     "prune",
     "sites",
     "validate",
 ];
-/// The sites themselves.
-const SITES: &[&str] = &["probe-once", "validate"];
+/// The sites themselves (`alert` reads their rules).
+const SITES: &[&str] = &["probe-once", "alert", "validate"];
 
 const fn setting(
     name: &'static str,
@@ -427,7 +429,12 @@ impl Sources {
                 continue;
             }
             let Some(d) = name.strip_suffix("_file").and_then(declared) else {
-                sources.unknown_env.push(variable);
+                // A notifier's URL: `alert` reads it by the notifier's name.
+                let notifier = name.starts_with("notifier_")
+                    && (name.ends_with("_url") || name.ends_with("_url_file"));
+                if !notifier {
+                    sources.unknown_env.push(variable);
+                }
                 continue;
             };
             if !d.commands.contains(&command) {

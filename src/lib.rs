@@ -25,6 +25,8 @@
 //!   chunks per batch, folded into hourly and daily rollups.
 //! - [`sketch`]: log-bucket latency sketches (1 % relative accuracy).
 //! - [`state`]: when a site is down (thresholds, quorum), and its outages.
+//! - [`alert`]: evaluates the new checks, records events (an outbox),
+//!   delivers each once per notifier.
 //! - [`report`]: per site, from the rollups: state, uptime, percentiles,
 //!   incidents; rendered as a table, Markdown or JSON.
 //! - [`commands`]: one module per subcommand, each with a `run`.
@@ -32,6 +34,7 @@
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
 
+pub mod alert;
 pub mod cli;
 pub mod commands;
 pub mod conditions;

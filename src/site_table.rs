@@ -1,5 +1,5 @@
 //! The `sites` table: the sites kept in PostgreSQL, one row per site, one
-//! column per key of a `[[site]]` (migration 8). Read by `probe-once` with
+//! column per key of a `[[site]]` (migrations 8 and 9). Read by `probe-once` with
 //! `SITEWATCH_SITES_SOURCE=database`, written by the `sites` commands.
 
 use anyhow::Context as _;
@@ -10,7 +10,7 @@ use crate::sites::RawSite;
 
 /// The columns that hold a site's keys, in `[[site]]` order.
 const KEYS: &str = "name, url, method, headers, timeout, expect_status, regex, ca_file, \
-                    max_body_bytes, \"interval\", degraded_after, json, max_redirects";
+                    max_body_bytes, \"interval\", degraded_after, json, max_redirects, alerts";
 
 /// What an import changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -55,6 +55,16 @@ pub enum SitesSource {
 }
 
 impl SitesSource {
+    /// The sites file, when there is one.
+    pub fn doc(&self) -> Option<&SitesDoc> {
+        match self {
+            SitesSource::Inline(_, Some((_, doc)))
+            | SitesSource::Database(Some((_, doc)))
+            | SitesSource::File(_, doc) => Some(doc),
+            _ => None,
+        }
+    }
+
     /// The `[defaults]` that apply, and the folder relative paths start
     /// from.
     pub fn defaults(&self) -> (Defaults, PathBuf) {
@@ -84,6 +94,67 @@ pub struct SitesDoc {
     /// The sites.
     #[serde(default)]
     pub site: Vec<RawSite>,
+    /// `alert`'s rules for every site (each can override them).
+    #[serde(default)]
+    pub alerts: Option<AlertsRaw>,
+    /// Where `alert` sends events.
+    #[serde(default)]
+    pub notifier: Vec<NotifierRaw>,
+    /// When `alert` keeps quiet.
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceRaw>,
+}
+
+/// `[alerts]`, or a site's `[site.alerts]`, as written: each key unset
+/// falls back to `[alerts]`, then to the default.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsRaw {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<u32>,
+    /// A number of locations, or `"majority"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<Quorum>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_expiry_days: Option<Vec<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remind_every: Option<String>,
+    /// Notifier names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<String>>,
+}
+
+/// `quorum` as written: `2` or `"majority"`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Quorum {
+    Count(u32),
+    Word(String),
+}
+
+/// One `[[notifier]]`; its URL is a secret, from the environment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierRaw {
+    pub name: String,
+    /// `webhook`, `slack` or `alertmanager`.
+    pub kind: String,
+}
+
+/// One `[[maintenance]]`: a single window (`start`, `duration`) or a
+/// weekly one (`every = "sun 02:00-03:00"`, UTC).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRaw {
+    /// Site names, or `["*"]` for all.
+    pub sites: Vec<String>,
+    pub start: Option<String>,
+    pub duration: Option<String>,
+    pub every: Option<String>,
 }
 
 /// `[defaults]` of the sites file.
@@ -134,6 +205,9 @@ pub struct RawSite {
     /// Redirects followed at most; 0: a 3xx is the result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_redirects: Option<u32>,
+    /// `alert`'s rules for this site, over `[alerts]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsRaw>,
 }
 
 impl RawSite {
@@ -401,6 +475,15 @@ fn written(source: &SitesSource) -> Result<Written> {
         SitesSource::Database(None) => Err(Error::config(
             "SITEWATCH_SITES_SOURCE is database and there is no sites file: `sitewatch sites list` shows the table's sites and what is wrong with each",
         )),
+    }
+}
+
+/// The sites of a file or `SITEWATCH_SITES` as written (none when the
+/// default sites file does not exist).
+pub fn raw(source: &SitesSource) -> Result<Vec<RawSite>> {
+    match source {
+        SitesSource::Missing(_) => Ok(Vec::new()),
+        source => written(source).map(|w| w.raw),
     }
 }
 

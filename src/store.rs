@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0008_sites.sql",
         include_str!("../migrations/0008_sites.sql"),
     ),
+    (
+        9,
+        "0009_alerts_and_runs.sql",
+        include_str!("../migrations/0009_alerts_and_runs.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.

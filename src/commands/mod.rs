@@ -1,6 +1,7 @@
 //! The subcommands: one module each, each with a `run`; and the signals
 //! that stop a job cleanly.
 
+pub mod alert;
 pub mod check;
 pub mod migrate;
 pub mod probe_once;
@@ -80,6 +81,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Check(args) => check::run(settings, &args).await,
         Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
         Command::Prune(args) => prune::run(settings, &args).await,
+        Command::Alert(args) => alert::run(settings, &args).await,
         Command::Report(args) => report::run(settings, &args).await,
         Command::Validate => validate::run(settings),
         Command::Sites(args) => sites::run(settings, &args).await,

@@ -65,6 +65,7 @@ fn from_args(a: &SiteAddArgs) -> Result<RawSite> {
         degraded_after: a.degraded_after.clone(),
         json: (!a.json.is_empty()).then(|| a.json.iter().cloned().collect()),
         max_redirects: a.max_redirects,
+        alerts: None,
     })
 }
 

@@ -9,7 +9,19 @@ use crate::error::{Error, Result};
 
 pub fn run(settings: &Settings) -> Result<()> {
     let (count, sites) = crate::sites::problems(&settings.sites);
-    let problems: Vec<&String> = settings.problems.iter().chain(&sites).collect();
+    // `alert`'s configuration: [alerts], [site.alerts], [[notifier]] (with
+    // their URLs' variables) and [[maintenance]].
+    let raw = crate::sites::raw(&settings.sites).unwrap_or_default();
+    let env = std::env::vars().collect();
+    let alerts = crate::alert::policy::load(settings.sites.doc(), &raw, &env)
+        .err()
+        .unwrap_or_default();
+    let problems: Vec<&String> = settings
+        .problems
+        .iter()
+        .chain(&sites)
+        .chain(&alerts)
+        .collect();
     if problems.is_empty() {
         match count {
             1 => println!("1 site, no problem found"),

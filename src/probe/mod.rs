@@ -370,6 +370,17 @@ impl Prober {
     }
 }
 
+/// An HTTP client for sitewatch's own requests (notifications), not for
+/// checks: the system's roots, proxies as the environment says, a
+/// `timeout` per request.
+pub fn plain_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls::standard_config()?)
+        .timeout(timeout)
+        .user_agent(concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
 /// Checks every site with at most `concurrency` in flight, sending each
 /// result as soon as it is ready. The channel closes after the last one, or
 /// soon after `stop` is cancelled: no check starts after that, and checks

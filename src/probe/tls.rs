@@ -143,6 +143,16 @@ pub(crate) fn client_config(
     Ok(config)
 }
 
+/// The rustls configuration of sitewatch's own requests (notifications):
+/// the system's roots, full verification, nothing recorded.
+pub(crate) fn standard_config() -> anyhow::Result<ClientConfig> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .context("no TLS protocol version available")?
+        .with_root_certificates(system_roots())
+        .with_no_client_auth())
+}
+
 /// Reads `notAfter` of a DER certificate.
 pub(crate) fn expiry(der: &[u8]) -> Option<time::OffsetDateTime> {
     X509Certificate::from_der(der)

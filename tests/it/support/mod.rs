@@ -6,6 +6,7 @@ pub mod db;
 pub mod http;
 pub mod kafka;
 pub mod pg;
+pub mod receiver;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -1,0 +1,489 @@
+//! What the new checks change: each location's streak, each site's state,
+//! each prober's, and the events those changes make. Pure: the state comes
+//! in from the database and goes back to it ([`super`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::policy::Config;
+use crate::message::rfc3339_ms;
+
+/// One stored check, as `alert` reads it.
+#[derive(Debug, Clone)]
+pub struct NewCheck {
+    pub site: String,
+    pub location: String,
+    pub started_at: OffsetDateTime,
+    pub check_id: Uuid,
+    pub up: bool,
+    pub status_code: Option<i16>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub tls_expires_at: Option<OffsetDateTime>,
+    pub url: String,
+}
+
+/// A site seen from one location: the position (newest check evaluated)
+/// and the streak so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub last_started_at: OffsetDateTime,
+    pub last_check_id: Uuid,
+    pub fails: i32,
+    pub goods: i32,
+    pub down: bool,
+    pub first_fail_at: Option<OffsetDateTime>,
+    pub down_since: Option<OffsetDateTime>,
+    pub status_code: Option<i16>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub url: String,
+}
+
+/// A site's state, and what the receivers were last told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// `up`, `down` or `stale`.
+    pub state: String,
+    pub since: OffsetDateTime,
+    pub notified: String,
+    pub notified_at: Option<OffsetDateTime>,
+    pub tls_expires_at: Option<OffsetDateTime>,
+    pub tls_days_sent: Vec<i32>,
+}
+
+/// A prober (a location): `up`, `prober_down` or `stale`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prober {
+    pub state: String,
+    pub since: OffsetDateTime,
+    pub notified: String,
+}
+
+/// Everything `alert` keeps between runs.
+#[derive(Debug, Default, Clone)]
+pub struct State {
+    pub locations: HashMap<(String, String), Location>,
+    pub sites: HashMap<String, Site>,
+    pub probers: HashMap<String, Prober>,
+}
+
+/// An event to record and send.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub event_id: Uuid,
+    pub kind: &'static str,
+    pub site: Option<String>,
+    pub location: Option<String>,
+    /// Exactly what a webhook receives.
+    pub payload: Value,
+    /// Notifier names.
+    pub notify: Vec<String>,
+}
+
+/// A location's newest run, from the run ledger.
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    pub location: String,
+    pub started_at: OffsetDateTime,
+    pub tick: Duration,
+}
+
+/// What one evaluation changed: the keys to write back, and the events.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub locations: BTreeSet<(String, String)>,
+    pub sites: BTreeSet<String>,
+    pub probers: BTreeSet<String>,
+    pub events: Vec<Event>,
+    /// Checks skipped because their prober had lost its network.
+    pub skipped: usize,
+}
+
+fn ts(t: OffsetDateTime) -> String {
+    rfc3339_ms::format(&t)
+}
+
+/// How long, for a person: `1h 5m`, `42s`.
+fn span(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0) as u64;
+    let rounded = if s >= 3600 { s / 60 * 60 } else { s };
+    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+/// Applies `checks` (in any order) to `state` at `now`, and makes the
+/// events that the changes call for.
+pub fn evaluate(
+    config: &Config,
+    now: OffsetDateTime,
+    state: &mut State,
+    mut checks: Vec<NewCheck>,
+    runs: &[LastRun],
+) -> Outcome {
+    let mut out = Outcome::default();
+    checks.sort_by_key(|c| (c.started_at, c.check_id));
+
+    // A prober that lost its own network: every site it checked (several)
+    // failed without any answer. Its checks say nothing about the sites.
+    let mut by_location: BTreeMap<&str, Vec<&NewCheck>> = BTreeMap::new();
+    for c in &checks {
+        by_location.entry(&c.location).or_default().push(c);
+    }
+    let mut blind = BTreeSet::new();
+    let mut sites_seen: HashMap<String, usize> = HashMap::new();
+    for (location, seen) in &by_location {
+        let sites: BTreeSet<&str> = seen.iter().map(|c| c.site.as_str()).collect();
+        sites_seen.insert((*location).to_owned(), sites.len());
+        let no_answer = seen
+            .iter()
+            .all(|c| !c.up && c.status_code.is_none() && c.error_kind.is_some());
+        let prober = state
+            .probers
+            .entry((*location).to_owned())
+            .or_insert_with(|| Prober {
+                state: "up".to_owned(),
+                since: now,
+                notified: "up".to_owned(),
+            });
+        let next = if sites.len() >= 2 && no_answer {
+            blind.insert((*location).to_owned());
+            "prober_down"
+        } else {
+            "up"
+        };
+        if prober.state != next {
+            prober.state = next.to_owned();
+            prober.since = seen.first().map_or(now, |c| c.started_at);
+            out.probers.insert((*location).to_owned());
+        }
+    }
+    drop(by_location);
+    // A location whose runs stopped (the run ledger): no run for three
+    // ticks, and at least the site default's stale_after.
+    for run in runs {
+        let limit = (run.tick * 3).max(config.defaults().stale_after);
+        let stopped = now - run.started_at > limit;
+        let prober = state
+            .probers
+            .entry(run.location.clone())
+            .or_insert_with(|| Prober {
+                state: "up".to_owned(),
+                since: now,
+                notified: "up".to_owned(),
+            });
+        if stopped && prober.state != "stale" {
+            prober.state = "stale".to_owned();
+            prober.since = run.started_at;
+            out.probers.insert(run.location.clone());
+        } else if !stopped && prober.state == "stale" {
+            prober.state = "up".to_owned();
+            prober.since = run.started_at;
+            out.probers.insert(run.location.clone());
+        }
+    }
+
+    // Each location's streak, check by check in time order.
+    let mut certificates: HashMap<String, OffsetDateTime> = HashMap::new();
+    for c in checks {
+        let key = (c.site.clone(), c.location.clone());
+        out.locations.insert(key.clone());
+        out.sites.insert(c.site.clone());
+        let policy = config.policy(&c.site);
+        let loc = state.locations.entry(key).or_insert_with(|| Location {
+            last_started_at: c.started_at,
+            last_check_id: c.check_id,
+            fails: 0,
+            goods: 0,
+            down: false,
+            first_fail_at: None,
+            down_since: None,
+            status_code: None,
+            error_kind: None,
+            error: None,
+            url: c.url.clone(),
+        });
+        loc.last_started_at = c.started_at;
+        loc.last_check_id = c.check_id;
+        if let Some(expires) = c.tls_expires_at {
+            certificates.insert(c.site.clone(), expires);
+        }
+        if blind.contains(&c.location) {
+            out.skipped += 1;
+            continue;
+        }
+        loc.url = c.url.clone();
+        loc.status_code = c.status_code;
+        if c.up {
+            loc.fails = 0;
+            loc.goods += 1;
+            if loc.down && loc.goods >= policy.success_threshold as i32 {
+                loc.down = false;
+                loc.down_since = None;
+            }
+        } else {
+            if loc.fails == 0 {
+                loc.first_fail_at = Some(c.started_at);
+            }
+            loc.goods = 0;
+            loc.fails += 1;
+            loc.error_kind = c.error_kind.clone();
+            loc.error = c.error.clone();
+            if !loc.down && loc.fails >= policy.failure_threshold as i32 {
+                loc.down = true;
+                loc.down_since = loc.first_fail_at;
+            }
+        }
+    }
+
+    // Every site known: its state from its locations.
+    let mut all: BTreeSet<String> = state.sites.keys().cloned().collect();
+    all.extend(state.locations.keys().map(|(s, _)| s.clone()));
+    let mut locations_of: HashMap<&str, Vec<(&str, &Location)>> = HashMap::new();
+    for ((site, location), loc) in &state.locations {
+        locations_of
+            .entry(site.as_str())
+            .or_default()
+            .push((location.as_str(), loc));
+    }
+    for site in all {
+        let policy = config.policy(&site);
+        let stale_after =
+            time::Duration::try_from(policy.stale_after).unwrap_or(time::Duration::MAX);
+        let locs = locations_of.get(site.as_str()).cloned().unwrap_or_default();
+        let fresh: Vec<&(&str, &Location)> = locs
+            .iter()
+            .filter(|(_, l)| now - l.last_started_at <= stale_after)
+            .collect();
+        let down: Vec<&(&str, &Location)> = fresh.iter().copied().filter(|(_, l)| l.down).collect();
+        let total = fresh.len() as u32;
+        let newest = locs.iter().map(|(_, l)| l.last_started_at).max();
+        let (next, since) = if fresh.is_empty() {
+            ("stale", newest.unwrap_or(now))
+        } else if !down.is_empty() && down.len() as u32 >= policy.quorum.needed(total) {
+            let since = down
+                .iter()
+                .filter_map(|(_, l)| l.down_since)
+                .min()
+                .unwrap_or(now);
+            ("down", since)
+        } else {
+            ("up", now)
+        };
+        let entry = state.sites.entry(site.clone()).or_insert_with(|| Site {
+            state: "up".to_owned(),
+            since: now,
+            notified: "up".to_owned(),
+            notified_at: None,
+            tls_expires_at: None,
+            tls_days_sent: Vec::new(),
+        });
+        if entry.state != next {
+            entry.state = next.to_owned();
+            entry.since = since;
+            out.sites.insert(site.clone());
+        }
+        let worst = down
+            .iter()
+            .max_by_key(|(_, l)| l.last_started_at)
+            .or_else(|| fresh.iter().max_by_key(|(_, l)| l.last_started_at))
+            .map(|(_, l)| *l);
+        let url = config
+            .urls
+            .get(&site)
+            .cloned()
+            .or_else(|| locs.first().map(|(_, l)| l.url.clone()))
+            .unwrap_or_default();
+        let quiet = config.in_maintenance(&site, now);
+        let tls_expires_at = certificates.get(&site).copied().or(entry.tls_expires_at);
+        let payload = |kind: &str, since: OffsetDateTime, summary: String| {
+            json!({
+                "kind": kind,
+                "site": site,
+                "url": url,
+                "at": ts(now),
+                "since": ts(since),
+                "locations_down": down.len(),
+                "locations_total": total,
+                "status_code": worst.and_then(|l| l.status_code),
+                "error_kind": worst.and_then(|l| l.error_kind.clone()),
+                "error": worst.and_then(|l| l.error.clone()),
+                "tls_expires_at": tls_expires_at.map(ts),
+                "summary": summary,
+            })
+        };
+        let reason = worst
+            .and_then(|l| match (&l.error_kind, &l.error, l.status_code) {
+                (Some(kind), Some(error), _) => Some(format!(": {kind}: {error}")),
+                (_, _, Some(code)) => Some(format!(": status {code}")),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut events: Vec<(&'static str, Value)> = Vec::new();
+        match (entry.state.as_str(), entry.notified.as_str()) {
+            ("down", "up" | "stale") if !quiet => {
+                let summary = format!(
+                    "{site} is down from {} of {total} location{} since {}{reason}",
+                    down.len(),
+                    if total == 1 { "" } else { "s" },
+                    ts(entry.since)
+                );
+                events.push(("down", payload("down", entry.since, summary)));
+                entry.notified = "down".to_owned();
+                entry.notified_at = Some(now);
+            }
+            ("down", "down") if !quiet => {
+                if let (Some(every), Some(last)) = (policy.remind_every, entry.notified_at)
+                    && now - last >= time::Duration::try_from(every).unwrap_or(time::Duration::MAX)
+                {
+                    let summary = format!(
+                        "{site} is still down, for {}{reason}",
+                        span(now - entry.since)
+                    );
+                    events.push(("reminder", payload("reminder", entry.since, summary)));
+                    entry.notified_at = Some(now);
+                }
+            }
+            ("up", "down") => {
+                let summary = format!("{site} is up again");
+                let mut p = payload("resolved", entry.since, summary);
+                p["resolves"] = "down".into();
+                events.push(("resolved", p));
+                entry.notified = "up".to_owned();
+                entry.notified_at = Some(now);
+            }
+            ("up", "stale") => {
+                let summary = format!("{site} is checked again, and up");
+                let mut p = payload("resolved", entry.since, summary);
+                p["resolves"] = "stale".into();
+                events.push(("resolved", p));
+                entry.notified = "up".to_owned();
+                entry.notified_at = Some(now);
+            }
+            ("stale", "up" | "down") if !quiet => {
+                let summary = format!(
+                    "{site} has not been checked for {} (the last check was at {}): the prober or its scheduler stopped",
+                    span(now - entry.since),
+                    ts(entry.since)
+                );
+                events.push(("stale", payload("stale", entry.since, summary)));
+                entry.notified = "stale".to_owned();
+                entry.notified_at = Some(now);
+            }
+            _ => {}
+        }
+        // Certificates: one event per threshold crossed, for the
+        // certificate seen last; a new certificate starts over.
+        if let Some(expires) = certificates.get(&site).copied() {
+            if entry.tls_expires_at != Some(expires) {
+                entry.tls_expires_at = Some(expires);
+                entry.tls_days_sent.clear();
+                out.sites.insert(site.clone());
+            }
+            let days_left = (expires - now).whole_seconds() as f64 / 86_400.0;
+            let crossed: Vec<i32> = policy
+                .tls_expiry_days
+                .iter()
+                .map(|d| *d as i32)
+                .filter(|d| days_left <= f64::from(*d) && !entry.tls_days_sent.contains(d))
+                .collect();
+            if let Some(smallest) = crossed.iter().min() {
+                let summary = if days_left < 0.0 {
+                    format!("{site}'s certificate expired at {}", ts(expires))
+                } else {
+                    format!(
+                        "{site}'s certificate expires in {} day{} ({}), within {smallest} days",
+                        days_left.floor(),
+                        if days_left.floor() == 1.0 { "" } else { "s" },
+                        ts(expires)
+                    )
+                };
+                let mut p = payload("tls_expiring", entry.since, summary);
+                p["tls_expires_at"] = ts(expires).into();
+                p["tls_days_left"] = days_left.floor().into();
+                p["threshold_days"] = (*smallest).into();
+                events.push(("tls_expiring", p));
+                entry.tls_days_sent.extend(crossed);
+            }
+        }
+        if !events.is_empty() {
+            out.sites.insert(site.clone());
+        }
+        for (kind, mut payload) in events {
+            let event_id = Uuid::new_v4();
+            payload["event_id"] = event_id.to_string().into();
+            out.events.push(Event {
+                event_id,
+                kind,
+                site: Some(site.clone()),
+                location: None,
+                payload,
+                notify: policy.notify.clone(),
+            });
+        }
+    }
+
+    // Probers: one event for a location instead of one per site.
+    let names: Vec<String> = state.probers.keys().cloned().collect();
+    for location in names {
+        let prober = state.probers.get_mut(&location).expect("listed");
+        let sites_seen = sites_seen.get(&location).copied().unwrap_or(0);
+        let (kind, summary) = match (prober.state.as_str(), prober.notified.as_str()) {
+            ("prober_down", n) if n != "prober_down" => (
+                "prober_down",
+                format!(
+                    "the prober at {location} lost its own network: all {sites_seen} sites it checked failed without an answer; their checks are not counted"
+                ),
+            ),
+            ("stale", n) if n != "stale" => (
+                "stale",
+                format!(
+                    "the prober at {location} has made no run since {}: its scheduler stopped or skips ticks",
+                    ts(prober.since)
+                ),
+            ),
+            ("up", "prober_down" | "stale") => {
+                ("resolved", format!("the prober at {location} works again"))
+            }
+            _ => continue,
+        };
+        let event_id = Uuid::new_v4();
+        let mut payload = json!({
+            "event_id": event_id.to_string(),
+            "kind": kind,
+            "site": null,
+            "url": null,
+            "location": location,
+            "at": ts(now),
+            "since": ts(prober.since),
+            "locations_down": null,
+            "locations_total": null,
+            "status_code": null,
+            "error_kind": null,
+            "error": null,
+            "tls_expires_at": null,
+            "summary": summary,
+        });
+        if kind == "resolved" {
+            payload["resolves"] = prober.notified.clone().into();
+        }
+        prober.notified = if kind == "resolved" {
+            "up".to_owned()
+        } else {
+            kind.to_owned()
+        };
+        out.probers.insert(location.clone());
+        out.events.push(Event {
+            event_id,
+            kind,
+            site: None,
+            location: Some(location.clone()),
+            payload,
+            notify: config.defaults().notify.clone(),
+        });
+    }
+    out
+}

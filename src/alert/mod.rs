@@ -1,0 +1,534 @@
+//! `alert`: evaluates the checks stored since its last run, records the
+//! events they call for, delivers each to each of its notifiers once, and
+//! exits. Its position, each site's state and its outbox live in
+//! PostgreSQL (migration 9), so a run can be killed anywhere.
+//!
+//! - Evaluation is one transaction under an advisory lock: two runs at
+//!   once evaluate one after the other, and the second finds nothing new.
+//! - Events are recorded, with one delivery row per notifier, in that
+//!   transaction, before anything is sent (an outbox).
+//! - Each delivery is sent holding its row's lock (`FOR UPDATE SKIP
+//!   LOCKED`) and marked delivered in the same transaction: two runs never
+//!   send one delivery twice; a run killed after sending and before the
+//!   commit sends it again next time, with the same `event_id`.
+//! - A failed delivery is kept for the next run and the run exits 1; the
+//!   notifier's later events wait too, so a receiver never gets a
+//!   `resolved` before its `down`.
+
+pub mod evaluate;
+pub mod notify;
+pub mod policy;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio_postgres::{Client, Transaction};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::message::rfc3339_ms;
+use crate::sites::SitesSource;
+use crate::store;
+use evaluate::{Event, LastRun, Location, NewCheck, Outcome, Prober, Site, State};
+use policy::Config;
+
+/// A check is evaluated when `alert` runs after it is stored; one stored
+/// later than this after it started, behind checks already evaluated, is
+/// not (the streaks go in time order). `drain` runs just before `alert`,
+/// so only a drain that lagged this long leaves checks out.
+pub const LOOKBACK: Duration = Duration::from_secs(10 * 60);
+
+/// How far back the first run looks.
+pub const FIRST_LOOKBACK: Duration = Duration::from_secs(60 * 60);
+
+/// How long one delivery may take.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The run's clock (injected by tests).
+    pub now: OffsetDateTime,
+    /// Stop sending this long after the start; what is left waits.
+    pub deadline: Option<Duration>,
+    /// The environment, for the notifiers' URLs.
+    pub env: HashMap<String, String>,
+}
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub evaluated: usize,
+    pub events: Vec<(String, String)>,
+    pub delivered: usize,
+    pub failed: usize,
+    pub waiting: usize,
+}
+
+/// The configuration `alert` reads: the sites file's `[alerts]`,
+/// `[[notifier]]` and `[[maintenance]]`, and each site's own rules (from
+/// the file, `SITEWATCH_SITES` or the `sites` table). Every problem, one
+/// line each.
+pub async fn config(
+    settings: &Settings,
+    db: Option<&Client>,
+    env: &HashMap<String, String>,
+) -> std::result::Result<Config, Vec<String>> {
+    let raw = match (&settings.sites, db) {
+        (SitesSource::Database(_), Some(db)) => crate::site_table::read(db)
+            .await
+            .map_err(|e| vec![e.one_line()])?
+            .into_iter()
+            .filter_map(|(_, site)| site.ok())
+            .collect(),
+        (SitesSource::Database(_), None) => Vec::new(),
+        (source, _) => crate::sites::raw(source).map_err(|e| vec![e.one_line()])?,
+    };
+    policy::load(settings.sites.doc(), &raw, env)
+}
+
+pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let now = options.now;
+    let mut db = store::connect_as(
+        &settings.database,
+        &store::Session {
+            application_name: "sitewatch alert".to_owned(),
+            ..store::Session::default()
+        },
+    )
+    .await?;
+    let config = config(settings, Some(&db), &options.env)
+        .await
+        .map_err(|problems| Error::config(&problems[0]))?;
+
+    let tx = db
+        .transaction()
+        .await
+        .context("cannot start a transaction")?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&crate::keys::lock_key("sitewatch:alert")],
+    )
+    .await
+    .map_err(|e| missing_tables(e.into()))?;
+    let mut state = load_state(&tx).await.map_err(missing_tables)?;
+    let newest = state.locations.values().map(|l| l.last_started_at).max();
+    let from = match newest {
+        Some(t) => t - LOOKBACK,
+        None => now - FIRST_LOOKBACK,
+    };
+    let checks = new_checks(&tx, from, now).await?;
+    let runs = last_runs(&tx, now).await?;
+    let evaluated = checks.len();
+    let outcome = evaluate::evaluate(&config, now, &mut state, checks, &runs);
+    save(&tx, &state, &outcome).await?;
+    tx.commit().await.context("cannot record the evaluation")?;
+
+    let mut summary = Summary {
+        evaluated,
+        events: outcome
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.kind.to_owned(),
+                    e.payload["summary"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        ..Summary::default()
+    };
+    deliver(&mut db, &config, started, options.deadline, &mut summary).await?;
+    Ok(summary)
+}
+
+/// A database never migrated: say what to do.
+fn missing_tables(e: anyhow::Error) -> Error {
+    let undefined = e
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.code())
+        .is_some_and(|c| *c == tokio_postgres::error::SqlState::UNDEFINED_TABLE);
+    if undefined {
+        Error::Job(anyhow::anyhow!(
+            "the database has no alert tables: run `sitewatch migrate` first"
+        ))
+    } else {
+        Error::Job(e.context("cannot read what alert knows"))
+    }
+}
+
+async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
+    let mut state = State::default();
+    for r in tx
+        .query(
+            "SELECT site, location, last_started_at, last_check_id, fails, goods, down,
+                    first_fail_at, down_since, status_code, error_kind, error, url
+             FROM alert_locations",
+            &[],
+        )
+        .await?
+    {
+        state.locations.insert(
+            (r.get(0), r.get(1)),
+            Location {
+                last_started_at: r.get(2),
+                last_check_id: r.get(3),
+                fails: r.get(4),
+                goods: r.get(5),
+                down: r.get(6),
+                first_fail_at: r.get(7),
+                down_since: r.get(8),
+                status_code: r.get(9),
+                error_kind: r.get(10),
+                error: r.get(11),
+                url: r.get::<_, Option<String>>(12).unwrap_or_default(),
+            },
+        );
+    }
+    for r in tx
+        .query(
+            "SELECT site, state, since, notified, notified_at, tls_expires_at, tls_days_sent
+             FROM alert_sites",
+            &[],
+        )
+        .await?
+    {
+        state.sites.insert(
+            r.get(0),
+            Site {
+                state: r.get(1),
+                since: r.get(2),
+                notified: r.get(3),
+                notified_at: r.get(4),
+                tls_expires_at: r.get(5),
+                tls_days_sent: r.get(6),
+            },
+        );
+    }
+    for r in tx
+        .query(
+            "SELECT location, state, since, notified FROM alert_probers",
+            &[],
+        )
+        .await?
+    {
+        state.probers.insert(
+            r.get(0),
+            Prober {
+                state: r.get(1),
+                since: r.get(2),
+                notified: r.get(3),
+            },
+        );
+    }
+    Ok(state)
+}
+
+/// The checks that started in `(from, now]` and are newer than their
+/// location's position.
+async fn new_checks(
+    tx: &Transaction<'_>,
+    from: OffsetDateTime,
+    now: OffsetDateTime,
+) -> anyhow::Result<Vec<NewCheck>> {
+    let rows = tx
+        .query(
+            "SELECT c.site, c.location, c.started_at, c.check_id, c.up, c.status_code,
+                    c.error_kind, c.error, c.tls_expires_at, c.url
+             FROM checks c
+             LEFT JOIN alert_locations p ON p.site = c.site AND p.location = c.location
+             WHERE c.started_at > $1 AND c.started_at <= $2
+               AND (p.site IS NULL
+                    OR (c.started_at, c.check_id) > (p.last_started_at, p.last_check_id))",
+            &[&from, &now],
+        )
+        .await
+        .context("cannot read the new checks")?;
+    Ok(rows
+        .iter()
+        .map(|r| NewCheck {
+            site: r.get(0),
+            location: r.get(1),
+            started_at: r.get(2),
+            check_id: r.get(3),
+            up: r.get(4),
+            status_code: r.get(5),
+            error_kind: r.get(6),
+            error: r.get(7),
+            tls_expires_at: r.get(8),
+            url: r.get(9),
+        })
+        .collect())
+}
+
+/// Each location's newest run (the run ledger), within the last week.
+async fn last_runs(tx: &Transaction<'_>, now: OffsetDateTime) -> anyhow::Result<Vec<LastRun>> {
+    let rows = tx
+        .query(
+            "SELECT DISTINCT ON (location) location, started_at, tick_s
+             FROM runs WHERE started_at > $1::timestamptz - interval '7 days' AND started_at <= $1
+             ORDER BY location, started_at DESC",
+            &[&now],
+        )
+        .await
+        .context("cannot read the run ledger")?;
+    Ok(rows
+        .iter()
+        .map(|r| LastRun {
+            location: r.get(0),
+            started_at: r.get(1),
+            tick: Duration::from_secs_f64(r.get::<_, f64>(2).max(1.0)),
+        })
+        .collect())
+}
+
+fn ts(t: Option<OffsetDateTime>) -> Value {
+    t.map_or(Value::Null, |t| rfc3339_ms::format(&t).into())
+}
+
+/// Writes back what changed and records the events with their deliveries.
+async fn save(tx: &Transaction<'_>, state: &State, outcome: &Outcome) -> anyhow::Result<()> {
+    let locations: Vec<Value> = outcome
+        .locations
+        .iter()
+        .map(|key| {
+            let l = &state.locations[key];
+            json!({
+                "site": key.0, "location": key.1,
+                "last_started_at": ts(Some(l.last_started_at)),
+                "last_check_id": l.last_check_id,
+                "fails": l.fails, "goods": l.goods, "down": l.down,
+                "first_fail_at": ts(l.first_fail_at), "down_since": ts(l.down_since),
+                "status_code": l.status_code, "error_kind": l.error_kind,
+                "error": l.error, "url": l.url,
+            })
+        })
+        .collect();
+    upsert(
+        tx,
+        "alert_locations",
+        "site, location",
+        &[
+            "last_started_at",
+            "last_check_id",
+            "fails",
+            "goods",
+            "down",
+            "first_fail_at",
+            "down_since",
+            "status_code",
+            "error_kind",
+            "error",
+            "url",
+        ],
+        &locations,
+    )
+    .await?;
+    let sites: Vec<Value> = outcome
+        .sites
+        .iter()
+        .filter_map(|name| {
+            let s = state.sites.get(name)?;
+            Some(json!({
+                "site": name, "state": s.state, "since": ts(Some(s.since)),
+                "notified": s.notified, "notified_at": ts(s.notified_at),
+                "tls_expires_at": ts(s.tls_expires_at), "tls_days_sent": s.tls_days_sent,
+            }))
+        })
+        .collect();
+    upsert(
+        tx,
+        "alert_sites",
+        "site",
+        &[
+            "state",
+            "since",
+            "notified",
+            "notified_at",
+            "tls_expires_at",
+            "tls_days_sent",
+        ],
+        &sites,
+    )
+    .await?;
+    let probers: Vec<Value> = outcome
+        .probers
+        .iter()
+        .filter_map(|name| {
+            let p = state.probers.get(name)?;
+            Some(json!({
+                "location": name, "state": p.state, "since": ts(Some(p.since)),
+                "notified": p.notified,
+            }))
+        })
+        .collect();
+    upsert(
+        tx,
+        "alert_probers",
+        "location",
+        &["state", "since", "notified"],
+        &probers,
+    )
+    .await?;
+    record(tx, &outcome.events).await
+}
+
+/// `INSERT ... ON CONFLICT DO UPDATE` of JSON rows, in one statement.
+async fn upsert(
+    tx: &Transaction<'_>,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+    rows: &[Value],
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let all = format!("{key}, {}", columns.join(", "));
+    let set: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({all})
+         SELECT {all} FROM jsonb_populate_recordset(NULL::{table}, $1::text::jsonb)
+         ON CONFLICT ({key}) DO UPDATE SET {}",
+        set.join(", ")
+    );
+    let json = serde_json::to_string(rows).expect("JSON always serializes");
+    tx.execute(&sql, &[&json])
+        .await
+        .with_context(|| format!("cannot write {table}"))?;
+    Ok(())
+}
+
+/// Records the events and one pending delivery per event and notifier.
+async fn record(tx: &Transaction<'_>, events: &[Event]) -> anyhow::Result<()> {
+    for e in events {
+        tx.execute(
+            "INSERT INTO alert_events (event_id, kind, site, location, payload)
+             VALUES ($1, $2, $3, $4, $5::text::jsonb)",
+            &[
+                &e.event_id,
+                &e.kind,
+                &e.site,
+                &e.location,
+                &e.payload.to_string(),
+            ],
+        )
+        .await
+        .context("cannot record an event")?;
+        for notifier in &e.notify {
+            tx.execute(
+                "INSERT INTO alert_deliveries (event_id, notifier) VALUES ($1, $2)",
+                &[&e.event_id, notifier],
+            )
+            .await
+            .context("cannot record a delivery")?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends every pending delivery, oldest first, each once.
+async fn deliver(
+    db: &mut Client,
+    config: &Config,
+    started: Instant,
+    deadline: Option<Duration>,
+    summary: &mut Summary,
+) -> Result<()> {
+    let pending = db
+        .query(
+            "SELECT d.event_id, d.notifier FROM alert_deliveries d
+             JOIN alert_events e USING (event_id)
+             WHERE d.delivered_at IS NULL
+             ORDER BY e.created_at, e.event_id",
+            &[],
+        )
+        .await
+        .context("cannot read the pending deliveries")?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let client = crate::probe::plain_client(SEND_TIMEOUT).map_err(Error::Job)?;
+    let mut blocked: BTreeMap<String, String> = BTreeMap::new();
+    for row in pending {
+        let (event_id, name): (Uuid, String) = (row.get(0), row.get(1));
+        let late = deadline.is_some_and(|d| started.elapsed() + SEND_TIMEOUT > d);
+        if late || blocked.contains_key(&name) {
+            summary.waiting += 1;
+            continue;
+        }
+        let Some(notifier) = config.notifiers.iter().find(|n| n.name == name) else {
+            tracing::warn!(notifier = %name, %event_id, "no such notifier any more: its delivery waits");
+            summary.waiting += 1;
+            continue;
+        };
+        let sent = send_one(db, &client, notifier, event_id).await?;
+        match sent {
+            None => {}
+            Some(Ok(())) => summary.delivered += 1,
+            Some(Err(why)) => {
+                tracing::error!(notifier = %name, %event_id, "delivery {why}: kept for the next run");
+                summary.failed += 1;
+                blocked.insert(name, why);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends one delivery holding its row's lock; `None` when another run has
+/// it or it is delivered already.
+async fn send_one(
+    db: &mut Client,
+    client: &reqwest::Client,
+    notifier: &policy::Notifier,
+    event_id: Uuid,
+) -> Result<Option<std::result::Result<(), String>>> {
+    let tx = db
+        .transaction()
+        .await
+        .context("cannot start a transaction")?;
+    let row = tx
+        .query_opt(
+            "SELECT e.payload::text FROM alert_deliveries d JOIN alert_events e USING (event_id)
+             WHERE d.event_id = $1 AND d.notifier = $2 AND d.delivered_at IS NULL
+             FOR UPDATE OF d SKIP LOCKED",
+            &[&event_id, &notifier.name],
+        )
+        .await
+        .context("cannot lock a delivery")?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let payload: Value =
+        serde_json::from_str(&row.get::<_, String>(0)).context("an event's payload is not JSON")?;
+    let outcome = notify::send(client, notifier, &payload).await;
+    match &outcome {
+        Ok(()) => tx
+            .execute(
+                "UPDATE alert_deliveries SET delivered_at = now(), attempts = attempts + 1,
+                     last_error = NULL
+                 WHERE event_id = $1 AND notifier = $2",
+                &[&event_id, &notifier.name],
+            )
+            .await
+            .context("cannot record a delivery")?,
+        Err(why) => tx
+            .execute(
+                "UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $3
+                 WHERE event_id = $1 AND notifier = $2",
+                &[&event_id, &notifier.name, why],
+            )
+            .await
+            .context("cannot record a failed delivery")?,
+    };
+    tx.commit().await.context("cannot record a delivery")?;
+    Ok(Some(outcome))
+}

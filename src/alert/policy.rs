@@ -1,0 +1,492 @@
+//! `alert`'s configuration, validated: each site's rule, where its events
+//! go, and when it is in maintenance. It is read from the sites file
+//! (`[alerts]`, `[site.alerts]`, `[[notifier]]`, `[[maintenance]]`) or,
+//! for the sites kept in PostgreSQL, from their `alerts` column; the
+//! notifiers' URLs are secrets, from `SITEWATCH_NOTIFIER_<NAME>_URL`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use time::{OffsetDateTime, Weekday};
+
+use crate::secret::Secret;
+use crate::sites::{AlertsRaw, MaintenanceRaw, NotifierRaw, Quorum, RawSite, SitesDoc};
+use crate::state::Rule;
+
+/// How many of a site's locations must be down for the site to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumRule {
+    Count(u32),
+    /// More than half of the locations that checked it lately.
+    Majority,
+}
+
+impl QuorumRule {
+    /// The locations needed out of `total`.
+    pub fn needed(self, total: u32) -> u32 {
+        match self {
+            QuorumRule::Count(n) => n,
+            QuorumRule::Majority => total / 2 + 1,
+        }
+    }
+}
+
+/// One site's alerting rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub quorum: QuorumRule,
+    /// No check stored for this long: `stale`.
+    pub stale_after: Duration,
+    /// Days before expiry at which `tls_expiring` is sent, largest first.
+    pub tls_expiry_days: Vec<u32>,
+    pub remind_every: Option<Duration>,
+    /// Notifier names.
+    pub notify: Vec<String>,
+}
+
+impl Policy {
+    /// The streak thresholds, as `report` uses them too.
+    pub fn rule(&self) -> Rule {
+        Rule {
+            failure_threshold: self.failure_threshold,
+            success_threshold: self.success_threshold,
+            quorum: match self.quorum {
+                QuorumRule::Count(n) => n,
+                QuorumRule::Majority => 1,
+            },
+            stale_after: self.stale_after,
+        }
+    }
+}
+
+/// Where events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Webhook,
+    Slack,
+    Alertmanager,
+}
+
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    pub name: String,
+    pub kind: Kind,
+    pub url: Secret,
+}
+
+/// When a maintenance window is open.
+#[derive(Debug, Clone, PartialEq)]
+enum When {
+    Once {
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    },
+    /// Every week (or every day when `day` is `None`), minutes of the UTC
+    /// day; `end` before `start` runs past midnight.
+    Weekly {
+        day: Option<Weekday>,
+        start: u32,
+        end: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Window {
+    /// `None`: every site.
+    sites: Option<Vec<String>>,
+    when: When,
+}
+
+impl Window {
+    fn covers(&self, site: &str, at: OffsetDateTime) -> bool {
+        if let Some(sites) = &self.sites
+            && !sites.iter().any(|s| s == site)
+        {
+            return false;
+        }
+        match &self.when {
+            When::Once { start, end } => *start <= at && at < *end,
+            When::Weekly { day, start, end } => {
+                let minute = u32::from(at.hour()) * 60 + u32::from(at.minute());
+                let today = day.is_none_or(|d| at.weekday() == d);
+                let yesterday = day.is_none_or(|d| at.weekday().previous() == d);
+                if start <= end {
+                    today && (*start..*end).contains(&minute)
+                } else {
+                    (today && minute >= *start) || (yesterday && minute < *end)
+                }
+            }
+        }
+    }
+}
+
+/// Everything `alert` needs to know about the sites.
+#[derive(Debug, Clone)]
+pub struct Config {
+    defaults: Policy,
+    sites: HashMap<String, Policy>,
+    /// The sites' URLs, as configured (credentials removed).
+    pub urls: HashMap<String, String>,
+    pub notifiers: Vec<Notifier>,
+    maintenance: Vec<Window>,
+}
+
+impl Config {
+    /// The rule of `site` (`[alerts]` for a site not configured).
+    pub fn policy(&self, site: &str) -> &Policy {
+        self.sites.get(site).unwrap_or(&self.defaults)
+    }
+
+    /// The rule for what concerns no one site (a prober).
+    pub fn defaults(&self) -> &Policy {
+        &self.defaults
+    }
+
+    /// Whether a maintenance window covers `site` at `at`.
+    pub fn in_maintenance(&self, site: &str, at: OffsetDateTime) -> bool {
+        self.maintenance.iter().any(|w| w.covers(site, at))
+    }
+}
+
+/// The variable that holds a notifier's URL: `SITEWATCH_NOTIFIER_OPS_URL`.
+pub fn url_variable(name: &str) -> String {
+    let upper: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("SITEWATCH_NOTIFIER_{upper}_URL")
+}
+
+fn duration(what: &str, text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{what} `{text}`: expected a non-zero duration such as 15m"))
+}
+
+/// A key of `raw`, or else of `base`.
+fn pick<'a, T>(
+    raw: Option<&'a AlertsRaw>,
+    base: &'a AlertsRaw,
+    key: impl Fn(&'a AlertsRaw) -> Option<&'a T>,
+) -> Option<&'a T> {
+    raw.and_then(&key).or_else(|| key(base))
+}
+
+/// `raw` over `base`, validated.
+fn policy(
+    raw: Option<&AlertsRaw>,
+    base: &AlertsRaw,
+    interval: Option<Duration>,
+) -> Result<Policy, String> {
+    let failure_threshold = raw
+        .and_then(|r| r.failure_threshold)
+        .or(base.failure_threshold)
+        .unwrap_or(3);
+    let success_threshold = raw
+        .and_then(|r| r.success_threshold)
+        .or(base.success_threshold)
+        .unwrap_or(2);
+    if failure_threshold == 0 || success_threshold == 0 {
+        return Err("failure_threshold and success_threshold must be at least 1".to_owned());
+    }
+    let quorum = match pick(raw, base, |r| r.quorum.as_ref()) {
+        None => QuorumRule::Count(1),
+        Some(Quorum::Count(n)) if *n >= 1 => QuorumRule::Count(*n),
+        Some(Quorum::Word(w)) if w == "majority" => QuorumRule::Majority,
+        Some(other) => {
+            return Err(format!(
+                "quorum {other:?}: expected a number of locations (1 or more) or \"majority\""
+            ));
+        }
+    };
+    let stale_after = match pick(raw, base, |r| r.stale_after.as_ref()) {
+        Some(text) => duration("stale_after", text)?,
+        None => interval.map_or(Duration::from_secs(15 * 60), |i| i * 3),
+    };
+    let mut tls_expiry_days = pick(raw, base, |r| r.tls_expiry_days.as_ref())
+        .cloned()
+        .unwrap_or_else(|| vec![14, 7, 1]);
+    tls_expiry_days.sort_unstable_by(|a, b| b.cmp(a));
+    tls_expiry_days.dedup();
+    let remind_every = pick(raw, base, |r| r.remind_every.as_ref())
+        .map(|t| duration("remind_every", t))
+        .transpose()?;
+    let notify = pick(raw, base, |r| r.notify.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    Ok(Policy {
+        failure_threshold,
+        success_threshold,
+        quorum,
+        stale_after,
+        tls_expiry_days,
+        remind_every,
+        notify,
+    })
+}
+
+fn window(raw: &MaintenanceRaw) -> Result<Window, String> {
+    let sites = if raw.sites.iter().any(|s| s == "*") {
+        None
+    } else if raw.sites.is_empty() {
+        return Err("sites is empty: name sites, or [\"*\"] for all".to_owned());
+    } else {
+        Some(raw.sites.clone())
+    };
+    let when = match (&raw.start, &raw.duration, &raw.every) {
+        (Some(start), Some(length), None) => {
+            let start =
+                OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        format!("start `{start}`: expected RFC 3339 such as 2026-12-01T02:00:00Z")
+                    })?;
+            let length = duration("duration", length)?;
+            When::Once {
+                start,
+                end: start + length,
+            }
+        }
+        (None, None, Some(every)) => weekly(every)?,
+        _ => {
+            return Err(
+                "give either start and duration (one window) or every (\"sun 02:00-03:00\")"
+                    .to_owned(),
+            );
+        }
+    };
+    Ok(Window { sites, when })
+}
+
+/// `"sun 02:00-03:00"`, or `"daily 02:00-03:00"`, UTC.
+fn weekly(text: &str) -> Result<When, String> {
+    let bad = || {
+        format!(
+            "every `{text}`: expected a day and UTC times such as \"sun 02:00-03:00\" or \"daily 23:30-00:30\""
+        )
+    };
+    let (day, times) = text.trim().split_once(' ').ok_or_else(bad)?;
+    let day = match day.to_ascii_lowercase().as_str() {
+        "daily" | "*" => None,
+        "mon" | "monday" => Some(Weekday::Monday),
+        "tue" | "tuesday" => Some(Weekday::Tuesday),
+        "wed" | "wednesday" => Some(Weekday::Wednesday),
+        "thu" | "thursday" => Some(Weekday::Thursday),
+        "fri" | "friday" => Some(Weekday::Friday),
+        "sat" | "saturday" => Some(Weekday::Saturday),
+        "sun" | "sunday" => Some(Weekday::Sunday),
+        _ => return Err(bad()),
+    };
+    let (start, end) = times.trim().split_once('-').ok_or_else(bad)?;
+    let minute = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let (start, end) = (minute(start).ok_or_else(bad)?, minute(end).ok_or_else(bad)?);
+    if start == end {
+        return Err(bad());
+    }
+    Ok(When::Weekly { day, start, end })
+}
+
+fn notifier(raw: &NotifierRaw, env: &HashMap<String, String>) -> Result<Notifier, String> {
+    let kind = match raw.kind.as_str() {
+        "webhook" => Kind::Webhook,
+        "slack" => Kind::Slack,
+        "alertmanager" => Kind::Alertmanager,
+        other => {
+            return Err(format!(
+                "notifier `{}`: kind `{other}`: expected webhook, slack or alertmanager",
+                raw.name
+            ));
+        }
+    };
+    let variable = url_variable(&raw.name);
+    let file_variable = format!("{variable}_FILE");
+    let url = match (env.get(&variable), env.get(&file_variable)) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{variable} and {file_variable} are both set: keep one"
+            ));
+        }
+        (Some(url), None) => url.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{file_variable}: cannot read {path}: {e}"))?
+            .trim_end_matches(['\n', '\r'])
+            .to_owned(),
+        (None, None) => {
+            return Err(format!(
+                "notifier `{}`: its URL is not set: set {variable} (or {file_variable})",
+                raw.name
+            ));
+        }
+    };
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        // The URL is a secret (webhook URLs carry tokens): never shown.
+        _ => return Err(format!("{variable}: not an http:// or https:// URL")),
+    }
+    Ok(Notifier {
+        name: raw.name.clone(),
+        kind,
+        url: Secret::new(url),
+    })
+}
+
+/// Validates everything `alert` reads: `doc` (the sites file, if any) and
+/// `sites` (its sites, or the table's), with the notifiers' URLs from
+/// `env`. Every problem, one line each (empty: `Ok`).
+pub fn load(
+    doc: Option<&SitesDoc>,
+    sites: &[RawSite],
+    env: &HashMap<String, String>,
+) -> Result<Config, Vec<String>> {
+    let mut problems = Vec::new();
+    let empty = SitesDoc::default();
+    let doc = doc.unwrap_or(&empty);
+    let base = doc.alerts.clone().unwrap_or_default();
+    let defaults = policy(None, &base, None).unwrap_or_else(|why| {
+        problems.push(format!("[alerts]: {why}"));
+        policy(None, &AlertsRaw::default(), None).expect("the defaults are valid")
+    });
+    let mut notifiers = Vec::new();
+    for raw in &doc.notifier {
+        if notifiers.iter().any(|n: &Notifier| n.name == raw.name) {
+            problems.push(format!("notifier `{}`: duplicate name", raw.name));
+            continue;
+        }
+        match notifier(raw, env) {
+            Ok(n) => notifiers.push(n),
+            Err(why) => problems.push(why),
+        }
+    }
+    let known = |name: &String| doc.notifier.iter().any(|n| &n.name == name);
+    for name in defaults.notify.iter().filter(|n| !known(n)) {
+        problems.push(format!("[alerts] notify: no [[notifier]] named `{name}`"));
+    }
+    let mut policies = HashMap::new();
+    let mut urls = HashMap::new();
+    for site in sites {
+        let interval = site
+            .interval
+            .as_deref()
+            .and_then(|t| humantime::parse_duration(t).ok());
+        match policy(site.alerts.as_ref(), &base, interval) {
+            Ok(p) => {
+                for name in p.notify.iter().filter(|n| !known(n)) {
+                    problems.push(format!(
+                        "site `{}`: alerts notify: no [[notifier]] named `{name}`",
+                        site.name
+                    ));
+                }
+                policies.insert(site.name.clone(), p);
+            }
+            Err(why) => problems.push(format!("site `{}`: alerts: {why}", site.name)),
+        }
+        let url = url::Url::parse(&site.url).map(|mut u| {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        });
+        urls.insert(site.name.clone(), url.unwrap_or_else(|_| site.url.clone()));
+    }
+    let mut maintenance = Vec::new();
+    for (i, raw) in doc.maintenance.iter().enumerate() {
+        match window(raw) {
+            Ok(w) => maintenance.push(w),
+            Err(why) => problems.push(format!("[[maintenance]] #{}: {why}", i + 1)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Config {
+        defaults,
+        sites: policies,
+        urls,
+        notifiers,
+        maintenance,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn weekly_windows_cover_their_minutes_and_wrap_midnight() {
+        let w = |every: &str| Window {
+            sites: None,
+            when: weekly(every).unwrap(),
+        };
+        // 2026-11-29 is a Sunday.
+        let sunday = w("sun 02:00-03:00");
+        assert!(sunday.covers("x", datetime!(2026-11-29 02:30 UTC)));
+        assert!(!sunday.covers("x", datetime!(2026-11-29 03:00 UTC)));
+        assert!(!sunday.covers("x", datetime!(2026-11-30 02:30 UTC)));
+        let night = w("sat 23:30-00:30");
+        assert!(night.covers("x", datetime!(2026-11-28 23:45 UTC)));
+        assert!(night.covers("x", datetime!(2026-11-29 00:15 UTC)));
+        assert!(!night.covers("x", datetime!(2026-11-29 23:45 UTC)));
+        assert!(w("daily 01:00-02:00").covers("x", datetime!(2026-11-25 01:59 UTC)));
+        assert!(weekly("someday 01:00-02:00").is_err());
+        assert!(weekly("sun 25:00-26:00").is_err());
+    }
+
+    #[test]
+    fn a_sites_keys_override_the_defaults_and_problems_are_each_named() {
+        let base = AlertsRaw {
+            failure_threshold: Some(5),
+            remind_every: Some("1h".into()),
+            ..AlertsRaw::default()
+        };
+        let own = AlertsRaw {
+            quorum: Some(Quorum::Word("majority".into())),
+            ..AlertsRaw::default()
+        };
+        let p = policy(Some(&own), &base, Some(Duration::from_secs(300))).unwrap();
+        assert_eq!(p.failure_threshold, 5);
+        assert_eq!(p.quorum, QuorumRule::Majority);
+        assert_eq!(p.stale_after, Duration::from_secs(900), "3 x its interval");
+        assert_eq!(p.remind_every, Some(Duration::from_secs(3600)));
+        assert_eq!(QuorumRule::Majority.needed(3), 2);
+        let bad = AlertsRaw {
+            quorum: Some(Quorum::Word("most".into())),
+            ..AlertsRaw::default()
+        };
+        assert!(
+            policy(Some(&bad), &base, None)
+                .unwrap_err()
+                .contains("quorum")
+        );
+        let doc = SitesDoc {
+            notifier: vec![NotifierRaw {
+                name: "ops".into(),
+                kind: "pager".into(),
+            }],
+            alerts: Some(AlertsRaw {
+                notify: Some(vec!["ops".into(), "nobody".into()]),
+                ..AlertsRaw::default()
+            }),
+            ..SitesDoc::default()
+        };
+        let problems = load(Some(&doc), &[], &HashMap::new()).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "notifier `ops`: kind `pager`: expected webhook, slack or alertmanager",
+                "[alerts] notify: no [[notifier]] named `nobody`",
+            ]
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! `alert`: evaluate, record, deliver; one line per event on stdout and a
+//! summary on stderr.
+
+use std::io::Write;
+
+use crate::alert::{self, Options};
+use crate::cli::AlertArgs;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::telemetry;
+
+pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let options = Options {
+        now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
+        deadline: args.deadline,
+        env: std::env::vars().collect(),
+    };
+    let s = alert::run(settings, &options).await?;
+    let mut out = std::io::stdout().lock();
+    for (kind, summary) in &s.events {
+        writeln!(out, "{kind}: {summary}").map_err(|e| Error::Job(e.into()))?;
+    }
+    let line = format!(
+        "alert: {} checks evaluated, {} events, {} delivered, {} failed, {} waiting in {:.2} s",
+        s.evaluated,
+        s.events.len(),
+        s.delivered,
+        s.failed,
+        s.waiting,
+        started.elapsed().as_secs_f64()
+    );
+    telemetry::summary(
+        settings.log_format,
+        &line,
+        serde_json::json!({
+            "job": "alert", "evaluated": s.evaluated, "events": s.events.len(),
+            "delivered": s.delivered, "failed": s.failed, "waiting": s.waiting,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    );
+    if s.failed > 0 || s.waiting > 0 {
+        return Err(Error::Job(anyhow::anyhow!(
+            "{} deliveries failed and {} wait: they are retried by the next run",
+            s.failed,
+            s.waiting
+        )));
+    }
+    Ok(())
+}
