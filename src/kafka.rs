@@ -173,14 +173,23 @@ impl Publisher {
     /// deadline). librdkafka fails a message whose `message.timeout.ms`
     /// passes, so this ends within the publish timeout anyway; the outer
     /// bound also guards against a report that never comes.
-    pub async fn confirm(self, by: Option<std::time::Instant>) -> Confirmation {
-        let total = self.pending.len();
+    pub async fn confirm(mut self, by: Option<std::time::Instant>) -> Confirmation {
+        let confirmation = self.settle(by).await;
+        self.close().await;
+        confirmation
+    }
+
+    /// Waits for the delivery reports of what is enqueued so far, as
+    /// [`Publisher::confirm`] does, keeping the producer for more.
+    pub async fn settle(&mut self, by: Option<std::time::Instant>) -> Confirmation {
+        let pending = std::mem::take(&mut self.pending);
+        let total = pending.len();
         let left = by.map(|by| by.saturating_duration_since(std::time::Instant::now()));
         let waited = left.map_or(self.timeout, |left| left.min(self.timeout));
         let bound = left.map_or(self.timeout + Duration::from_secs(5), |left| {
             left.min(self.timeout + Duration::from_secs(5))
         });
-        let reports = tokio::time::timeout(bound, futures::future::join_all(self.pending)).await;
+        let reports = tokio::time::timeout(bound, futures::future::join_all(pending)).await;
         let mut confirmation = Confirmation {
             waited,
             ..Confirmation::default()
@@ -211,13 +220,16 @@ impl Publisher {
             }
         }
         confirmation.first_error = confirmation.first_error.map(|e| self.context.explain(e));
-        // Everything is already reported; this only releases the client cleanly.
+        confirmation
+    }
+
+    /// Releases the client cleanly (everything settled is reported).
+    pub async fn close(self) {
         let producer = self.producer;
         let _ = tokio::task::spawn_blocking(move || {
             producer.flush(Timeout::After(Duration::from_secs(1)))
         })
         .await;
-        confirmation
     }
 }
 

@@ -102,6 +102,54 @@ impl Check {
     }
 }
 
+/// One `probe-once` run's record, the run ledger's entry: published on the
+/// same topic after the run's checks are acknowledged (key
+/// `run/<location>`), stored by `drain` in `runs`. `record` is always
+/// `"run"`: a check has no such field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub schema: u32,
+    pub record: String,
+    /// Unique per run: a record delivered twice is stored once.
+    pub run_id: Uuid,
+    /// `probe-once`.
+    pub job: String,
+    pub location: String,
+    /// `I/N` when the run checked one shard.
+    pub shard: Option<String>,
+    /// The scheduler's tick the run was told (`--tick`), in seconds: how
+    /// often runs are expected.
+    pub tick_s: f64,
+    #[serde(with = "rfc3339_ms")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "rfc3339_ms")]
+    pub finished_at: OffsetDateTime,
+    pub sites_due: u64,
+    pub checked: u64,
+    /// Checks the broker acknowledged.
+    pub published: u64,
+    /// `ok`, `deadline` (stopped starting checks at its deadline), or the
+    /// signal that stopped it (`SIGTERM`).
+    pub outcome: String,
+}
+
+impl Run {
+    /// The value of `record` that marks a run record.
+    pub const RECORD: &'static str = "run";
+
+    /// The JSON payload.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a run always serializes")
+    }
+}
+
+/// What a record on the topic is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Check(Check),
+    Run(Run),
+}
+
 /// RFC 3339 in UTC with millisecond precision: `2026-11-22T13:45:01.123Z`.
 pub mod rfc3339_ms {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -539,10 +539,19 @@ pub struct Located {
     pub offset: i64,
 }
 
+/// A run record of the run ledger and where it was read.
+#[derive(Debug, Clone)]
+pub struct LocatedRun {
+    pub run: crate::message::Run,
+    pub partition: i32,
+    pub offset: i64,
+}
+
 /// What one transaction stores.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub checks: Vec<Located>,
+    pub runs: Vec<LocatedRun>,
     pub dead: Vec<DeadLetter>,
     /// The next offset to read, per partition, once this batch is stored.
     pub next_offsets: BTreeMap<i32, i64>,
@@ -553,7 +562,7 @@ pub struct Batch {
 impl Batch {
     /// Records in the batch.
     pub fn len(&self) -> usize {
-        self.checks.len() + self.dead.len()
+        self.checks.len() + self.runs.len() + self.dead.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -568,6 +577,8 @@ pub struct Stored {
     /// Checks whose `check_id` was already stored.
     pub duplicates: u64,
     pub dead_letters: u64,
+    /// Run records stored (or already there).
+    pub runs: u64,
     /// The rollup chunk of ended hours the batch wrote.
     pub rolled: crate::rollup::Written,
 }
@@ -682,6 +693,7 @@ async fn store_at_once(
         .context("cannot begin a transaction")?;
     let mut rollup = Rollup::default();
     let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup).await?;
+    insert_runs(&tx, topic, &batch.runs).await?;
     let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
     let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
     record_offsets(&tx, group, topic, batch).await?;
@@ -690,6 +702,7 @@ async fn store_at_once(
         inserted,
         duplicates: batch.checks.len() as u64 - inserted,
         dead_letters,
+        runs: batch.runs.len() as u64,
         rolled,
     })
 }
@@ -754,6 +767,28 @@ async fn store_isolating(
             Err(e) => return Err(e),
         }
     }
+    let mut runs = 0;
+    for run in &batch.runs {
+        tx.batch_execute("SAVEPOINT run").await?;
+        match insert_runs(&tx, topic, std::slice::from_ref(run)).await {
+            Ok(()) => {
+                tx.batch_execute("RELEASE SAVEPOINT run").await?;
+                runs += 1;
+            }
+            Err(e) if is_data_error(&e) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT run; RELEASE SAVEPOINT run")
+                    .await?;
+                dead.push(DeadLetter {
+                    partition: run.partition,
+                    offset: run.offset,
+                    key: Some(format!("run/{}", run.run.location).into_bytes()),
+                    payload: Some(run.run.to_json()),
+                    reason: storable(&format!("PostgreSQL refused a run record: {e:#}")),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let dead_letters = insert_dead_letters(&tx, topic, &dead).await?;
     let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
     record_offsets(&tx, group, topic, batch).await?;
@@ -762,8 +797,45 @@ async fn store_isolating(
         inserted,
         duplicates: stored_checks - inserted,
         dead_letters,
+        runs,
         rolled,
     })
+}
+
+/// Stores run records in `runs`, each once.
+async fn insert_runs(
+    tx: &tokio_postgres::Transaction<'_>,
+    topic: &str,
+    runs: &[LocatedRun],
+) -> anyhow::Result<()> {
+    for l in runs {
+        let r = &l.run;
+        tx.execute(
+            "INSERT INTO runs (run_id, job, location, shard, tick_s, started_at, finished_at,
+                 sites_due, checked, published, outcome, kafka_topic, kafka_partition, kafka_offset)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (run_id) DO NOTHING",
+            &[
+                &r.run_id,
+                &r.job,
+                &r.location,
+                &r.shard,
+                &r.tick_s,
+                &r.started_at,
+                &r.finished_at,
+                &(r.sites_due as i32),
+                &(r.checked as i32),
+                &(r.published as i32),
+                &r.outcome,
+                &topic,
+                &l.partition,
+                &l.offset,
+            ],
+        )
+        .await
+        .context("cannot insert a run record")?;
+    }
+    Ok(())
 }
 
 async fn insert_dead_letters(

@@ -298,6 +298,15 @@ pub fn evaluate(
             .or_else(|| locs.first().map(|(_, l)| l.url.clone()))
             .unwrap_or_default();
         let quiet = config.in_maintenance(&site, now);
+        // A site that went stale because its probers stopped (the run
+        // ledger says so): their one `stale` each says it, not one per site.
+        let probers_stopped = !locs.is_empty()
+            && locs.iter().all(|(location, _)| {
+                state
+                    .probers
+                    .get(*location)
+                    .is_some_and(|p| p.state == "stale")
+            });
         let tls_expires_at = certificates.get(&site).copied().or(entry.tls_expires_at);
         let payload = |kind: &str, since: OffsetDateTime, summary: String| {
             json!({
@@ -363,7 +372,7 @@ pub fn evaluate(
                 entry.notified = "up".to_owned();
                 entry.notified_at = Some(now);
             }
-            ("stale", "up" | "down") if !quiet => {
+            ("stale", "up" | "down") if !quiet && !probers_stopped => {
                 let summary = format!(
                     "{site} has not been checked for {} (the last check was at {}): the prober or its scheduler stopped",
                     span(now - entry.since),

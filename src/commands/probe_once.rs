@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kafka::Publisher;
-use crate::message::{Check, rfc3339_ms};
+use crate::message::{Check, Run, SCHEMA, rfc3339_ms};
 use crate::probe::{self, Prober};
 use crate::schedule::{self, Shard};
 use crate::sites::Site;
@@ -90,6 +90,7 @@ pub async fn run(
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<Summary> {
     let start = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
     let mut summary = Summary {
         sites: sites.len(),
         ..Summary::default()
@@ -167,9 +168,9 @@ pub async fn run(
         }
     }
     let mut failure = None;
-    if let Some(publisher) = publisher {
+    if let Some(mut publisher) = publisher {
         let enqueued = publisher.enqueued();
-        let confirmation = publisher.confirm(end).await;
+        let confirmation = publisher.settle(end).await;
         summary.published = confirmation.acknowledged;
         if let Some(e) = enqueue_error {
             failure = Some(anyhow!(
@@ -187,6 +188,45 @@ pub async fn run(
                 confirmation.first_error.unwrap_or_default()
             ));
         }
+        // The run ledger: how this run went, once its checks are
+        // acknowledged (a run that could not publish them cannot publish
+        // this either, and fails anyway).
+        if failure.is_none() {
+            let run = Run {
+                schema: SCHEMA,
+                record: Run::RECORD.to_owned(),
+                run_id: uuid::Uuid::now_v7(),
+                job: "probe-once".to_owned(),
+                location: settings.location.clone(),
+                shard: options.shard.map(|s| s.to_string()),
+                tick_s: options.tick.as_secs_f64(),
+                started_at,
+                finished_at: OffsetDateTime::now_utc(),
+                sites_due: summary.due as u64,
+                checked: summary.checked as u64,
+                published: summary.published as u64,
+                outcome: match summary.stopped_by.as_deref() {
+                    None => "ok".to_owned(),
+                    Some("the deadline") => "deadline".to_owned(),
+                    Some(signal) => signal.to_owned(),
+                },
+            };
+            let key = format!("run/{}", settings.location);
+            failure = match publisher.enqueue(&key, &run.to_json()).await {
+                Err(e) => Some(e.context("cannot publish the run record")),
+                Ok(()) => {
+                    let c = publisher.settle(end).await;
+                    (c.lost > 0).then(|| {
+                        anyhow!(
+                            "the run record was not acknowledged by {}: {}",
+                            settings.kafka.brokers,
+                            c.first_error.unwrap_or_default()
+                        )
+                    })
+                }
+            };
+        }
+        publisher.close().await;
     }
     out.flush().context("cannot write to stdout")?;
     summary.seconds = start.elapsed().as_secs_f64();

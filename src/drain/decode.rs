@@ -1,9 +1,9 @@
-//! A Kafka record to a [`Check`], or the reason it cannot be one (which
-//! sends it to `dead_letters`).
+//! A Kafka record to a [`Check`] (or a [`Run`] of the run ledger), or the
+//! reason it cannot be one (which sends it to `dead_letters`).
 
 use serde::Deserialize;
 
-use crate::message::{Check, SCHEMA};
+use crate::message::{Check, Record, Run, SCHEMA};
 use crate::store::storable;
 
 /// The largest payload taken as a check. A real one is under 2 KiB (URL and
@@ -12,8 +12,49 @@ pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
 /// Decodes and range-checks one payload. The reason of a refusal is always
 /// storable (no NUL, bounded length): it may quote the payload.
-pub fn decode(payload: Option<&[u8]>) -> Result<Check, String> {
-    decode_unchecked(payload).map_err(|reason| storable(&reason))
+pub fn decode(payload: Option<&[u8]>) -> Result<Record, String> {
+    match decode_unchecked(payload) {
+        Ok(check) => Ok(Record::Check(check)),
+        // Only what is not a check is tried as a run record: checks, nearly
+        // every record, are parsed once.
+        Err(reason) => match payload.and_then(|p| serde_json::from_slice::<Run>(p).ok()) {
+            Some(run) if run.record == Run::RECORD => check_run(run).map(Record::Run),
+            _ => Err(reason),
+        }
+        .map_err(|reason| storable(&reason)),
+    }
+}
+
+/// Range-checks a run record.
+fn check_run(run: Run) -> Result<Run, String> {
+    if run.schema != SCHEMA {
+        return Err(format!(
+            "unknown schema version {} of a run record",
+            run.schema
+        ));
+    }
+    if run.location.is_empty() || run.job.is_empty() {
+        return Err("a run record without a location or a job".to_owned());
+    }
+    let texts = [&run.location, &run.job, &run.outcome];
+    if texts
+        .into_iter()
+        .chain(run.shard.iter())
+        .any(|t| t.contains('\0'))
+    {
+        return Err("a run record's text contains a NUL character".to_owned());
+    }
+    if !(run.tick_s.is_finite() && run.tick_s > 0.0) {
+        return Err(format!(
+            "a run record's tick_s {} is not a duration",
+            run.tick_s
+        ));
+    }
+    let max = i32::MAX as u64;
+    if run.sites_due > max || run.checked > max || run.published > max {
+        return Err("a run record's counts are out of range".to_owned());
+    }
+    Ok(run)
 }
 
 fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
@@ -118,13 +159,19 @@ mod tests {
 
     #[test]
     fn a_valid_message_decodes() {
-        let check = decode(Some(&serde_json::to_vec(&valid()).unwrap())).unwrap();
+        let Record::Check(check) = decode(Some(&serde_json::to_vec(&valid()).unwrap())).unwrap()
+        else {
+            panic!("a check")
+        };
         assert_eq!(check.site, "x");
         assert_eq!(check.degraded, None, "an older message has no `degraded`");
         let mut newer = valid();
         newer["degraded"] = true.into();
         newer["a_field_of_tomorrow"] = "ignored".into();
-        let check = decode(Some(&serde_json::to_vec(&newer).unwrap())).unwrap();
+        let Record::Check(check) = decode(Some(&serde_json::to_vec(&newer).unwrap())).unwrap()
+        else {
+            panic!("a check")
+        };
         assert_eq!(check.degraded, Some(true));
     }
 

@@ -42,8 +42,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kafka;
+use crate::message::Record;
 use crate::rollup;
-use crate::store::{self, Batch, DeadLetter, Located};
+use crate::store::{self, Batch, DeadLetter, Located, LocatedRun};
 use crate::telemetry;
 
 /// Messages per transaction when not told otherwise: large enough that a
@@ -109,6 +110,8 @@ pub struct Summary {
     pub stored: u64,
     pub duplicates: u64,
     pub dead_letters: u64,
+    /// Run records of the run ledger stored in `runs`.
+    pub runs: u64,
     /// Records the broker deleted (retention) before a drain reached them.
     pub expired: u64,
     /// Partitions this run drained, and the topic's partitions.
@@ -529,8 +532,13 @@ async fn drain(
         let batch = &mut writer.batch;
         batch.bytes += message.payload_len() + message.key().map_or(0, <[u8]>::len);
         match decode::decode(message.payload()) {
-            Ok(check) => batch.checks.push(Located {
+            Ok(Record::Check(check)) => batch.checks.push(Located {
                 check,
+                partition: p,
+                offset,
+            }),
+            Ok(Record::Run(run)) => batch.runs.push(LocatedRun {
+                run,
                 partition: p,
                 offset,
             }),
@@ -847,6 +855,7 @@ impl Writer {
         summary.stored += stored.inserted;
         summary.duplicates += stored.duplicates;
         summary.dead_letters += stored.dead_letters;
+        summary.runs += stored.runs;
         self.rolled.merge(stored.rolled);
         for e in offsets.elements() {
             // Later batches of a partition come later: the last one wins.
@@ -939,11 +948,12 @@ fn committed(
 
 fn report(settings: &Settings, s: &Summary) {
     let mut text = format!(
-        "drain: {} consumed, {} stored, {} duplicates skipped, {} dead letters in {:.2} s ({} of {} partitions)",
+        "drain: {} consumed, {} stored, {} duplicates skipped, {} dead letters, {} run records in {:.2} s ({} of {} partitions)",
         s.consumed,
         s.stored,
         s.duplicates,
         s.dead_letters,
+        s.runs,
         s.seconds,
         s.partitions,
         s.topic_partitions
@@ -959,7 +969,8 @@ fn report(settings: &Settings, s: &Summary) {
         &text,
         serde_json::json!({
             "job": "drain", "consumed": s.consumed, "stored": s.stored,
-            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "seconds": s.seconds,
+            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "runs": s.runs,
+            "seconds": s.seconds,
             "partitions": s.partitions, "topic_partitions": s.topic_partitions,
             "expired": s.expired,
         }),

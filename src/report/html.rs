@@ -296,18 +296,21 @@ fn site(out: &mut String, r: &SiteReport, window: &str) {
         latency_chart(out, page, window);
     }
     incidents(out, r, window);
-    out.push_str("<h3>Locations</h3>\n<table class=\"locations\"><tr><th>location</th><th>state</th><th>last check</th></tr>");
+    out.push_str("<h3>Locations</h3>\n<table class=\"locations\"><tr><th>location</th><th>state</th><th>last check</th><th>runs</th></tr>");
     for l in &r.locations {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&l.location),
             l.state.as_str(),
-            when(Some(l.last_check_at))
+            when(Some(l.last_check_at)),
+            l.runs
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), super::render::runs_text)
         );
     }
     if r.locations.is_empty() {
-        out.push_str("<tr><td colspan=\"3\">never checked</td></tr>");
+        out.push_str("<tr><td colspan=\"4\">never checked</td></tr>");
     }
     out.push_str("</table>\n</section>\n");
 }

@@ -108,6 +108,23 @@ pub struct LocationState {
     pub state: State,
     #[serde(with = "rfc3339_ms")]
     pub last_check_at: OffsetDateTime,
+    /// The location's `probe-once` runs in the report window (the run
+    /// ledger); null when it has recorded none.
+    pub runs: Option<Runs>,
+}
+
+/// A location's runs in the report window, against what its tick implies:
+/// a scheduler that starts late or skips ticks shows here.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Runs {
+    /// Runs recorded in the window.
+    pub made: u64,
+    /// Ticks in the window (from the location's first run, when that came
+    /// later), at its newest run's tick.
+    pub expected: u64,
+    /// The longest time without a run, within the window and up to now.
+    pub longest_gap_s: f64,
+    pub tick_s: f64,
 }
 
 /// One site, as SPEC.md's report JSON has it.
@@ -560,11 +577,13 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
     phase(&format!("read {} stretches check by check", runs.len()));
     let firsts = first_checks(&tx, &sites).await?;
     phase("read the first checks");
+    let ledger = run_ledger(&tx, at(report_start), now).await?;
+    phase("read the run ledger");
     tx.commit().await.ok();
 
     let mut out = Vec::new();
     for site in sites {
-        out.push(site_report(
+        let mut report = site_report(
             &site,
             options,
             &tallies,
@@ -572,7 +591,87 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
             &outages,
             &firsts,
             &last_errors,
-        ));
+        );
+        for l in &mut report.locations {
+            l.runs = ledger.get(&l.location).cloned();
+        }
+        out.push(report);
+    }
+    Ok(out)
+}
+
+/// Each location's runs in `[from, now]`, from the run ledger (`runs`):
+/// made, expected from its tick, and the longest gap. A location that ran
+/// before the window and not in it shows with none made.
+async fn run_ledger(
+    tx: &tokio_postgres::Transaction<'_>,
+    from: OffsetDateTime,
+    now: OffsetDateTime,
+) -> anyhow::Result<BTreeMap<String, Runs>> {
+    let rows = tx
+        .query(
+            "WITH w AS (
+                 SELECT location, started_at, tick_s,
+                        started_at - lag(started_at) OVER (PARTITION BY location ORDER BY started_at) AS gap
+                 FROM runs WHERE started_at >= $1 AND started_at <= $2
+             ), before AS (
+                 SELECT DISTINCT ON (location) location, started_at, tick_s FROM runs
+                 WHERE started_at < $1 AND started_at >= $1::timestamptz - interval '30 days'
+                 ORDER BY location, started_at DESC
+             ), inside AS (
+                 SELECT location, count(*) AS made,
+                        (array_agg(tick_s ORDER BY started_at DESC))[1] AS tick_s,
+                        min(started_at) AS first, max(started_at) AS last,
+                        extract(epoch FROM max(gap))::float8 AS gap
+                 FROM w GROUP BY location
+             )
+             SELECT coalesce(i.location, b.location), coalesce(i.made, 0),
+                    coalesce(i.tick_s, b.tick_s),
+                    extract(epoch FROM i.first)::float8, extract(epoch FROM i.last)::float8,
+                    i.gap, b.location IS NOT NULL
+             FROM inside i FULL JOIN before b ON b.location = i.location",
+            &[&from, &now],
+        )
+        .await
+        .context("cannot read the run ledger")?;
+    let (from_s, now_s) = (
+        from.unix_timestamp_nanos() as f64 / 1e9,
+        now.unix_timestamp_nanos() as f64 / 1e9,
+    );
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let location: String = row.get(0);
+        let made = row.get::<_, i64>(1) as u64;
+        let tick_s = row.get::<_, f64>(2).max(1.0);
+        let (first, last): (Option<f64>, Option<f64>) = (row.get(3), row.get(4));
+        let inner_gap: Option<f64> = row.get(5);
+        let ran_before: bool = row.get(6);
+        let start = if ran_before {
+            from_s
+        } else {
+            first.unwrap_or(from_s)
+        };
+        let expected = ((now_s - start) / tick_s).floor() as u64 + u64::from(!ran_before);
+        let longest_gap_s = [
+            inner_gap.unwrap_or(0.0),
+            now_s - last.unwrap_or(from_s),
+            if ran_before {
+                first.unwrap_or(now_s) - from_s
+            } else {
+                0.0
+            },
+        ]
+        .into_iter()
+        .fold(0.0_f64, f64::max);
+        out.insert(
+            location,
+            Runs {
+                made,
+                expected,
+                longest_gap_s: (longest_gap_s * 1000.0).round() / 1000.0,
+                tick_s,
+            },
+        );
     }
     Ok(out)
 }
@@ -985,6 +1084,7 @@ fn site_report(
             url = Some(l.url.clone());
         }
         locations.push(LocationState {
+            runs: None,
             location: location.clone(),
             state,
             last_check_at: l.at,

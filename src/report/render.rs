@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::{SiteReport, State, UPTIME_WINDOWS};
+use std::collections::BTreeMap;
+
+use super::{Runs, SiteReport, State, UPTIME_WINDOWS};
 use crate::message::rfc3339_ms;
 
 /// `24h`, `7d`, `90m`: a window as a person writes it.
@@ -133,7 +135,29 @@ pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
         "{} sites; p50, p95, checks over the last {window}; uptime over whole UTC hours",
         reports.len()
     );
+    for (location, runs) in ledger(reports) {
+        let _ = writeln!(out, "runs from {location}: {}", runs_text(runs));
+    }
     out
+}
+
+/// Each location's runs (the run ledger), once.
+pub(super) fn ledger(reports: &[SiteReport]) -> BTreeMap<&str, &Runs> {
+    reports
+        .iter()
+        .flat_map(|r| &r.locations)
+        .filter_map(|l| Some((l.location.as_str(), l.runs.as_ref()?)))
+        .collect()
+}
+
+/// `58 of 60 runs, longest gap 3m00s`.
+pub(super) fn runs_text(r: &Runs) -> String {
+    format!(
+        "{} of {} runs, longest gap {}",
+        r.made,
+        r.expected,
+        duration(r.longest_gap_s)
+    )
 }
 
 fn escape(cell: &str) -> String {
@@ -157,6 +181,23 @@ pub fn markdown(reports: &[SiteReport], window: &str) -> String {
         }
         let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    let runs = ledger(reports);
+    if !runs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n#### Runs\n\n| location | runs | expected | longest gap |\n|---|---:|---:|---:|"
+        );
+        for (location, r) in runs {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                escape(location),
+                r.made,
+                r.expected,
+                duration(r.longest_gap_s)
+            );
+        }
     }
     let with_incidents: Vec<&SiteReport> =
         reports.iter().filter(|r| !r.incidents.is_empty()).collect();

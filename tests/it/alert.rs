@@ -544,3 +544,201 @@ async fn a_kill_in_the_middle_of_sending_loses_nothing() {
         0
     );
 }
+
+/// Debian's Alertmanager on a port of the test's own.
+struct Alertmanager {
+    _process: tokio::process::Child,
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Alertmanager {
+    async fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("alertmanager.yml"),
+            "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
+        )
+        .unwrap();
+        let port = crate::support::http::closed_port().await;
+        let process = tokio::process::Command::new("prometheus-alertmanager")
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("alertmanager.yml").display()
+            ))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("prometheus-alertmanager is not installed: run scripts/stack install");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = sitewatch::probe::plain_client(Duration::from_secs(2)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = client.get(format!("{url}/api/v2/status")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Alertmanager did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Alertmanager {
+            _process: process,
+            _dir: dir,
+            url,
+        }
+    }
+
+    /// The alerts its API lists.
+    async fn alerts(&self) -> Vec<Value> {
+        let client = sitewatch::probe::plain_client(Duration::from_secs(5)).unwrap();
+        let body = client
+            .get(format!("{}/api/v2/alerts", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alertmanager_lists_the_alert_and_then_resolves_it() {
+    let am = Alertmanager::start().await;
+    let rig = Rig::new(
+        "alert-am",
+        "[alerts]\nnotify = [\"am\"]\n\n[[notifier]]\nname = \"am\"\nkind = \"alertmanager\"\n",
+    )
+    .await;
+    let env = [("SITEWATCH_NOTIFIER_AM_URL", am.url.clone())];
+    for minute in 0..3 {
+        rig.store(&[rig.answered_down("api", "eu", minute as f64)])
+            .await;
+    }
+    let run = rig.alert_with(3.0, &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts = am.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["labels"]["alertname"], "SiteDown");
+    assert_eq!(alert["labels"]["site"], "api");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["status"]["state"], "active");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("api is down")
+    );
+    let event_id = alert["annotations"]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = db::connect(&rig.url).await;
+    let recorded: Uuid = client
+        .query_one("SELECT event_id FROM alert_events WHERE kind = 'down'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(event_id, recorded.to_string());
+
+    for minute in 3..5 {
+        rig.store(&[rig.check("api", "eu", minute as f64, true)])
+            .await;
+    }
+    let run = rig.alert_with(5.0, &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let active: Vec<Value> = am
+        .alerts()
+        .await
+        .into_iter()
+        .filter(|a| a["status"]["state"] == "active")
+        .filter(|a| {
+            a["endsAt"]
+                .as_str()
+                .and_then(|t| {
+                    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+                })
+                .is_some_and(|t| t > OffsetDateTime::now_utc())
+        })
+        .collect();
+    assert!(
+        active.is_empty(),
+        "the resolved event ended the alert: {active:?}"
+    );
+}
+
+/// A run record of the run ledger, as `probe-once` publishes it.
+fn run_record(rig: &Rig, location: &str, minute: f64) -> (Option<String>, Option<Vec<u8>>) {
+    let run = sitewatch::message::Run {
+        schema: SCHEMA,
+        record: sitewatch::message::Run::RECORD.to_owned(),
+        run_id: Uuid::now_v7(),
+        job: "probe-once".into(),
+        location: location.into(),
+        shard: None,
+        tick_s: 60.0,
+        started_at: rig.at(minute),
+        finished_at: rig.at(minute) + time::Duration::seconds(1),
+        sites_due: 1,
+        checked: 1,
+        published: 1,
+        outcome: "ok".into(),
+    };
+    (Some(format!("run/{location}")), Some(run.to_json()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_location_whose_runs_stop_is_stale_once_and_resolved_when_they_resume() {
+    let rig = Rig::new("alert-ledger", "").await;
+    for minute in 0..5 {
+        let m = minute as f64;
+        publish(&rig.topic, &[run_record(&rig, "gha", m)]).await;
+        rig.store(&[
+            rig.check("api", "gha", m, true),
+            rig.check("web", "gha", m, true),
+        ])
+        .await;
+        rig.alert(m + 0.5).await;
+    }
+    rig.alert(15.0).await;
+    assert!(rig.kinds().is_empty(), "{:?}", rig.kinds());
+    rig.alert(20.0).await;
+    assert_eq!(
+        rig.kinds(),
+        ["stale"],
+        "one for the location, none per site"
+    );
+    let stale = &rig.events()[0];
+    assert_eq!(stale["location"], "gha");
+    assert!(stale["site"].is_null());
+    assert!(
+        stale["summary"]
+            .as_str()
+            .unwrap()
+            .contains("has made no run since")
+    );
+    let client = db::connect(&rig.url).await;
+    assert_eq!(db::count(&client, "SELECT count(*) FROM runs").await, 5);
+
+    publish(&rig.topic, &[run_record(&rig, "gha", 21.0)]).await;
+    rig.store(&[
+        rig.check("api", "gha", 21.0, true),
+        rig.check("web", "gha", 21.0, true),
+    ])
+    .await;
+    rig.alert(21.5).await;
+    assert_eq!(rig.kinds(), ["stale", "resolved"]);
+    assert_eq!(rig.events()[1]["location"], "gha");
+}

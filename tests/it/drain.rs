@@ -163,6 +163,7 @@ async fn probe_once_then_drain_stores_each_message_as_one_row_with_equal_columns
     let url = db::fresh(dir.path()).await;
     let mut probe_env = env(&topic, &url);
     probe_env.push(("SITEWATCH_SITES", sites));
+    probe_env.push(("SITEWATCH_LOCATION", "test-e2e".to_owned()));
     for _ in 0..2 {
         let run = sitewatch(dir.path(), &["probe-once"], &probe_env).await;
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -228,6 +229,36 @@ async fn probe_once_then_drain_stores_each_message_as_one_row_with_equal_columns
         db::count(&client, "SELECT count(*) FROM dead_letters").await,
         0
     );
+    // The run ledger: each run published one run record, stored once.
+    let runs = kafka::read_runs(&topic);
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].key, "run/test-e2e");
+    assert_eq!(figures(&run)["consumed"], 8);
+    let rows = client
+        .query(
+            "SELECT job, location, sites_due, checked, published, outcome, tick_s,
+                    finished_at >= started_at
+             FROM runs ORDER BY started_at",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row.get::<_, String>(0), "probe-once");
+        assert_eq!(row.get::<_, String>(1), "test-e2e");
+        assert_eq!(
+            (
+                row.get::<_, i32>(2),
+                row.get::<_, i32>(3),
+                row.get::<_, i32>(4)
+            ),
+            (3, 3, 3)
+        );
+        assert_eq!(row.get::<_, String>(5), "ok");
+        assert_eq!(row.get::<_, f64>(6), 60.0);
+        assert!(row.get::<_, bool>(7));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

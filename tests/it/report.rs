@@ -345,6 +345,89 @@ async fn report_json_matches_the_checks() {
     assert!(shot.len() > 20_000, "a screenshot of {} bytes", shot.len());
 
     grafana_panels_answer(&url, now).await;
+
+    // The run ledger: per location, runs made against the runs its tick
+    // implies over the window, and the longest gap. `eu` runs every minute
+    // but skipped ten; `us` stopped three hours ago.
+    let start = now.replace_minute(0).unwrap().replace_second(0).unwrap() - Duration::hours(23);
+    let client = db::connect(&url).await;
+    let insert = "INSERT INTO runs (run_id, job, location, tick_s, started_at, finished_at,
+                      sites_due, checked, published, outcome)
+                  SELECT gen_random_uuid(), 'probe-once', $1, 60, t, t + interval '2 seconds', 5, 5, 5, 'ok'
+                  FROM generate_series($2::timestamptz, $3::timestamptz, interval '1 minute') t
+                  WHERE NOT (t >= $4 AND t < $5)";
+    let first = start - Duration::hours(2) + Duration::seconds(30);
+    let (skip_from, skip_to) = (
+        start + Duration::hours(5),
+        start + Duration::hours(5) + Duration::minutes(10),
+    );
+    client
+        .execute(insert, &[&"eu", &first, &now, &skip_from, &skip_to])
+        .await
+        .unwrap();
+    let us_last = now - Duration::hours(3);
+    client
+        .execute(insert, &[&"us", &first, &us_last, &now, &now])
+        .await
+        .unwrap();
+    let made = |location: &str| {
+        let client = &client;
+        let location = location.to_owned();
+        async move {
+            client
+                .query_one(
+                    "SELECT count(*) FROM runs WHERE location = $1 AND started_at >= $2 AND started_at <= $3",
+                    &[&location, &start, &now],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    let (eu_made, us_made) = (made("eu").await, made("us").await);
+    let json: Value =
+        serde_json::from_str(&report(vec!["--format", "json", "--site", "steady"]).await).unwrap();
+    let runs = |location: &str| {
+        json[0]["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["location"] == location)
+            .unwrap()["runs"]
+            .clone()
+    };
+    let expected = (now - start).whole_seconds() / 60;
+    let eu = runs("eu");
+    assert_eq!(eu["made"], eu_made, "{eu}");
+    assert_eq!(eu["expected"], expected, "{eu}");
+    // A window holds floor(window / tick) ticks, or one more, by the phase
+    // of the runs: ten fewer were made.
+    assert!((expected - 10 - eu_made).abs() <= 1, "ten skipped: {eu}");
+    assert_eq!(
+        eu["longest_gap_s"], 660.0,
+        "ten runs skipped: 11 minutes between two"
+    );
+    let us = runs("us");
+    assert_eq!(us["made"], us_made);
+    assert_eq!(us["expected"], expected);
+    let gap = us["longest_gap_s"].as_f64().unwrap();
+    let stopped = (now - (us_last - Duration::seconds(30))).whole_seconds() as f64;
+    assert!(
+        (gap - stopped).abs() <= 60.0,
+        "since it stopped: {gap} vs {stopped}"
+    );
+    let table = report(vec!["--site", "steady"]).await;
+    assert!(
+        table.contains(&format!(
+            "runs from eu: {eu_made} of {expected} runs, longest gap 11m00s"
+        )),
+        "{table}"
+    );
+    let markdown = report(vec!["--format", "markdown", "--site", "steady"]).await;
+    assert!(
+        markdown.contains(&format!("| eu | {eu_made} | {expected} | 11m00s |")),
+        "{markdown}"
+    );
 }
 
 /// Every query of `grafana/sitewatch.json`, its macros and variables

@@ -79,9 +79,25 @@ pub struct Record {
     pub value: serde_json::Value,
 }
 
-/// Every message on every partition of `topic`, read from the beginning to
-/// the end with an independent consumer (assign, no group join).
+/// Every check on every partition of `topic` (not the run records of the
+/// run ledger: [`read_runs`]), read from the beginning to the end with an
+/// independent consumer (assign, no group join).
 pub fn read_all(topic: &str) -> Vec<Record> {
+    read_every(topic)
+        .into_iter()
+        .filter(|r| r.value["record"] != "run")
+        .collect()
+}
+
+/// The run records on `topic`.
+pub fn read_runs(topic: &str) -> Vec<Record> {
+    read_every(topic)
+        .into_iter()
+        .filter(|r| r.value["record"] == "run")
+        .collect()
+}
+
+fn read_every(topic: &str) -> Vec<Record> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set(
