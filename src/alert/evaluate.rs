@@ -191,7 +191,6 @@ pub fn evaluate(
     for c in checks {
         let key = (c.site.clone(), c.location.clone());
         out.locations.insert(key.clone());
-        out.sites.insert(c.site.clone());
         let policy = config.policy(&c.site);
         let loc = state.locations.entry(key).or_insert_with(|| Location {
             last_started_at: c.started_at,
@@ -273,6 +272,9 @@ pub fn evaluate(
         } else {
             ("up", now)
         };
+        if !state.sites.contains_key(&site) {
+            out.sites.insert(site.clone());
+        }
         let entry = state.sites.entry(site.clone()).or_insert_with(|| Site {
             state: "up".to_owned(),
             since: now,

@@ -342,6 +342,13 @@ fn notifier(raw: &NotifierRaw, env: &HashMap<String, String>) -> Result<Notifier
     })
 }
 
+/// The `[alerts]` rule of the sites file (the defaults without one), as
+/// `report` applies it to every site.
+pub fn defaults(doc: Option<&SitesDoc>) -> Result<Policy, String> {
+    let base = doc.and_then(|d| d.alerts.clone()).unwrap_or_default();
+    policy(None, &base, None).map_err(|why| format!("[alerts]: {why}"))
+}
+
 /// Validates everything `alert` reads: `doc` (the sites file, if any) and
 /// `sites` (its sites, or the table's), with the notifiers' URLs from
 /// `env`. Every problem, one line each (empty: `Ok`).

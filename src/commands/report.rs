@@ -10,7 +10,6 @@ use crate::cli::ReportArgs;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::report::{self, Options, html, render};
-use crate::state::Rule;
 use crate::store;
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
@@ -20,11 +19,15 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
             "--format html writes a directory (index.html, status.json, badges/): give it --output DIR",
         ));
     }
+    // A site is down by the rule `alert` uses: the sites file's [alerts].
+    let rule = crate::alert::policy::defaults(settings.sites.doc())
+        .map_err(Error::config)?
+        .rule();
     let options = Options {
         window: args.window,
         sites: args.sites.clone(),
         now: args.at.unwrap_or_else(OffsetDateTime::now_utc),
-        rule: Rule::default(),
+        rule,
         page: html,
     };
     // Three connections: the report's big reads run side by side.
