@@ -742,3 +742,62 @@ async fn a_location_whose_runs_stop_is_stale_once_and_resolved_when_they_resume(
     assert_eq!(rig.kinds(), ["stale", "resolved"]);
     assert_eq!(rig.events()[1]["location"], "gha");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sites_own_rules_and_reminders_while_it_stays_down() {
+    let rig = Rig::new(
+        "alert-remind",
+        "[[site]]\nname = \"api\"\nurl = \"https://api.example/\"\n\n[site.alerts]\nfailure_threshold = 2\nremind_every = \"5m\"\n",
+    )
+    .await;
+    // The site file's sites come before [[notifier]]: move [alerts] up.
+    let toml = std::fs::read_to_string(rig.path().join("sites.toml")).unwrap();
+    assert!(toml.starts_with("[alerts]"), "{toml}");
+    for minute in 0..2 {
+        let m = minute as f64;
+        rig.store(&[
+            rig.check("api", "eu", m, false),
+            rig.check("web", "eu", m, true),
+        ])
+        .await;
+        rig.alert(m + 0.5).await;
+    }
+    assert_eq!(rig.kinds(), ["down"], "api's own failure_threshold of 2");
+    rig.alert(5.0).await;
+    assert_eq!(rig.kinds(), ["down"]);
+    rig.alert(6.6).await;
+    assert_eq!(rig.kinds(), ["down", "reminder"]);
+    assert!(
+        rig.events()[1]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("is still down, for")
+    );
+    rig.alert(8.0).await;
+    assert_eq!(rig.kinds(), ["down", "reminder"]);
+    rig.alert(11.7).await;
+    assert_eq!(rig.kinds(), ["down", "reminder", "reminder"]);
+
+    // A notifier without its URL: exit 2 naming the variable, nothing
+    // evaluated; `validate` says so too.
+    let run = sitewatch(
+        rig.path(),
+        &["alert"],
+        &[("SITEWATCH_DATABASE_URL", rig.url.clone())],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("notifier `hook`: its URL is not set: set SITEWATCH_NOTIFIER_HOOK_URL"),
+        "{}",
+        run.stderr
+    );
+    let run = sitewatch(rig.path(), &["validate"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("SITEWATCH_NOTIFIER_HOOK_URL"),
+        "{}",
+        run.stderr
+    );
+}
