@@ -440,10 +440,28 @@ async fn a_receiver_that_answers_500_gets_the_event_from_the_next_run_once() {
         rig.store(&[rig.check("api", "eu", minute as f64, false)])
             .await;
     }
-    let run = rig.alert_with(3.0, &[]).await;
+    // The URL from a file this time, as a mounted secret.
+    let url_file = rig.path().join("hook-url");
+    std::fs::write(&url_file, format!("{}\n", rig.hook.url("/hook"))).unwrap();
+    let mut env: Vec<(&'static str, String)> = rig
+        .env()
+        .into_iter()
+        .filter(|(k, _)| *k != "SITEWATCH_NOTIFIER_HOOK_URL")
+        .collect();
+    env.push((
+        "SITEWATCH_NOTIFIER_HOOK_URL_FILE",
+        url_file.display().to_string(),
+    ));
+    let at = sitewatch::message::rfc3339_ms::format(&rig.at(3.0));
+    let run = sitewatch(rig.path(), &["alert", "--at", &at], &env).await;
     assert_eq!(
         run.code, 1,
         "a failed delivery fails the run: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&rig.hook.url("/hook")),
+        "the URL is a secret: {}",
         run.stderr
     );
     assert!(run.stderr.contains("answered 500"), "{}", run.stderr);
