@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0009_alerts_and_runs.sql",
         include_str!("../migrations/0009_alerts_and_runs.sql"),
     ),
+    (
+        10,
+        "0010_packed_sketches.sql",
+        include_str!("../migrations/0010_packed_sketches.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.

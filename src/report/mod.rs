@@ -439,10 +439,12 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         )
     };
     // The sketches only where the report window needs them (elsewhere,
-    // uptime needs the counts alone): they are most of the bytes.
+    // uptime needs the counts alone): they are most of the bytes. As bytes
+    // (`*_packed`): PostgreSQL sends arrays element by element, ten times
+    // slower.
     let sketches = ["latency", "dns", "connect", "tls", "ttfb"]
         .iter()
-        .map(|p| format!("CASE WHEN {{sketched}} THEN {p}_keys END, CASE WHEN {{sketched}} THEN {p}_counts END"))
+        .map(|p| format!("CASE WHEN {{sketched}} THEN {p}_packed END"))
         .collect::<Vec<_>>()
         .join(", ");
     let columns = format!(
@@ -455,20 +457,19 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
     // and the chunks not folded yet.
     let daily = async {
         let open = rollup::open_chunks(&tx).await?;
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {} FROM rollups_daily
-                     WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
-                    columns
-                        .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
-                        .replace("{sketched}", "(day::timestamp AT TIME ZONE 'UTC') >= $3")
-                ),
-                &[&at(from_day).date(), &filter, &at(report_start)],
-            )
-            .await
-            .context("cannot read the daily rollups")?;
-        let rows: Vec<_> = rows.iter().map(tally_row).collect();
+        let rows = tallies(
+            &tx,
+            &format!(
+                "SELECT {} FROM rollups_daily
+                 WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
+                columns
+                    .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
+                    .replace("{sketched}", "(day::timestamp AT TIME ZONE 'UTC') >= $3")
+            ),
+            &[&at(from_day).date(), &filter, &at(report_start)],
+        )
+        .await
+        .context("cannot read the daily rollups")?;
         phase("read the daily rollups and the chunks not folded");
         anyhow::Ok((open, rows))
     };
@@ -503,11 +504,17 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
     }
     let hourly_tx = side.first().unwrap_or(&tx);
     let hourly = async {
-        let rows = hourly_tx
-            .query(
+        let rows = tallies(
+                hourly_tx,
                 &format!(
+                    // Each range on its own through the `hour` index (the
+                    // OFFSET keeps the subquery whole): joined on the
+                    // ranges, the planner scanned the whole table (0.58 s
+                    // instead of 0.15 s at 43.2 million checks).
                     "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[], $4::bool[]) AS r(lo, hi, sketched)
-                     JOIN rollups_hourly h ON h.hour >= r.lo AND h.hour < r.hi
+                     CROSS JOIN LATERAL (
+                         SELECT * FROM rollups_hourly x WHERE x.hour >= r.lo AND x.hour < r.hi OFFSET 0
+                     ) AS h
                      WHERE cardinality($3::text[]) = 0 OR h.site = ANY($3)",
                     columns
                         .replace("{t}", "h.hour")
@@ -517,7 +524,6 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
             )
             .await
             .context("cannot read the hourly rollups")?;
-        let rows: Vec<_> = rows.iter().map(tally_row).collect();
         phase("read the hourly rollups");
         anyhow::Ok(rows)
     };
@@ -676,23 +682,39 @@ async fn run_ledger(
     Ok(out)
 }
 
+/// Runs `sql` and makes each row a tally as it arrives: the decoding
+/// overlaps the transfer, and the rows are never all held at once.
+async fn tallies(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> anyhow::Result<Vec<(String, String, i64, Tally)>> {
+    use futures::TryStreamExt as _;
+    let stream = tx.query_raw(sql, params.iter().copied()).await?;
+    futures::pin_mut!(stream);
+    let mut out = Vec::new();
+    while let Some(row) = stream.try_next().await? {
+        out.push(tally_row(&row));
+    }
+    Ok(out)
+}
+
 fn tally_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
-    let sketch = |i: usize| match (
-        row.get::<_, Option<Vec<i16>>>(i),
-        row.get::<_, Option<Vec<i32>>>(i + 1),
-    ) {
-        (Some(keys), Some(counts)) => Sketch::from_arrays(&keys, &counts),
-        _ => Sketch::default(),
+    // A damaged sketch reads as empty: the report goes on with the rest.
+    let sketch = |i: usize| {
+        row.get::<_, Option<&[u8]>>(i)
+            .and_then(|b| Sketch::from_bytes(b).ok())
+            .unwrap_or_default()
     };
-    let tls: (Option<i64>, Option<i64>) = (row.get(15), row.get(16));
+    let tls: (Option<i64>, Option<i64>) = (row.get(10), row.get(11));
     let tally = Tally {
         checks: row.get::<_, i32>(3) as u32,
         up_checks: row.get::<_, i32>(4) as u32,
         latency: sketch(5),
-        dns: sketch(7),
-        connect: sketch(9),
-        tls: sketch(11),
-        ttfb: sketch(13),
+        dns: sketch(6),
+        connect: sketch(7),
+        tls: sketch(8),
+        ttfb: sketch(9),
         tls_seen: tls.0.zip(tls.1),
     };
     (row.get(0), row.get(1), row.get(2), tally)
