@@ -67,6 +67,22 @@ impl Tally {
         }
     }
 
+    /// Many tallies added up at once (the sketches summed in one pass).
+    pub fn sum<'a>(tallies: impl Iterator<Item = &'a Tally> + Clone) -> Tally {
+        let mut total = Tally::default();
+        for t in tallies.clone() {
+            total.checks += t.checks;
+            total.up_checks += t.up_checks;
+            total.tls_seen = total.tls_seen.max(t.tls_seen);
+        }
+        total.latency = Sketch::sum(tallies.clone().map(|t| &t.latency));
+        total.dns = Sketch::sum(tallies.clone().map(|t| &t.dns));
+        total.connect = Sketch::sum(tallies.clone().map(|t| &t.connect));
+        total.tls = Sketch::sum(tallies.clone().map(|t| &t.tls));
+        total.ttfb = Sketch::sum(tallies.map(|t| &t.ttfb));
+        total
+    }
+
     /// The sketches in the tables' column order.
     pub fn sketches(&self) -> [&Sketch; 5] {
         [

@@ -213,11 +213,8 @@ struct SiteTallies {
 impl SiteTallies {
     /// What the site adds up to from the hour `start` on.
     fn sum(&self, start: i64, now: OffsetDateTime) -> Tally {
-        let mut total = Tally::default();
-        for t in self.from(start, now) {
-            total.merge(t);
-        }
-        total
+        let parts: Vec<&Tally> = self.from(start, now).collect();
+        Tally::sum(parts.iter().copied())
     }
 
     /// The checks and up checks from the hour `start` on (no sketches).
@@ -455,8 +452,12 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
 
     // Daily rows, with sketches for the whole days inside the report window;
     // and the chunks not folded yet.
+    // The chunks not folded yet: a few rows, read first.
+    let mut open = rollup::open_chunks(&tx).await?;
+    open.tallies.retain(|(site, _, hour), _| {
+        *hour >= from.min(from_day) && (filter.is_empty() || filter.contains(&site.as_str()))
+    });
     let daily = async {
-        let open = rollup::open_chunks(&tx).await?;
         let rows = tallies(
             &tx,
             &format!(
@@ -470,8 +471,8 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         )
         .await
         .context("cannot read the daily rollups")?;
-        phase("read the daily rollups and the chunks not folded");
-        anyhow::Ok((open, rows))
+        phase("read the daily rollups");
+        anyhow::Ok(rows)
     };
     // Hourly rows only where whole days do not serve. With sketches: today,
     // and the report window's first, partial day (the page: all of the
@@ -527,20 +528,34 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         phase("read the hourly rollups");
         anyhow::Ok(rows)
     };
+    // The outages: the failed hours, which of them can hold one, and those
+    // stretches check by check; on their own connection, beside the rest.
     let failed_tx = side.get(1).or(side.first()).unwrap_or(&tx);
-    let failed = async {
-        let failed = failed_hours(failed_tx, &filter).await?;
+    let window_from = window_start(now, report_hours);
+    let failures = async {
+        let mut failed = failed_hours(failed_tx, &filter).await?;
         phase("read the hours with failures");
-        anyhow::Ok(failed)
+        for ((site, location, hour), t) in &open.tallies {
+            if t.up_checks < t.checks {
+                failed.push(FailedHour {
+                    site: site.clone(),
+                    location: location.clone(),
+                    hour: *hour,
+                    failed: t.checks - t.up_checks,
+                    before: None,
+                });
+            }
+        }
+        let (down_hours, latest_failed) = hours_to_read(failed, &options.rule);
+        let last_errors = last_errors(failed_tx, &latest_failed).await?;
+        phase("read the latest failed checks");
+        let runs = runs_to_read(&down_hours, window_from);
+        let outages = read_runs(failed_tx, &runs).await?;
+        phase(&format!("read {} stretches check by check", runs.len()));
+        anyhow::Ok((last_errors, outages))
     };
-    let ((mut open, daily), hourly, mut failed) = tokio::try_join!(daily, hourly, failed)?;
-    for t in side {
-        t.commit().await.ok();
-    }
+    let (daily, hourly, (last_errors, outages)) = tokio::try_join!(daily, hourly, failures)?;
 
-    open.tallies.retain(|(site, _, hour), _| {
-        *hour >= from.min(from_day) && (filter.is_empty() || filter.contains(&site.as_str()))
-    });
     let mut tallies = Tallies {
         pairs_from: from.div_euclid(DAY) * DAY,
         ..Tallies::default()
@@ -560,31 +575,30 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
     let mut sites: BTreeSet<String> = tallies.pairs.iter().map(|(s, _)| s.clone()).collect();
     sites.extend(options.sites.iter().cloned());
 
-    let latest = latest_checks(&tx, &tallies.pairs).await?;
-    phase("read the latest checks");
-    failed.retain(|f| sites.contains(&f.site));
-    for ((site, location, hour), t) in &open.tallies {
-        if t.up_checks < t.checks && sites.contains(site) {
-            failed.push(FailedHour {
-                site: site.clone(),
-                location: location.clone(),
-                hour: *hour,
-                failed: t.checks - t.up_checks,
-                before: None,
-            });
-        }
+    // The smaller reads, side by side too, in the same snapshot.
+    let (first_side, second_side) = (
+        side.first().unwrap_or(&tx),
+        side.get(1).or(side.first()).unwrap_or(&tx),
+    );
+    let latest = async {
+        let latest = latest_checks(&tx, &tallies.pairs).await?;
+        phase("read the latest checks");
+        anyhow::Ok(latest)
+    };
+    let firsts = async {
+        let firsts = first_checks(first_side, &sites).await?;
+        phase("read the first checks");
+        anyhow::Ok(firsts)
+    };
+    let ledger = async {
+        let ledger = run_ledger(second_side, at(report_start), now).await?;
+        phase("read the run ledger");
+        anyhow::Ok(ledger)
+    };
+    let (latest, firsts, ledger) = tokio::try_join!(latest, firsts, ledger)?;
+    for t in side {
+        t.commit().await.ok();
     }
-    let (down_hours, latest_failed) = hours_to_read(failed, &options.rule);
-    let last_errors = last_errors(&tx, &latest_failed).await?;
-    phase("read the latest failed checks");
-    let window_from = window_start(now, report_hours);
-    let runs = runs_to_read(&down_hours, window_from);
-    let outages = read_runs(&tx, &runs).await?;
-    phase(&format!("read {} stretches check by check", runs.len()));
-    let firsts = first_checks(&tx, &sites).await?;
-    phase("read the first checks");
-    let ledger = run_ledger(&tx, at(report_start), now).await?;
-    phase("read the run ledger");
     tx.commit().await.ok();
 
     let mut out = Vec::new();
@@ -603,6 +617,7 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         }
         out.push(report);
     }
+    phase("built the reports");
     Ok(out)
 }
 
