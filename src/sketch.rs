@@ -201,7 +201,10 @@ impl Sketch {
     /// ignored, and bytes that are not whole buckets are an error.
     pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Sketch> {
         if !bytes.len().is_multiple_of(6) {
-            anyhow::bail!("a packed sketch of {} bytes is not whole buckets", bytes.len());
+            anyhow::bail!(
+                "a packed sketch of {} bytes is not whole buckets",
+                bytes.len()
+            );
         }
         let mut sketch = Sketch::default();
         sketch.buckets.reserve(bytes.len() / 6);
@@ -363,7 +366,10 @@ mod tests {
         assert_eq!(bytes.len(), s.buckets().len() * 6);
         assert_eq!(Sketch::from_bytes(&bytes).unwrap(), s);
         let (keys, counts) = s.to_arrays();
-        assert_eq!(Sketch::from_arrays(&keys, &counts), Sketch::from_bytes(&bytes).unwrap());
+        assert_eq!(
+            Sketch::from_arrays(&keys, &counts),
+            Sketch::from_bytes(&bytes).unwrap()
+        );
         assert!(Sketch::from_bytes(&bytes[..5]).is_err());
         assert_eq!(Sketch::from_bytes(&[]).unwrap(), Sketch::default());
     }

@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0010_packed_sketches.sql",
         include_str!("../migrations/0010_packed_sketches.sql"),
     ),
+    (
+        11,
+        "0011_json_matched.sql",
+        include_str!("../migrations/0011_json_matched.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.
