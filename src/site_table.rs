@@ -23,12 +23,13 @@ pub struct Changes {
 
 /// A missing table means a database that was never migrated: say so.
 fn missing_table(e: tokio_postgres::Error, doing: &'static str) -> Error {
-    if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+    let e = anyhow::Error::new(e);
+    if crate::store::is_missing_table(&e) {
         Error::Job(anyhow::anyhow!(
             "{doing}: the database has no sites table: run `sitewatch migrate` first"
         ))
     } else {
-        Error::Job(anyhow::Error::new(e).context(doing))
+        Error::Job(e.context(doing))
     }
 }
 

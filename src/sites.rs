@@ -402,6 +402,13 @@ pub fn redact_url(text: &str) -> String {
     }
 }
 
+/// Removes `user:password@` from an http(s) URL: what may be published.
+pub fn strip_credentials(url: &mut Url) {
+    // Neither can fail on an http(s) URL with a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+}
+
 /// Takes the credentials out of a URL (percent-decoded, as curl does).
 fn take_credentials(url: &mut Url) -> Option<BasicAuth> {
     if url.username().is_empty() && url.password().is_none() {
@@ -416,9 +423,7 @@ fn take_credentials(url: &mut Url) -> Option<BasicAuth> {
         username: decode(url.username()),
         password: url.password().map(|p| Secret::new(decode(p))),
     };
-    // Neither can fail on an http(s) URL with a host.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    strip_credentials(url);
     Some(auth)
 }
 
@@ -642,7 +647,7 @@ fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<V
 
 /// A non-zero duration as written for `key` (`"10s"`); the error names the
 /// key and shows `example`.
-fn duration(key: &str, text: &str, example: &str) -> std::result::Result<Duration, String> {
+pub fn duration(key: &str, text: &str, example: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(text)
         .ok()
         .filter(|d| !d.is_zero())

@@ -98,35 +98,15 @@ impl Sketch {
         self.buckets = out;
     }
 
-    /// The sum of many sketches at once: their counts added in one dense
-    /// row over the keys they span, then read back in order, rather than
+    /// The sum of many sketches at once, in one [`SketchSum`], rather than
     /// merged pair by pair (a month of daily sketches: 30 merges, each
     /// copying the growing sum).
-    pub fn sum<'a>(sketches: impl IntoIterator<Item = &'a Sketch> + Clone) -> Sketch {
-        let span = sketches
-            .clone()
-            .into_iter()
-            .filter_map(|s| Some((s.buckets.first()?.0, s.buckets.last()?.0)))
-            .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)));
-        let Some((lo, hi)) = span else {
-            return Sketch::default();
-        };
-        let mut dense = vec![0u32; (i32::from(hi) - i32::from(lo) + 1) as usize];
+    pub fn sum<'a>(sketches: impl IntoIterator<Item = &'a Sketch>) -> Sketch {
+        let mut sum = SketchSum::default();
         for s in sketches {
-            for &(k, n) in &s.buckets {
-                let slot = &mut dense[(i32::from(k) - i32::from(lo)) as usize];
-                *slot = slot.saturating_add(n);
-            }
+            sum.add(s);
         }
-        let mut sum = Sketch::default();
-        sum.buckets.extend(
-            dense
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n > 0)
-                .map(|(i, n)| ((i32::from(lo) + i as i32) as i16, *n)),
-        );
-        sum
+        sum.sketch()
     }
 
     /// Values counted.
@@ -208,11 +188,7 @@ impl Sketch {
         }
         let mut sketch = Sketch::default();
         sketch.buckets.reserve(bytes.len() / 6);
-        for b in bytes.chunks_exact(6) {
-            let k = i16::from_be_bytes([b[0], b[1]]);
-            let Ok(n @ 1..) = u32::try_from(i32::from_be_bytes([b[2], b[3], b[4], b[5]])) else {
-                continue;
-            };
+        for (k, n) in packed_buckets(bytes) {
             match sketch.buckets.last() {
                 Some(&(last, _)) if last >= k => sketch.add_bucket(k, n),
                 _ => sketch.buckets.push((k, n)),
@@ -234,6 +210,69 @@ impl Sketch {
             Ok(i) => self.buckets[i].1 = self.buckets[i].1.saturating_add(count),
             Err(i) => self.buckets.insert(i, (key, count)),
         }
+    }
+}
+
+/// The buckets of a packed sketch ([`Sketch::to_bytes`]) in stored order;
+/// a count that is not positive, and a tail shorter than a bucket, are
+/// skipped.
+fn packed_buckets(bytes: &[u8]) -> impl Iterator<Item = (i16, u32)> + '_ {
+    bytes.chunks_exact(6).filter_map(|b| {
+        let k = i16::from_be_bytes([b[0], b[1]]);
+        let n = u32::try_from(i32::from_be_bytes([b[2], b[3], b[4], b[5]])).ok()?;
+        (n > 0).then_some((k, n))
+    })
+}
+
+/// Many sketches added up in one dense row of counts over the keys they
+/// span: no vector per sketch, and packed sketches are added straight from
+/// their bytes (the report's month of daily sketches).
+#[derive(Debug, Default)]
+pub struct SketchSum {
+    lo: i32,
+    counts: Vec<u32>,
+}
+
+impl SketchSum {
+    fn add_bucket(&mut self, key: i16, count: u32) {
+        let k = i32::from(key);
+        if self.counts.is_empty() {
+            self.lo = k;
+        } else if k < self.lo {
+            let extra = (self.lo - k) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, extra));
+            self.lo = k;
+        }
+        let i = (k - self.lo) as usize;
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] = self.counts[i].saturating_add(count);
+    }
+
+    pub fn add(&mut self, sketch: &Sketch) {
+        for &(k, n) in &sketch.buckets {
+            self.add_bucket(k, n);
+        }
+    }
+
+    /// Adds a packed sketch; a damaged tail is ignored.
+    pub fn add_packed(&mut self, bytes: &[u8]) {
+        for (k, n) in packed_buckets(bytes) {
+            self.add_bucket(k, n);
+        }
+    }
+
+    pub fn sketch(&self) -> Sketch {
+        let mut sketch = Sketch::default();
+        sketch.buckets.extend(
+            self.counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| ((self.lo + i as i32) as i16, *n)),
+        );
+        sketch
     }
 }
 
@@ -353,6 +392,11 @@ mod tests {
             merged.merge(s);
         }
         assert_eq!(Sketch::sum(&sketches), merged);
+        let mut packed = SketchSum::default();
+        for s in &sketches {
+            packed.add_packed(&s.to_bytes());
+        }
+        assert_eq!(packed.sketch(), merged, "summed from the bytes");
         assert_eq!(Sketch::sum(&Vec::<Sketch>::new()), Sketch::default());
     }
 

@@ -684,6 +684,12 @@ pub fn is_data_error(error: &anyhow::Error) -> bool {
     code.starts_with("22") || code.starts_with("23") || code == "54000"
 }
 
+/// Whether a query failed on a table that does not exist: a database
+/// that `sitewatch migrate` has not brought up to date.
+pub fn is_missing_table(error: &anyhow::Error) -> bool {
+    db_error(error).is_some_and(|db| *db.code() == tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+}
+
 fn db_error(error: &anyhow::Error) -> Option<&tokio_postgres::error::DbError> {
     error
         .chain()

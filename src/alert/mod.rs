@@ -148,11 +148,7 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
 
 /// A database never migrated: say what to do.
 fn missing_tables(e: anyhow::Error) -> Error {
-    let undefined = e
-        .downcast_ref::<tokio_postgres::Error>()
-        .and_then(|e| e.code())
-        .is_some_and(|c| *c == tokio_postgres::error::SqlState::UNDEFINED_TABLE);
-    if undefined {
+    if store::is_missing_table(&e) {
         Error::Job(anyhow::anyhow!(
             "the database has no alert tables: run `sitewatch migrate` first"
         ))

@@ -10,7 +10,9 @@ use std::time::Duration;
 use time::{OffsetDateTime, Weekday};
 
 use crate::secret::Secret;
-use crate::sites::{AlertsRaw, MaintenanceRaw, NotifierRaw, Quorum, RawSite, SitesDoc};
+use crate::sites::{
+    AlertsRaw, MaintenanceRaw, NotifierRaw, Quorum, RawSite, SitesDoc, duration, strip_credentials,
+};
 use crate::state::Rule;
 
 /// How many of a site's locations must be down for the site to be.
@@ -165,13 +167,6 @@ pub fn url_variable(name: &str) -> String {
     format!("SITEWATCH_NOTIFIER_{upper}_URL")
 }
 
-fn duration(what: &str, text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{what} `{text}`: expected a non-zero duration such as 15m"))
-}
-
 /// A key of `raw`, or else of `base`.
 fn pick<'a, T>(
     raw: Option<&'a AlertsRaw>,
@@ -209,7 +204,7 @@ fn policy(
         }
     };
     let stale_after = match pick(raw, base, |r| r.stale_after.as_ref()) {
-        Some(text) => duration("stale_after", text)?,
+        Some(text) => duration("stale_after", text, "15m")?,
         None => interval.map_or(Duration::from_secs(15 * 60), |i| i * 3),
     };
     let mut tls_expiry_days = pick(raw, base, |r| r.tls_expiry_days.as_ref())
@@ -218,7 +213,7 @@ fn policy(
     tls_expiry_days.sort_unstable_by(|a, b| b.cmp(a));
     tls_expiry_days.dedup();
     let remind_every = pick(raw, base, |r| r.remind_every.as_ref())
-        .map(|t| duration("remind_every", t))
+        .map(|t| duration("remind_every", t, "15m"))
         .transpose()?;
     let notify = pick(raw, base, |r| r.notify.as_ref())
         .cloned()
@@ -249,7 +244,7 @@ fn window(raw: &MaintenanceRaw) -> Result<Window, String> {
                     .map_err(|_| {
                         format!("start `{start}`: expected RFC 3339 such as 2026-12-01T02:00:00Z")
                     })?;
-            let length = duration("duration", length)?;
+            let length = duration("duration", length, "15m")?;
             When::Once {
                 start,
                 end: start + length,
@@ -400,8 +395,7 @@ pub fn load(
             Err(why) => problems.push(format!("site `{}`: alerts: {why}", site.name)),
         }
         let url = url::Url::parse(&site.url).map(|mut u| {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
+            strip_credentials(&mut u);
             u.to_string()
         });
         urls.insert(site.name.clone(), url.unwrap_or_else(|_| site.url.clone()));

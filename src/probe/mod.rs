@@ -511,9 +511,7 @@ fn redirect_target(
 /// carried are removed, as the site's own are.
 fn without_credentials(url: &url::Url) -> String {
     let mut url = url.clone();
-    // Neither can fail on an http(s) URL with a host.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    crate::sites::strip_credentials(&mut url);
     url.into()
 }
 

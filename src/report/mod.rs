@@ -21,7 +21,7 @@ use tokio_postgres::{Client, IsolationLevel};
 
 use crate::message::rfc3339_ms;
 use crate::rollup::{self, Tally};
-use crate::sketch::Sketch;
+use crate::sketch::{Sketch, SketchSum};
 use crate::state::{self, Period, Rule};
 
 /// What to report on.
@@ -491,7 +491,7 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
             .context("cannot read the daily rollups")?;
         futures::pin_mut!(stream);
         let mut rows = Vec::new();
-        let mut window: HashMap<String, [Dense; 5]> = HashMap::new();
+        let mut window: HashMap<String, [SketchSum; 5]> = HashMap::new();
         while let Some(row) = stream
             .try_next()
             .await
@@ -772,55 +772,8 @@ fn counts_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
     (row.get(0), row.get(1), row.get(2), tally)
 }
 
-/// Bucket counts in one dense row over the keys seen: many packed sketches
-/// added up without a vector per sketch.
-#[derive(Debug, Default)]
-struct Dense {
-    lo: i32,
-    counts: Vec<u32>,
-}
-
-impl Dense {
-    /// Adds a packed sketch ([`Sketch::to_bytes`]); a damaged tail is
-    /// ignored, as a damaged sketch reads as empty elsewhere.
-    fn add_packed(&mut self, bytes: &[u8]) {
-        for b in bytes.chunks_exact(6) {
-            let k = i32::from(i16::from_be_bytes([b[0], b[1]]));
-            let Ok(n @ 1..) = u32::try_from(i32::from_be_bytes([b[2], b[3], b[4], b[5]])) else {
-                continue;
-            };
-            if self.counts.is_empty() {
-                self.lo = k;
-            } else if k < self.lo {
-                let extra = (self.lo - k) as usize;
-                self.counts.splice(0..0, std::iter::repeat_n(0, extra));
-                self.lo = k;
-            }
-            let i = (k - self.lo) as usize;
-            if i >= self.counts.len() {
-                self.counts.resize(i + 1, 0);
-            }
-            self.counts[i] = self.counts[i].saturating_add(n);
-        }
-    }
-
-    fn sketch(&self) -> Sketch {
-        let (keys, counts): (Vec<i16>, Vec<i32>) = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(i, n)| {
-                (
-                    (self.lo + i as i32) as i16,
-                    i32::try_from(*n).unwrap_or(i32::MAX),
-                )
-            })
-            .unzip();
-        Sketch::from_arrays(&keys, &counts)
-    }
-}
-
+/// A rollup row: its counts and certificate ([`counts_row`]) and its
+/// sketches.
 fn tally_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
     // A damaged sketch reads as empty: the report goes on with the rest.
     let sketch = |i: usize| {
@@ -828,18 +781,13 @@ fn tally_row(row: &tokio_postgres::Row) -> (String, String, i64, Tally) {
             .and_then(|b| Sketch::from_bytes(b).ok())
             .unwrap_or_default()
     };
-    let tls: (Option<i64>, Option<i64>) = (row.get(10), row.get(11));
-    let tally = Tally {
-        checks: row.get::<_, i32>(3) as u32,
-        up_checks: row.get::<_, i32>(4) as u32,
-        latency: sketch(5),
-        dns: sketch(6),
-        connect: sketch(7),
-        tls: sketch(8),
-        ttfb: sketch(9),
-        tls_seen: tls.0.zip(tls.1),
-    };
-    (row.get(0), row.get(1), row.get(2), tally)
+    let (site, location, start, mut tally) = counts_row(row);
+    tally.latency = sketch(5);
+    tally.dns = sketch(6);
+    tally.connect = sketch(7);
+    tally.tls = sketch(8);
+    tally.ttfb = sketch(9);
+    (site, location, start, tally)
 }
 
 /// The newest check of a location.

@@ -67,6 +67,23 @@ fn history(now: OffsetDateTime) -> Vec<Check> {
 }
 
 /// The checks of `site` in the window of `hours` whole hours ending now.
+/// The response times of a site's up checks in the last `hours`.
+fn up_latencies(checks: &[Check], site: &str, now: OffsetDateTime, hours: i64) -> Vec<f64> {
+    in_window(checks, site, now, hours)
+        .iter()
+        .filter(|c| c.up)
+        .map(|c| c.response_time_ms)
+        .collect()
+}
+
+/// The report's p50/p95/p99 (`latency`) within 2 % of the exact ones.
+fn assert_percentiles(latency: &Value, ms: &mut [f64], what: &str) {
+    for q in ["p50", "p95", "p99"] {
+        let want = exact(ms, q[1..].parse::<f64>().unwrap() / 100.0);
+        close(&latency[q], want, &format!("{what} {q}"));
+    }
+}
+
 fn in_window<'a>(
     checks: &'a [Check],
     site: &str,
@@ -161,15 +178,8 @@ async fn report_json_matches_the_checks() {
     }
     // Percentiles of the up checks, and a phase.
     for site in ["steady", "flaky"] {
-        let mut ms: Vec<f64> = in_window(&checks, site, now, 24)
-            .iter()
-            .filter(|c| c.up)
-            .map(|c| c.response_time_ms)
-            .collect();
-        for q in ["p50", "p95", "p99"] {
-            let want = exact(&mut ms, q[1..].parse::<f64>().unwrap() / 100.0);
-            close(&sites[site]["latency_ms"][q], want, &format!("{site} {q}"));
-        }
+        let mut ms = up_latencies(&checks, site, now, 24);
+        assert_percentiles(&sites[site]["latency_ms"], &mut ms, site);
         let mut ttfb: Vec<f64> = ms.iter().map(|m| m / 2.0).collect();
         close(
             &sites[site]["phases_p95_ms"]["ttfb"],
@@ -236,19 +246,8 @@ async fn report_json_matches_the_checks() {
     .unwrap();
     // Over 72 hours the window holds whole days before today: their
     // sketches come from the daily rollups, summed as they are read.
-    let mut ms: Vec<f64> = in_window(&checks, "flaky", now, 72)
-        .iter()
-        .filter(|c| c.up)
-        .map(|c| c.response_time_ms)
-        .collect();
-    for q in ["p50", "p95", "p99"] {
-        let want = exact(&mut ms, q[1..].parse::<f64>().unwrap() / 100.0);
-        close(
-            &three_days[0]["latency_ms"][q],
-            want,
-            &format!("flaky 72h {q}"),
-        );
-    }
+    let mut ms = up_latencies(&checks, "flaky", now, 72);
+    assert_percentiles(&three_days[0]["latency_ms"], &mut ms, "flaky 72h");
     assert_eq!(
         three_days[0]["checks"].as_u64().unwrap() as usize,
         in_window(&checks, "flaky", now, 72).len()
