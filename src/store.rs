@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0011_json_matched.sql",
         include_str!("../migrations/0011_json_matched.sql"),
     ),
+    (
+        12,
+        "0012_packed_by_writers.sql",
+        include_str!("../migrations/0012_packed_by_writers.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.
@@ -610,12 +615,21 @@ pub async fn store(
     batch: &Batch,
 ) -> anyhow::Result<Stored> {
     ensure_partitions(client, days_of(&batch.checks), true).await?;
-    let mut outcome = store_at_once(client, group, topic, batch).await;
+    let mut how = Insert::choose();
+    let mut outcome = store_at_once(client, group, topic, batch, how).await;
+    if how == Insert::Direct && outcome.as_ref().is_err_and(is_duplicate) {
+        // A check already stored: the batch again, skipping known checks.
+        how = Insert::SkippingKnown;
+        outcome = store_at_once(client, group, topic, batch, how).await;
+    }
     if outcome.as_ref().is_err_and(is_missing_partition) {
         // A partition this process created was dropped since (`prune`, or
         // by hand): create it again rather than dead-letter its checks.
         ensure_partitions(client, days_of(&batch.checks), false).await?;
-        outcome = store_at_once(client, group, topic, batch).await;
+        outcome = store_at_once(client, group, topic, batch, how).await;
+    }
+    if how == Insert::SkippingKnown {
+        Insert::after_skipping(outcome.as_ref().is_ok_and(|s| s.duplicates > 0));
     }
     match outcome {
         Err(e) if is_data_error(&e) => {
@@ -624,6 +638,56 @@ pub async fn store(
         }
         other => other,
     }
+}
+
+/// How a batch's checks go into `checks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Insert {
+    /// Binary COPY straight into `checks`: the whole batch or, should one
+    /// check be stored already, nothing (the batch is then stored again
+    /// [`Insert::SkippingKnown`]). The common case: a check is published
+    /// once, and drained once.
+    Direct,
+    /// Binary COPY into a staging table, then `INSERT ... ON CONFLICT DO
+    /// NOTHING`: a known check is skipped. It costs PostgreSQL about twice
+    /// the CPU of [`Insert::Direct`] (measured on 200,000 checks: 1.97 s
+    /// against 1.35 s, the staging copy aside).
+    SkippingKnown,
+}
+
+/// Batches still to store skipping known checks: set when a batch met
+/// checks already stored, so that a topic full of duplicates (a producer
+/// that retries often, a replay) does not pay for a failed COPY per batch.
+static SKIP_KNOWN_FOR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Batches stored skipping known checks after one met a duplicate.
+const SKIP_KNOWN_BATCHES: u32 = 16;
+
+impl Insert {
+    fn choose() -> Insert {
+        if SKIP_KNOWN_FOR.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            Insert::SkippingKnown
+        } else {
+            Insert::Direct
+        }
+    }
+
+    /// After a batch stored skipping known checks: start over when it met
+    /// duplicates, else count down to [`Insert::Direct`].
+    fn after_skipping(met_duplicates: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if met_duplicates {
+            SKIP_KNOWN_FOR.store(SKIP_KNOWN_BATCHES, Relaxed);
+        } else {
+            let _ = SKIP_KNOWN_FOR.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// Whether a batch failed on a check already stored (or twice in it).
+fn is_duplicate(error: &anyhow::Error) -> bool {
+    db_error(error)
+        .is_some_and(|db| *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
 /// The UTC days whose `checks` partitions this process knows exist.
@@ -702,13 +766,14 @@ async fn store_at_once(
     group: &str,
     topic: &str,
     batch: &Batch,
+    how: Insert,
 ) -> anyhow::Result<Stored> {
     let tx = client
         .transaction()
         .await
         .context("cannot begin a transaction")?;
     let mut rollup = Rollup::default();
-    let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup).await?;
+    let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup, how).await?;
     insert_runs(&tx, topic, &batch.runs).await?;
     let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
     let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
@@ -743,7 +808,7 @@ async fn store_isolating(
     while let Some(part) = parts.pop() {
         tx.batch_execute("SAVEPOINT part").await?;
         let mut part_rollup = Rollup::default();
-        match insert_checks(&tx, topic, part, &mut part_rollup).await {
+        match insert_checks(&tx, topic, part, &mut part_rollup, Insert::SkippingKnown).await {
             Ok(n) => {
                 tx.batch_execute("DELETE FROM staging_checks; RELEASE SAVEPOINT part")
                     .await?;
@@ -942,33 +1007,46 @@ const CHECK_TYPES: [Type; 29] = [
     Type::TEXT,
 ];
 
-/// Binary COPY into the staging table, then one `INSERT ... SELECT` that
-/// skips known checks. Measured 1.3x faster than a single
-/// `INSERT ... SELECT FROM UNNEST(...)` at 5000 rows a batch
-/// (`cargo run --release --example bench_insert`). Adds the checks it
-/// inserted (not the skipped ones) to `rollup`.
+/// The checks, [`Insert::Direct`] or [`Insert::SkippingKnown`]: binary
+/// COPY, then (skipping known checks) one `INSERT ... SELECT` from the
+/// staging table, measured 1.3x faster than a single `INSERT ... SELECT
+/// FROM UNNEST(...)` at 5000 rows a batch (`cargo run --release --example
+/// bench_insert`). Adds the checks it inserted (not the skipped ones) to
+/// `rollup`.
 async fn insert_checks(
     tx: &tokio_postgres::Transaction<'_>,
     topic: &str,
     checks: &[Located],
     rollup: &mut Rollup,
+    how: Insert,
 ) -> anyhow::Result<u64> {
     if checks.is_empty() {
         return Ok(0);
     }
+    let table = match how {
+        Insert::Direct => "checks",
+        Insert::SkippingKnown => "staging_checks",
+    };
     let sink = tx
-        .copy_in(
-            "COPY staging_checks (check_id, schema, site, url, method, location, started_at, up,
+        .copy_in(&format!(
+            "COPY {table} (check_id, schema, site, url, method, location, started_at, up,
               status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
               regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
               kafka_topic, kafka_partition, kafka_offset, degraded, json_matched, redirects,
-              final_url) FROM STDIN BINARY",
-        )
+              final_url) FROM STDIN BINARY"
+        ))
         .await
         .context("cannot start copying checks")?;
     let writer = BinaryCopyInWriter::new(sink, &CHECK_TYPES);
     futures::pin_mut!(writer);
-    for l in checks {
+    // In the order of the index by site: each insert then lands beside the
+    // one before, not on a random page (10 % less of PostgreSQL's time on
+    // 400,000 checks of 10,000 sites, BENCHMARKS.md).
+    let mut sorted: Vec<&Located> = checks.iter().collect();
+    sorted.sort_unstable_by(|a, b| {
+        (&a.check.site, b.check.started_at).cmp(&(&b.check.site, a.check.started_at))
+    });
+    for l in sorted {
         let c = &l.check;
         let schema = c.schema as i16;
         let status = c.status_code.map(|s| s as i16);
@@ -1012,6 +1090,12 @@ async fn insert_checks(
             .context("cannot copy checks")?;
     }
     writer.finish().await.context("cannot copy checks")?;
+    if how == Insert::Direct {
+        for l in checks {
+            rollup.add(&l.check);
+        }
+        return Ok(checks.len() as u64);
+    }
     // One row back: how many were inserted, and which only when some were
     // not (duplicates are rare; a row per check costs drain CPU).
     let n = checks.len() as i64;

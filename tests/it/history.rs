@@ -171,6 +171,64 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     .await;
     assert_eq!(from_rows, 0);
 
+    // The sketches' bytes, written by drain, are what SQL packs of the
+    // arrays; and SQL that writes only the arrays gets them packed.
+    let disagree = "SELECT count(*) FROM {t} WHERE
+        (latency_packed, dns_packed, connect_packed, tls_packed, ttfb_packed) IS DISTINCT FROM
+        (sitewatch_sketch_pack(latency_keys, latency_counts), sitewatch_sketch_pack(dns_keys, dns_counts),
+         sitewatch_sketch_pack(connect_keys, connect_counts), sitewatch_sketch_pack(tls_keys, tls_counts),
+         sitewatch_sketch_pack(ttfb_keys, ttfb_counts))";
+    for t in ["rollups_hourly", "rollups_daily"] {
+        let sql = disagree.replace("{t}", t);
+        assert!(db::count(&client, &format!("SELECT count(*) FROM {t}")).await > 0);
+        assert_eq!(db::count(&client, &sql).await, 0, "{t} as drain wrote it");
+    }
+    let edited = client
+        .execute(
+            "UPDATE rollups_hourly SET dns_keys = '{1, 2}', dns_counts = '{3, 4}'
+             WHERE site = 'site-2'
+               AND (hour AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date - 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(edited > 0);
+    let packed: Vec<u8> = client
+        .query_one(
+            "SELECT dns_packed FROM rollups_hourly
+             WHERE site = 'site-2'
+               AND (hour AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date - 2
+             LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(packed, [0, 1, 0, 0, 0, 3, 0, 2, 0, 0, 0, 4]);
+    client
+        .batch_execute(
+            "INSERT INTO rollups_daily (site, location, day, checks, up_checks, latency_keys,
+                 latency_counts, dns_keys, dns_counts, connect_keys, connect_counts, tls_keys,
+                 tls_counts, ttfb_keys, ttfb_counts)
+             VALUES ('by-hand', 'eu', '2001-01-01', 1, 1, '{7}', '{1}', '{}', '{}', '{}', '{}',
+                     '{}', '{}', '{}', '{}')",
+        )
+        .await
+        .unwrap();
+    let sql = disagree.replace("{t}", "rollups_hourly");
+    assert_eq!(db::count(&client, &sql).await, 0, "after an UPDATE");
+    let sql = disagree.replace("{t}", "rollups_daily");
+    assert_eq!(db::count(&client, &sql).await, 0, "after an INSERT");
+    // Back as drain wrote them, for what follows.
+    client
+        .batch_execute(
+            "DELETE FROM rollups_daily WHERE site = 'by-hand';
+             SELECT sitewatch_rebuild_rollups((now() AT TIME ZONE 'UTC')::date - 2,
+                                              (now() AT TIME ZONE 'UTC')::date - 2)",
+        )
+        .await
+        .unwrap();
+
     // Daily rollups sum the same checks.
     let daily: i64 = client
         .query_one("SELECT sum(checks)::bigint FROM rollups_daily", &[])
