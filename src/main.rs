@@ -22,10 +22,7 @@ fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
     raise_open_files_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match sitewatch::commands::runtime(&cli.command).build() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&Error::Job(e.into())),
     };

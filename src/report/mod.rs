@@ -392,14 +392,22 @@ impl Tallies {
 }
 
 /// A read-only, repeatable-read transaction.
+/// A read-only transaction for the report, without JIT compilation: the
+/// report's queries are many short index reads, which PostgreSQL's
+/// default (JIT above a cost of 100,000) compiled for longer than they ran
+/// (30 days of 1,000 sites: 0.66 s without, 0.77 s with).
 async fn begin(client: &mut Client) -> anyhow::Result<tokio_postgres::Transaction<'_>> {
-    client
+    let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await
-        .context("cannot begin a read-only transaction")
+        .context("cannot begin a read-only transaction")?;
+    tx.batch_execute("SET LOCAL jit = off")
+        .await
+        .context("cannot turn JIT off for the report")?;
+    Ok(tx)
 }
 
 /// Builds the report, in one repeatable-read snapshot. Given more than one
@@ -847,7 +855,10 @@ struct FailedHour {
 /// The hours that hold failed checks, per site and location (of the sites
 /// in `filter`, or all), with the hour checked before each: from the
 /// hourly rollups, by a partial index on the hours with failures. The
-/// chunks not folded yet add theirs; [`hours_to_read`] picks what to read.
+/// hour before is looked up first where it usually is (the hour just
+/// before, by equality), and searched backwards only where that one had no
+/// check: 0.11 s instead of 0.19 s for 21,000 failed hours. The chunks not
+/// folded yet add theirs; [`hours_to_read`] picks what to read.
 async fn failed_hours(
     tx: &tokio_postgres::Transaction<'_>,
     filter: &[&str],
@@ -855,11 +866,15 @@ async fn failed_hours(
     let rows = tx
         .query(
             "SELECT f.site, f.location, extract(epoch FROM f.hour)::bigint, f.checks - f.up_checks,
-                    extract(epoch FROM b.hour)::bigint, b.up_checks
+                    extract(epoch FROM coalesce(e.hour, b.hour))::bigint,
+                    coalesce(e.up_checks, b.up_checks)
              FROM rollups_hourly f
+             LEFT JOIN rollups_hourly e
+               ON e.site = f.site AND e.location = f.location AND e.hour = f.hour - interval '1 hour'
              LEFT JOIN LATERAL (
                  SELECT hour, up_checks FROM rollups_hourly b
-                 WHERE b.site = f.site AND b.location = f.location AND b.hour < f.hour
+                 WHERE e.hour IS NULL
+                   AND b.site = f.site AND b.location = f.location AND b.hour < f.hour
                  ORDER BY b.hour DESC LIMIT 1
              ) AS b ON true
              WHERE f.up_checks < f.checks AND (cardinality($1::text[]) = 0 OR f.site = ANY($1))",
