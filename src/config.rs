@@ -451,11 +451,7 @@ impl Sources {
                 None => {}
             }
             let path = PathBuf::from(path);
-            let content = std::fs::read_to_string(&path).map_err(|e| {
-                Error::config(format!("{variable}: cannot read {}: {e}", path.display()))
-            })?;
-            // Mounted secrets usually end with a newline that is not part of the value.
-            let text = content.trim_end_matches(['\n', '\r']).to_owned();
+            let text = crate::secret::read_file(&variable, &path).map_err(Error::config)?;
             sources.values.insert(
                 d.name,
                 Value {

@@ -314,10 +314,7 @@ fn notifier(raw: &NotifierRaw, env: &HashMap<String, String>) -> Result<Notifier
             ));
         }
         (Some(url), None) => url.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("{file_variable}: cannot read {path}: {e}"))?
-            .trim_end_matches(['\n', '\r'])
-            .to_owned(),
+        (None, Some(path)) => crate::secret::read_file(&file_variable, std::path::Path::new(path))?,
         (None, None) => {
             return Err(format!(
                 "notifier `{}`: its URL is not set: set {variable} (or {file_variable})",
