@@ -59,6 +59,14 @@ pub const DEFAULT_BATCH_SIZE: usize = 20_000;
 /// both cores of a small PostgreSQL busy; more only queue on the same CPUs.
 pub const WRITERS: usize = 2;
 
+/// A writer folds the rollup chunks of ended hours it holds once they
+/// describe this many batches' worth of site-hours: a long backlog (days of
+/// thousands of sites) is then folded as it is drained, and memory stays
+/// bounded by the batch size rather than growing with the backlog. A
+/// million checks of 10,000 sites over two hours hold 20,000 site-hours:
+/// no fold before the end.
+const FOLD_AFTER_BATCHES: usize = 4;
+
 /// Payload bytes per transaction when not told otherwise: a batch of
 /// ordinary checks reaches the count first (5000 x under 1 KiB); a stream of
 /// large poison records is cut by bytes, so memory stays bounded whatever
@@ -388,10 +396,10 @@ async fn drain(
     };
     let mut assignment = TopicPartitionList::new();
     let mut state = BTreeMap::new();
-    let mut writers = vec![Writer::new(db)];
+    let mut writers = vec![Writer::new(db, options.batch_size)];
     for db in more_db.into_iter().take(owned.len() - 1) {
         let db = db.await.map_err(|e| Error::Job(anyhow!("{e}")))??;
-        writers.push(Writer::new(db));
+        writers.push(Writer::new(db, options.batch_size));
     }
     for (i, &p) in owned.iter().enumerate() {
         let start_at = from_db.get(&p).or(from_kafka.get(&p)).copied();
@@ -741,6 +749,8 @@ async fn mirror_offsets(consumer: &Detached, offsets: TopicPartitionList, clock:
 /// being filled, each bounded by count and by bytes.
 struct Writer {
     batch: Batch,
+    /// Site-hours of ended hours at which [`Writer::rolled`] is folded.
+    fold_at: usize,
     idle: Option<tokio_postgres::Client>,
     busy: Option<tokio::task::JoinHandle<Stored>>,
     /// When the connection last did something: a claim must look alive.
@@ -763,9 +773,10 @@ type Stored = (
 );
 
 impl Writer {
-    fn new(db: tokio_postgres::Client) -> Writer {
+    fn new(db: tokio_postgres::Client, batch_size: usize) -> Writer {
         Writer {
             batch: Batch::default(),
+            fold_at: batch_size.saturating_mul(FOLD_AFTER_BATCHES),
             idle: Some(db),
             busy: None,
             last_used: Instant::now(),
@@ -877,6 +888,15 @@ impl Writer {
         // tools, so a failure here is worth a warning, not a failed run.
         if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
             tracing::warn!(error = %e, "cannot commit offsets to Kafka (PostgreSQL has them)");
+        }
+        if self.rolled.ended.tallies.len() >= self.fold_at {
+            // Folded chunks are gone from the table: whatever else holds
+            // them (the other writer's, the final fold) reads the rest back.
+            let rolled = std::mem::take(&mut self.rolled);
+            if let Some(db) = self.idle.as_mut() {
+                fold_rollups(db, &rolled, clock).await;
+            }
+            self.last_used = Instant::now();
         }
         Ok(())
     }

@@ -404,6 +404,35 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     assert_eq!(hourly(&client).await, ended);
 }
 
+/// A backlog of more site-hours than a few batches describe is folded as
+/// it is drained (memory stays bounded by the batch size), an hour split
+/// between two folds is added up, and the rollups agree with the rows.
+#[tokio::test]
+async fn a_long_backlog_is_folded_as_it_is_drained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, url, client) = setup(dir.path(), "backlog").await;
+    let now = OffsetDateTime::now_utc();
+    // 4 sites from 2 locations for 48 hours ending a day ago: 384
+    // site-hours, all ended; a writer folds at 4 batches of 25 = 100.
+    let checks = history(4, now - Duration::days(3), 48);
+    publish_checks(&topic, &checks).await;
+    let mut env = crate::drain::env(&topic, &url);
+    env.push(("RUST_LOG", "sitewatch=debug".to_owned()));
+    let run = sitewatch(dir.path(), &["drain", "--batch-size", "25"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(figures(&run)["stored"], checks.len() as u64);
+    let folds = run.stderr.matches("rollups folded").count();
+    assert!(folds >= 3, "folded {folds} times: {}", run.stderr);
+    assert_eq!(hourly(&client).await, counts(&checks));
+    assert_eq!(
+        db::count(&client, "SELECT count(*) FROM rollup_chunks").await,
+        0,
+        "every chunk folded"
+    );
+    let daily = db::count(&client, "SELECT sum(checks)::bigint FROM rollups_daily").await;
+    assert_eq!(daily as usize, checks.len());
+}
+
 #[tokio::test]
 async fn checks_are_stored_in_day_partitions_made_when_needed() {
     let dir = tempfile::tempdir().unwrap();
