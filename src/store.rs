@@ -632,18 +632,23 @@ pub async fn store(
 ) -> anyhow::Result<Stored> {
     ensure_partitions(client, days_of(&batch.checks), true).await?;
     let mut how = Insert::choose();
-    let mut outcome = store_at_once(client, group, topic, batch, how).await;
-    if how == Insert::Direct && outcome.as_ref().is_err_and(is_duplicate) {
-        // A check already stored: the batch again, skipping known checks.
-        how = Insert::SkippingKnown;
-        outcome = store_at_once(client, group, topic, batch, how).await;
-    }
-    if outcome.as_ref().is_err_and(is_missing_partition) {
-        // A partition this process created was dropped since (`prune`, or
-        // by hand): create it again rather than dead-letter its checks.
-        ensure_partitions(client, days_of(&batch.checks), false).await?;
-        outcome = store_at_once(client, group, topic, batch, how).await;
-    }
+    let mut remade = false;
+    // Each cause of a retry at most once, whichever comes first: at most
+    // three attempts.
+    let outcome = loop {
+        let outcome = store_at_once(client, group, topic, batch, how).await;
+        match &outcome {
+            // A check already stored: the batch again, skipping known checks.
+            Err(e) if how == Insert::Direct && is_duplicate(e) => how = Insert::SkippingKnown,
+            // A partition this process created was dropped since (`prune`,
+            // or by hand): create it again rather than dead-letter its checks.
+            Err(e) if !remade && is_missing_partition(e) => {
+                ensure_partitions(client, days_of(&batch.checks), false).await?;
+                remade = true;
+            }
+            _ => break outcome,
+        }
+    };
     if how == Insert::SkippingKnown {
         Insert::after_skipping(outcome.as_ref().is_ok_and(|s| s.duplicates > 0));
     }
