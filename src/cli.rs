@@ -81,7 +81,7 @@ pub enum Command {
     /// nothing and connecting nowhere: every problem of every site on a line
     /// of its own, exit 2 if there is any (for pull requests that change
     /// `sites.toml`)
-    Validate,
+    Validate(ValidateArgs),
     /// The sites kept in PostgreSQL (the `sites` table), which probe-once
     /// checks with SITEWATCH_SITES_SOURCE=database
     Sites(SitesArgs),
@@ -214,7 +214,20 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Also require each notifier's URL (SITEWATCH_NOTIFIER_<NAME>_URL or
+    /// its _FILE), as `alert` does; without it a missing URL is no problem
+    /// (a pull request has no secrets), a set one must still be http(s)
+    #[arg(long)]
+    pub notifier_urls: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct AlertArgs {
+    /// Evaluate and record the events without a notifier to send them to
+    /// (without it, no [[notifier]] at all is a configuration error, exit 2)
+    #[arg(long)]
+    pub record_only: bool,
     /// Stop delivering this long after the start (such as 50s); what is
     /// left waits for the next run, exit 1
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -266,6 +279,41 @@ pub struct DrainArgs {
     /// another drain takes over
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_claim_timeout)]
     pub claim_timeout: std::time::Duration,
+    /// Store checks and run records that started at most this long ago;
+    /// older ones, and those dated more than 5 minutes ahead of this
+    /// machine's clock, go to dead_letters with the reason (as long as
+    /// prune's default --keep-rollups)
+    #[arg(long, value_name = "DURATION", default_value = "400d", value_parser = parse_max_age)]
+    pub max_age: std::time::Duration,
+    /// The run's clock, RFC 3339, for --max-age and the future (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
+
+/// A scheduler's tick: a second to a year (drain refuses a run record
+/// whose tick is longer).
+fn parse_tick(text: &str) -> Result<std::time::Duration, String> {
+    parse_duration(text).and_then(|d| {
+        if d < std::time::Duration::from_secs(1) {
+            Err("must be at least 1s".into())
+        } else if d > std::time::Duration::from_secs(366 * 86_400) {
+            Err("must be at most 366d (a scheduler ticks more often than once a year)".into())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+fn parse_max_age(text: &str) -> Result<std::time::Duration, String> {
+    parse_duration(text).and_then(|d| {
+        if d < std::time::Duration::from_secs(3600) {
+            Err("must be at least 1h".into())
+        } else if d > std::time::Duration::from_secs(100 * 366 * 86_400) {
+            Err("must be at most 100 years".into())
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 fn parse_claim_timeout(text: &str) -> Result<std::time::Duration, String> {
@@ -328,7 +376,7 @@ pub struct ProbeOnceArgs {
     pub all: bool,
     /// How often the scheduler starts this job; a site with a longer
     /// `interval` is checked in one tick out of interval/tick
-    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = parse_tick)]
     pub tick: std::time::Duration,
     /// Check only shard I of N (a stable, disjoint share of the sites); with
     /// just N, I comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)

@@ -33,6 +33,8 @@
 //! - [`keys`]: stable keys of names (advisory locks, slots and shards).
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
+//! - [`escape`]: every output's escaping (terminal, Markdown, Slack, XML,
+//!   file names), in one place.
 
 pub mod alert;
 pub mod cli;
@@ -41,6 +43,7 @@ pub mod conditions;
 pub mod config;
 pub mod drain;
 pub mod error;
+pub mod escape;
 pub mod kafka;
 pub mod keys;
 pub mod matcher;

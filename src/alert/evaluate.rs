@@ -165,7 +165,12 @@ pub fn evaluate(
     // A location whose runs stopped (the run ledger): no run for three
     // ticks, and at least the site default's stale_after.
     for run in runs {
-        let limit = (run.tick * 3).max(config.defaults().stale_after);
+        // Checked: a run record's tick is data (drain bounds it to a year).
+        let limit = run
+            .tick
+            .checked_mul(3)
+            .unwrap_or(Duration::MAX)
+            .max(config.defaults().stale_after);
         let stopped = now - run.started_at > limit;
         let prober = state
             .probers
@@ -207,7 +212,11 @@ pub fn evaluate(
         });
         loc.last_started_at = c.started_at;
         loc.last_check_id = c.check_id;
-        if let Some(expires) = c.tls_expires_at {
+        // An expiry from before drain bounded them (1970-9999) is ignored.
+        if let Some(expires) = c
+            .tls_expires_at
+            .filter(|t| (1970..=9999).contains(&t.year()))
+        {
             certificates.insert(c.site.clone(), expires);
         }
         if blind.contains(&c.location) {

@@ -56,12 +56,17 @@ pub struct Options {
     pub deadline: Option<Duration>,
     /// The environment, for the notifiers' URLs.
     pub env: HashMap<String, String>,
+    /// Evaluate and record without any notifier (`--record-only`).
+    pub record_only: bool,
 }
 
 /// What one run did.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub evaluated: usize,
+    /// Sites (or locations) whose state the database refused, each named
+    /// with why: the run exits 1 after delivering the others' events.
+    pub problems: Vec<String>,
     pub events: Vec<(String, String)>,
     pub delivered: usize,
     pub failed: usize,
@@ -87,7 +92,7 @@ pub async fn config(
         (SitesSource::Database(_), None) => Vec::new(),
         (source, _) => crate::sites::raw(source).map_err(|e| vec![e.one_line()])?,
     };
-    policy::load(settings.sites.doc(), &raw, env)
+    policy::load(settings.sites.doc(), &raw, env, policy::Urls::Required)
 }
 
 pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
@@ -104,6 +109,13 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
     let config = config(settings, Some(&db), &options.env)
         .await
         .map_err(|problems| Error::config(&problems[0]))?;
+    if config.notifiers.is_empty() && !options.record_only {
+        // Events recorded and never sent would be consumed in silence, and
+        // a later run with notifiers would resolve what nobody was told.
+        return Err(Error::config(
+            "no [[notifier]] is declared (is --sites-file the file that declares them?): add one, or run `alert --record-only` to record events without sending them",
+        ));
+    }
 
     let tx = db
         .transaction()
@@ -116,6 +128,14 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
     .await
     .map_err(|e| missing_tables(e.into()))?;
     let mut state = load_state(&tx).await.map_err(missing_tables)?;
+    // A position in the future (a check dated ahead, stored before drain
+    // refused such checks) would hide every later check: start it over.
+    for l in state.locations.values_mut() {
+        if l.last_started_at > now {
+            l.last_started_at = now - FIRST_LOOKBACK;
+            l.last_check_id = Uuid::nil();
+        }
+    }
     let newest = state.locations.values().map(|l| l.last_started_at).max();
     let from = match newest {
         Some(t) => t - LOOKBACK,
@@ -124,12 +144,16 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
     let checks = new_checks(&tx, from, now).await?;
     let runs = last_runs(&tx, now).await?;
     let evaluated = checks.len();
-    let outcome = evaluate::evaluate(&config, now, &mut state, checks, &runs);
-    save(&tx, &state, &outcome).await?;
+    let mut outcome = evaluate::evaluate(&config, now, &mut state, checks, &runs);
+    let problems = save(&tx, &state, &mut outcome).await?;
+    for why in &problems {
+        tracing::error!("{why}: its events wait, the other sites' are delivered");
+    }
     tx.commit().await.context("cannot record the evaluation")?;
 
     let mut summary = Summary {
         evaluated,
+        problems,
         events: outcome
             .events
             .iter()
@@ -238,7 +262,7 @@ async fn new_checks(
              FROM checks c
              LEFT JOIN alert_locations p ON p.site = c.site AND p.location = c.location
              WHERE c.started_at > $1 AND c.started_at <= $2
-               AND (p.site IS NULL
+               AND (p.site IS NULL OR p.last_started_at > $2
                     OR (c.started_at, c.check_id) > (p.last_started_at, p.last_check_id))",
             &[&from, &now],
         )
@@ -277,7 +301,8 @@ async fn last_runs(tx: &Transaction<'_>, now: OffsetDateTime) -> anyhow::Result<
         .map(|r| LastRun {
             location: r.get(0),
             started_at: r.get(1),
-            tick: Duration::from_secs_f64(r.get::<_, f64>(2).max(1.0)),
+            // A row stored before drain bounded ticks may hold anything.
+            tick: Duration::try_from_secs_f64(r.get::<_, f64>(2).max(1.0)).unwrap_or(Duration::MAX),
         })
         .collect())
 }
@@ -287,7 +312,15 @@ fn ts(t: Option<OffsetDateTime>) -> Value {
 }
 
 /// Writes back what changed and records the events with their deliveries.
-async fn save(tx: &Transaction<'_>, state: &State, outcome: &Outcome) -> anyhow::Result<()> {
+/// A site whose state the database refuses is named in the result; its
+/// events wait (the next run makes them again from the same streaks), the
+/// others' are recorded.
+async fn save(
+    tx: &Transaction<'_>,
+    state: &State,
+    outcome: &mut Outcome,
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
     let locations: Vec<Value> = outcome
         .locations
         .iter()
@@ -304,7 +337,7 @@ async fn save(tx: &Transaction<'_>, state: &State, outcome: &Outcome) -> anyhow:
             })
         })
         .collect();
-    upsert(
+    let refused_locations = upsert(
         tx,
         "alert_locations",
         "site, location",
@@ -336,7 +369,7 @@ async fn save(tx: &Transaction<'_>, state: &State, outcome: &Outcome) -> anyhow:
             }))
         })
         .collect();
-    upsert(
+    let refused_sites = upsert(
         tx,
         "alert_sites",
         "site",
@@ -362,7 +395,7 @@ async fn save(tx: &Transaction<'_>, state: &State, outcome: &Outcome) -> anyhow:
             }))
         })
         .collect();
-    upsert(
+    let refused_probers = upsert(
         tx,
         "alert_probers",
         "location",
@@ -370,19 +403,45 @@ async fn save(tx: &Transaction<'_>, state: &State, outcome: &Outcome) -> anyhow:
         &probers,
     )
     .await?;
-    record(tx, &outcome.events).await
+    let mut held = std::collections::BTreeSet::new();
+    for (key, why) in refused_locations.iter().chain(&refused_sites) {
+        let site = key.first().cloned().unwrap_or_default();
+        problems.push(format!("site `{}`: {why}", crate::escape::terminal(&site)));
+        held.insert(site);
+    }
+    let mut held_probers = std::collections::BTreeSet::new();
+    for (key, why) in &refused_probers {
+        let location = key.first().cloned().unwrap_or_default();
+        problems.push(format!(
+            "location `{}`: {why}",
+            crate::escape::terminal(&location)
+        ));
+        held_probers.insert(location);
+    }
+    outcome.events.retain(|e| {
+        !e.site.as_ref().is_some_and(|s| held.contains(s))
+            && !e
+                .location
+                .as_ref()
+                .is_some_and(|l| held_probers.contains(l))
+    });
+    record(tx, &outcome.events).await?;
+    Ok(problems)
 }
 
-/// `INSERT ... ON CONFLICT DO UPDATE` of JSON rows, in one statement.
+/// `INSERT ... ON CONFLICT DO UPDATE` of JSON rows, in one statement; if
+/// that fails, row by row, so that one row the database refuses (a value
+/// out of its range) stops only itself. Returns each refused row's key and
+/// why.
 async fn upsert(
     tx: &Transaction<'_>,
     table: &str,
     key: &str,
     columns: &[&str],
     rows: &[Value],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(Vec<String>, String)>> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let all = format!("{key}, {}", columns.join(", "));
     let set: Vec<String> = columns
@@ -395,11 +454,41 @@ async fn upsert(
          ON CONFLICT ({key}) DO UPDATE SET {}",
         set.join(", ")
     );
-    let json = serde_json::to_string(rows).expect("JSON always serializes");
-    tx.execute(&sql, &[&json])
-        .await
-        .with_context(|| format!("cannot write {table}"))?;
-    Ok(())
+    let write = |rows: &[Value]| {
+        let json = serde_json::to_string(rows).expect("JSON always serializes");
+        let sql = &sql;
+        async move {
+            tx.batch_execute("SAVEPOINT sitewatch_upsert").await?;
+            match tx.execute(sql, &[&json]).await {
+                Ok(_) => tx.batch_execute("RELEASE SAVEPOINT sitewatch_upsert").await,
+                Err(e) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT sitewatch_upsert")
+                        .await?;
+                    Err(e)
+                }
+            }
+        }
+    };
+    if write(rows).await.is_ok() {
+        return Ok(Vec::new());
+    }
+    let mut refused = Vec::new();
+    for row in rows {
+        if let Err(e) = write(std::slice::from_ref(row)).await {
+            if e.as_db_error().is_none() {
+                return Err(e).with_context(|| format!("cannot write {table}"));
+            }
+            let name: Vec<String> = key
+                .split(", ")
+                .map(|k| row[k].as_str().unwrap_or_default().to_owned())
+                .collect();
+            let why = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            refused.push((name, format!("cannot write {table}: {why}")));
+        }
+    }
+    Ok(refused)
 }
 
 /// Records the events and one pending delivery per event and notifier.
@@ -451,7 +540,7 @@ async fn deliver(
     if pending.is_empty() {
         return Ok(());
     }
-    let client = crate::probe::plain_client(SEND_TIMEOUT).map_err(Error::Job)?;
+    let client = notify::client(SEND_TIMEOUT).map_err(Error::Job)?;
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     for row in pending {
         let (event_id, name): (Uuid, String) = (row.get(0), row.get(1));

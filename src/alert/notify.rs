@@ -19,7 +19,10 @@ pub fn request(notifier: &Notifier, payload: &Value) -> (String, Value) {
     let url = notifier.url.expose().to_owned();
     match notifier.kind {
         Kind::Webhook => (url, payload.clone()),
-        Kind::Slack => (url, json!({ "text": payload["summary"] })),
+        Kind::Slack => {
+            let summary = payload["summary"].as_str().unwrap_or_default();
+            (url, json!({ "text": crate::escape::slack(summary) }))
+        }
         Kind::Alertmanager => {
             let url = if url.trim_end_matches('/').ends_with("/api/v2/alerts") {
                 url
@@ -81,6 +84,20 @@ fn alertmanager_alert(p: &Value) -> Value {
     })
 }
 
+/// The client every delivery goes through: it follows no redirect (a
+/// 301/302/303 would turn the POST into a GET without the event, a
+/// 307/308 would post it, and the URL in `Referer`, to another host) and
+/// sends no `Referer`.
+pub fn client(timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::probe::tls_config()?)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .user_agent(concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
 /// Sends one event; the error says why in one line, never the URL (a
 /// secret: webhook URLs carry tokens).
 pub async fn send(
@@ -113,6 +130,30 @@ pub async fn send(
     let status = response.status();
     if status.is_success() {
         Ok(())
+    } else if status.is_redirection() {
+        // The receiver's own answer, not the notifier's URL: safe to show.
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .map(|l| {
+                let text = String::from_utf8_lossy(l.as_bytes()).into_owned();
+                let text = match url::Url::parse(&text) {
+                    Ok(mut url) => {
+                        crate::sites::strip_credentials(&mut url);
+                        url.to_string()
+                    }
+                    Err(_) => text,
+                };
+                crate::escape::terminal(&text)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            })
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "nowhere".to_owned());
+        Err(format!(
+            "answered {status} (redirect to {to}), not followed: set the notifier's URL to where it points"
+        ))
     } else {
         Err(format!("answered {status}"))
     }

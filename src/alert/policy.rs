@@ -293,7 +293,20 @@ fn weekly(text: &str) -> Result<When, String> {
     Ok(When::Weekly { day, start, end })
 }
 
-fn notifier(raw: &NotifierRaw, env: &HashMap<String, String>) -> Result<Notifier, String> {
+/// Whether a notifier's URL must be set: `alert` needs it; `validate`
+/// (run where there are no secrets, such as a pull request) checks it
+/// only when set, unless told `--notifier-urls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urls {
+    Required,
+    IfSet,
+}
+
+fn notifier(
+    raw: &NotifierRaw,
+    env: &HashMap<String, String>,
+    urls: Urls,
+) -> Result<Notifier, String> {
     let kind = match raw.kind.as_str() {
         "webhook" => Kind::Webhook,
         "slack" => Kind::Slack,
@@ -315,6 +328,13 @@ fn notifier(raw: &NotifierRaw, env: &HashMap<String, String>) -> Result<Notifier
         }
         (Some(url), None) => url.clone(),
         (None, Some(path)) => crate::secret::read_file(&file_variable, std::path::Path::new(path))?,
+        (None, None) if urls == Urls::IfSet => {
+            return Ok(Notifier {
+                name: raw.name.clone(),
+                kind,
+                url: Secret::new(String::new()),
+            });
+        }
         (None, None) => {
             return Err(format!(
                 "notifier `{}`: its URL is not set: set {variable} (or {file_variable})",
@@ -348,6 +368,7 @@ pub fn load(
     doc: Option<&SitesDoc>,
     sites: &[RawSite],
     env: &HashMap<String, String>,
+    urls: Urls,
 ) -> Result<Config, Vec<String>> {
     let mut problems = Vec::new();
     let empty = SitesDoc::default();
@@ -363,12 +384,19 @@ pub fn load(
             problems.push(format!("notifier `{}`: duplicate name", raw.name));
             continue;
         }
-        match notifier(raw, env) {
+        match notifier(raw, env, urls) {
             Ok(n) => notifiers.push(n),
             Err(why) => problems.push(why),
         }
     }
     let known = |name: &String| doc.notifier.iter().any(|n| &n.name == name);
+    // Without a `notify` anywhere, events go to every notifier declared:
+    // declaring one is enough to be told.
+    let everyone: Vec<String> = doc.notifier.iter().map(|n| n.name.clone()).collect();
+    let mut defaults = defaults;
+    if base.notify.is_none() {
+        defaults.notify = everyone.clone();
+    }
     for name in defaults.notify.iter().filter(|n| !known(n)) {
         problems.push(format!("[alerts] notify: no [[notifier]] named `{name}`"));
     }
@@ -380,7 +408,16 @@ pub fn load(
             .as_deref()
             .and_then(|t| humantime::parse_duration(t).ok());
         match policy(site.alerts.as_ref(), &base, interval) {
-            Ok(p) => {
+            Ok(mut p) => {
+                if site
+                    .alerts
+                    .as_ref()
+                    .and_then(|a| a.notify.as_ref())
+                    .is_none()
+                    && base.notify.is_none()
+                {
+                    p.notify = everyone.clone();
+                }
                 for name in p.notify.iter().filter(|n| !known(n)) {
                     problems.push(format!(
                         "site `{}`: alerts notify: no [[notifier]] named `{name}`",
@@ -478,7 +515,7 @@ mod tests {
             }),
             ..SitesDoc::default()
         };
-        let problems = load(Some(&doc), &[], &HashMap::new()).unwrap_err();
+        let problems = load(Some(&doc), &[], &HashMap::new(), Urls::Required).unwrap_err();
         assert_eq!(
             problems,
             [

@@ -15,10 +15,14 @@ pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
         now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
         deadline: args.deadline,
         env: std::env::vars().collect(),
+        record_only: args.record_only,
     };
     let s = alert::run(settings, &options).await?;
     let mut out = std::io::stdout().lock();
     for (kind, summary) in &s.events {
+        // Summaries quote site names and servers' errors: no escape
+        // sequence of theirs reaches the terminal.
+        let summary = crate::escape::terminal(summary);
         writeln!(out, "{kind}: {summary}").map_err(|e| Error::Job(e.into()))?;
     }
     let line = format!(
@@ -39,6 +43,15 @@ pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
             "seconds": started.elapsed().as_secs_f64(),
         }),
     );
+    if let Some(first) = s.problems.first() {
+        return Err(Error::Job(anyhow::anyhow!(
+            "{first}{}",
+            match s.problems.len() {
+                1 => String::new(),
+                n => format!(" (and {} more: see the log)", n - 1),
+            }
+        )));
+    }
     if s.failed > 0 || s.waiting > 0 {
         return Err(Error::Job(anyhow::anyhow!(
             "{} deliveries failed and {} wait: they are retried by the next run",

@@ -89,6 +89,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
                 batch_bytes: args.batch_bytes,
                 claim_timeout: args.claim_timeout,
                 idle_timeout: args.idle_timeout,
+                max_age: args.max_age,
+                now: args.at,
             };
             crate::drain::run(settings, &options, shutdown)
                 .await
@@ -99,7 +101,7 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Prune(args) => prune::run(settings, &args).await,
         Command::Alert(args) => alert::run(settings, &args).await,
         Command::Report(args) => report::run(settings, &args).await,
-        Command::Validate => validate::run(settings),
+        Command::Validate(args) => validate::run(settings, &args),
         Command::Sites(args) => sites::run(settings, &args).await,
     }
 }

@@ -332,11 +332,12 @@ fn write_tables(
 pub fn markdown_table(location: &str, checks: &[Check], now: OffsetDateTime) -> String {
     let up = checks.iter().filter(|c| c.up).count();
     let mut md = format!(
-        "### sitewatch: {up} of {} sites up ({location}, {})\n\n| site | up | status | response time | certificate days left | error |\n|---|---|---|---|---|---|\n",
+        "### sitewatch: {up} of {} sites up ({}, {})\n\n| site | up | status | response time | certificate days left | error |\n|---|---|---|---|---|---|\n",
         checks.len(),
+        crate::escape::markdown(location),
         rfc3339_ms::format(&now)
     );
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let cell = crate::escape::markdown;
     for c in checks {
         let status = c.status_code.map_or("-".to_owned(), |s| s.to_string());
         let days = c

@@ -1,6 +1,7 @@
 //! `prune`: drop the stored checks older than `--keep`, whole UTC days at a
-//! time (the `checks_YYYYMMDD` partitions), and the rollups older than
-//! `--keep-rollups`.
+//! time (the `checks_YYYYMMDD` partitions), the partitions of days after
+//! tomorrow (future-dated checks from before drain refused them), and the
+//! rollups older than `--keep-rollups`.
 //!
 //! Safe while drains run: dropping a partition waits for the transactions
 //! that use `checks` (a drain's batch, a fraction of a second) and makes
@@ -46,9 +47,15 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
     };
     let db = store::connect_as(&settings.database, &session).await?;
     let first_kept = cutoff.to_offset(time::UtcOffset::UTC).date();
+    // Past tomorrow nothing is stored by a drain (it dead-letters checks
+    // dated more than minutes ahead): such partitions hold checks a bad
+    // clock or a forged message left before it did.
+    let last_kept = (now + time::Duration::DAY)
+        .to_offset(time::UtcOffset::UTC)
+        .date();
     let mut dropped = Vec::new();
     for (name, day) in day_partitions(&db).await? {
-        if day >= first_kept {
+        if day >= first_kept && day <= last_kept {
             continue;
         }
         drop_partition(&db, &name).await?;
@@ -57,16 +64,16 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
     }
     let hours = db
         .execute(
-            "DELETE FROM rollups_hourly WHERE hour + interval '1 hour' <= $1",
-            &[&rollup_cutoff],
+            "DELETE FROM rollups_hourly WHERE hour + interval '1 hour' <= $1 OR hour > $2",
+            &[&rollup_cutoff, &(now + time::Duration::DAY)],
         )
         .await
         .context("cannot delete old hourly rollups")?;
     let first_kept_day = rollup_cutoff.to_offset(time::UtcOffset::UTC).date();
     let days = db
         .execute(
-            "DELETE FROM rollups_daily WHERE day < $1",
-            &[&first_kept_day],
+            "DELETE FROM rollups_daily WHERE day < $1 OR day > $2",
+            &[&first_kept_day, &last_kept],
         )
         .await
         .context("cannot delete old daily rollups")?;

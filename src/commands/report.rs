@@ -38,7 +38,14 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
     )?;
     let mut db = [a, b, c];
     let reports = report::build(&mut db, &options).await.map_err(|e| {
-        Error::Job(e.context("cannot build the report (did `sitewatch migrate` run?)"))
+        // The hint only where it is the cause: a table that is not there.
+        if store::is_missing_table(&e) {
+            Error::Job(
+                e.context("cannot build the report: a table is missing (run `sitewatch migrate`)"),
+            )
+        } else {
+            Error::Job(e.context("cannot build the report"))
+        }
     })?;
     let window = render::window_label(args.window);
     if let (true, Some(dir)) = (html, &args.output) {

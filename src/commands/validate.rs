@@ -4,16 +4,22 @@
 //! loading itself (a sites file that is not TOML) has already exited 2,
 //! naming it.
 
+use crate::cli::ValidateArgs;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 
-pub fn run(settings: &Settings) -> Result<()> {
+pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<()> {
     let (count, sites) = crate::sites::problems(&settings.sites);
     // `alert`'s configuration: [alerts], [site.alerts], [[notifier]] (with
     // their URLs' variables) and [[maintenance]].
     let raw = crate::sites::raw(&settings.sites).unwrap_or_default();
     let env = std::env::vars().collect();
-    let alerts = crate::alert::policy::load(settings.sites.doc(), &raw, &env)
+    let urls = if args.notifier_urls {
+        crate::alert::policy::Urls::Required
+    } else {
+        crate::alert::policy::Urls::IfSet
+    };
+    let alerts = crate::alert::policy::load(settings.sites.doc(), &raw, &env, urls)
         .err()
         .unwrap_or_default();
     let problems: Vec<&String> = settings

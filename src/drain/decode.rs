@@ -1,32 +1,122 @@
 //! A Kafka record to a [`Check`] (or a [`Run`] of the run ledger), or the
 //! reason it cannot be one (which sends it to `dead_letters`).
 
-use serde::Deserialize;
+use std::time::Duration;
 
-use crate::message::{Check, Record, Run, SCHEMA};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::message::{Check, Record, Run, SCHEMA, rfc3339_ms};
 use crate::store::storable;
+
+/// How far ahead of drain's clock a check may have started: the probers'
+/// clocks may run a little ahead, never by more.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// How old a check drain accepts by default: as long as `prune` keeps the
+/// rollups by default (`--keep-rollups 400d`). An older check would be
+/// stored where nothing reads it, in a day partition of its own.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(400 * 86_400);
+
+/// The longest a check, a phase of one, or a run can take: a day (a check's
+/// timeout is seconds). Longer is a broken clock or a forged message.
+const MAX_DURATION_MS: f64 = 86_400_000.0;
+
+/// The longest tick a run record may carry: a year.
+pub const MAX_TICK: Duration = Duration::from_secs(366 * 86_400);
+
+/// The times a record may carry, from drain's clock: a check or run that
+/// started in `[earliest, latest]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub earliest: OffsetDateTime,
+    pub latest: OffsetDateTime,
+}
+
+impl Window {
+    /// From `now` back `max_age`, ahead [`MAX_CLOCK_SKEW`].
+    pub fn new(now: OffsetDateTime, max_age: Duration) -> Window {
+        let back = time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX);
+        Window {
+            earliest: now
+                .checked_sub(back)
+                .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc()),
+            latest: now + MAX_CLOCK_SKEW,
+        }
+    }
+
+    /// Why `at` (the record's `field`) cannot be right, if it cannot.
+    fn refuse(&self, field: &str, at: OffsetDateTime) -> Result<(), String> {
+        if at > self.latest {
+            Err(format!(
+                "{field} {} is in the future (drain's clock allows {} at most): fix the prober's clock",
+                rfc3339_ms::format(&at),
+                rfc3339_ms::format(&self.latest)
+            ))
+        } else if at < self.earliest {
+            Err(format!(
+                "{field} {} is older than drain accepts ({}, --max-age): nothing would read it",
+                rfc3339_ms::format(&at),
+                rfc3339_ms::format(&self.earliest)
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A certificate's expiry PostgreSQL stores and every reader can subtract
+/// from now: 1970 to 9999.
+fn plausible_expiry(at: OffsetDateTime) -> Result<(), String> {
+    if (1970..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "tls_expires_at {} is outside 1970-9999",
+            rfc3339_ms::format(&at)
+        ))
+    }
+}
 
 /// The largest payload taken as a check. A real one is under 2 KiB (URL and
 /// error text included); anything far larger is not ours.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
-/// Decodes and range-checks one payload. The reason of a refusal is always
-/// storable (no NUL, bounded length): it may quote the payload.
-pub fn decode(payload: Option<&[u8]>) -> Result<Record, String> {
-    match decode_unchecked(payload) {
+/// Decodes and range-checks one payload, its times against `window`. The
+/// reason of a refusal is always storable (no NUL, bounded length): it may
+/// quote the payload.
+pub fn decode(payload: Option<&[u8]>, window: &Window) -> Result<Record, String> {
+    match decode_unchecked(payload, window) {
         Ok(check) => Ok(Record::Check(check)),
+        Err(Refused::Implausible(reason)) => Err(storable(&reason)),
         // Only what is not a check is tried as a run record: checks, nearly
         // every record, are parsed once.
-        Err(reason) => match payload.and_then(|p| serde_json::from_slice::<Run>(p).ok()) {
-            Some(run) if run.record == Run::RECORD => check_run(run).map(Record::Run),
-            _ => Err(reason),
+        Err(Refused::NotACheck(reason)) => {
+            match payload.and_then(|p| serde_json::from_slice::<Run>(p).ok()) {
+                Some(run) if run.record == Run::RECORD => check_run(run, window).map(Record::Run),
+                _ => Err(reason),
+            }
+            .map_err(|reason| storable(&reason))
         }
-        .map_err(|reason| storable(&reason)),
+    }
+}
+
+/// Why a payload is not stored as a check.
+enum Refused {
+    /// Not a check at all: perhaps a run record.
+    NotACheck(String),
+    /// A check, with a value that cannot be right.
+    Implausible(String),
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused::Implausible(reason)
     }
 }
 
 /// Range-checks a run record.
-fn check_run(run: Run) -> Result<Run, String> {
+fn check_run(run: Run, window: &Window) -> Result<Run, String> {
     if run.schema != SCHEMA {
         return Err(format!(
             "unknown schema version {} of a run record",
@@ -50,6 +140,20 @@ fn check_run(run: Run) -> Result<Run, String> {
             run.tick_s
         ));
     }
+    if run.tick_s > MAX_TICK.as_secs_f64() {
+        return Err(format!(
+            "a run record's tick_s {} is longer than a year",
+            run.tick_s
+        ));
+    }
+    window.refuse("a run record's started_at", run.started_at)?;
+    let took = run.finished_at - run.started_at;
+    if took.is_negative() || took.whole_milliseconds() > MAX_DURATION_MS as i128 {
+        return Err(format!(
+            "a run record's finished_at {} is not within a day after its started_at",
+            rfc3339_ms::format(&run.finished_at)
+        ));
+    }
     let max = i32::MAX as u64;
     if run.sites_due > max || run.checked > max || run.published > max {
         return Err("a run record's counts are out of range".to_owned());
@@ -57,36 +161,42 @@ fn check_run(run: Run) -> Result<Run, String> {
     Ok(run)
 }
 
-fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
+fn decode_unchecked(payload: Option<&[u8]>, window: &Window) -> Result<Check, Refused> {
     let payload = payload
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| "empty payload".to_owned())?;
+        .ok_or_else(|| Refused::NotACheck("empty payload".to_owned()))?;
     if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(format!(
+        return Err(Refused::NotACheck(format!(
             "payload of {} bytes is larger than the {MAX_PAYLOAD_BYTES} bytes a check can be",
             payload.len()
-        ));
+        )));
     }
-    let check: Check = serde_json::from_slice(payload).map_err(|e| {
-        // Name the schema version when that is what differs, rather than
-        // the first field the other version lacks.
-        #[derive(Deserialize)]
-        struct Version {
-            schema: Option<serde_json::Value>,
-        }
-        match serde_json::from_slice::<Version>(payload) {
-            Err(_) if e.is_syntax() || e.is_eof() => format!("not JSON: {e}"),
-            Ok(Version { schema: Some(v) }) if v != serde_json::json!(SCHEMA) => {
-                format!("unknown schema version {v}")
+    let check: Check = serde_json::from_slice(payload)
+        .map_err(|e| {
+            // Name the schema version when that is what differs, rather than
+            // the first field the other version lacks.
+            #[derive(Deserialize)]
+            struct Version {
+                schema: Option<serde_json::Value>,
             }
-            _ => format!("not a check: {e}"),
-        }
-    })?;
+            match serde_json::from_slice::<Version>(payload) {
+                Err(_) if e.is_syntax() || e.is_eof() => format!("not JSON: {e}"),
+                Ok(Version { schema: Some(v) }) if v != serde_json::json!(SCHEMA) => {
+                    format!("unknown schema version {v}")
+                }
+                _ => format!("not a check: {e}"),
+            }
+        })
+        .map_err(Refused::NotACheck)?;
     if check.schema != SCHEMA {
-        return Err(format!("unknown schema version {}", check.schema));
+        return Err(format!("unknown schema version {}", check.schema).into());
     }
     if check.site.is_empty() {
-        return Err("site is empty".to_owned());
+        return Err("site is empty".to_owned().into());
+    }
+    window.refuse("started_at", check.started_at)?;
+    if let Some(expires) = check.tls_expires_at {
+        plausible_expiry(expires)?;
     }
     // PostgreSQL refuses a NUL in `text`: one such record would fail its
     // whole batch, on every run.
@@ -102,16 +212,16 @@ fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
     ];
     for (field, value) in texts {
         if value.is_some_and(|v| v.contains('\0')) {
-            return Err(format!(
-                "{field} contains a NUL character, which PostgreSQL cannot store"
-            ));
+            return Err(
+                format!("{field} contains a NUL character, which PostgreSQL cannot store").into(),
+            );
         }
     }
     // HTTP allows any three digits; servers do send 599 and 799.
     if let Some(code) = check.status_code
         && !(100..=999).contains(&code)
     {
-        return Err(format!("status_code {code} is out of range 100-999"));
+        return Err(format!("status_code {code} is out of range 100-999").into());
     }
     let durations = [
         ("response_time_ms", Some(check.response_time_ms)),
@@ -124,14 +234,19 @@ fn decode_unchecked(payload: Option<&[u8]>) -> Result<Check, String> {
         if let Some(v) = value
             && !(v.is_finite() && v >= 0.0)
         {
-            return Err(format!("{field} {v} is not a duration"));
+            return Err(format!("{field} {v} is not a duration").into());
+        }
+        if let Some(v) = value
+            && v > MAX_DURATION_MS
+        {
+            return Err(format!("{field} {v} is longer than a day").into());
         }
     }
     if check.redirects.is_some_and(|r| r > i32::MAX as u32) {
-        return Err("redirects is out of range".to_owned());
+        return Err("redirects is out of range".to_owned().into());
     }
     if check.body_bytes.is_some_and(|b| b > i64::MAX as u64) {
-        return Err("body_bytes is out of range".to_owned());
+        return Err("body_bytes is out of range".to_owned().into());
     }
     Ok(check)
 }
@@ -153,13 +268,22 @@ mod tests {
         })
     }
 
+    /// The clock the valid check was made by.
+    fn window() -> Window {
+        Window::new(
+            time::macros::datetime!(2026-11-22 14:00 UTC),
+            DEFAULT_MAX_AGE,
+        )
+    }
+
     fn reason(v: &serde_json::Value) -> String {
-        decode(Some(&serde_json::to_vec(v).unwrap())).unwrap_err()
+        decode(Some(&serde_json::to_vec(v).unwrap()), &window()).unwrap_err()
     }
 
     #[test]
     fn a_valid_message_decodes() {
-        let Record::Check(check) = decode(Some(&serde_json::to_vec(&valid()).unwrap())).unwrap()
+        let Record::Check(check) =
+            decode(Some(&serde_json::to_vec(&valid()).unwrap()), &window()).unwrap()
         else {
             panic!("a check")
         };
@@ -168,7 +292,8 @@ mod tests {
         let mut newer = valid();
         newer["degraded"] = true.into();
         newer["a_field_of_tomorrow"] = "ignored".into();
-        let Record::Check(check) = decode(Some(&serde_json::to_vec(&newer).unwrap())).unwrap()
+        let Record::Check(check) =
+            decode(Some(&serde_json::to_vec(&newer).unwrap()), &window()).unwrap()
         else {
             panic!("a check")
         };
@@ -178,14 +303,14 @@ mod tests {
     #[test]
     fn each_kind_of_poison_gets_its_reason() {
         assert!(
-            decode(Some(b"{not json"))
+            decode(Some(b"{not json"), &window())
                 .unwrap_err()
                 .starts_with("not JSON: ")
         );
-        assert_eq!(decode(None).unwrap_err(), "empty payload");
+        assert_eq!(decode(None, &window()).unwrap_err(), "empty payload");
         let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
         assert!(
-            decode(Some(&huge))
+            decode(Some(&huge), &window())
                 .unwrap_err()
                 .starts_with("payload of 65537 bytes")
         );
@@ -224,10 +349,75 @@ mod tests {
     }
 
     #[test]
+    fn times_that_cannot_be_right_are_refused() {
+        let mut v = valid();
+        v["started_at"] = "2027-01-01T00:00:00.000Z".into();
+        assert!(reason(&v).starts_with("started_at 2027-01-01T00:00:00.000Z is in the future"));
+        let mut v = valid();
+        v["started_at"] = "1990-01-01T00:00:00.000Z".into();
+        assert!(reason(&v).starts_with("started_at 1990-01-01T00:00:00.000Z is older than"));
+        let mut v = valid();
+        v["started_at"] = "2026-11-22T14:04:59.000Z".into();
+        assert!(decode(Some(&serde_json::to_vec(&v).unwrap()), &window()).is_ok());
+        for expiry in [
+            "0000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "+10000-01-01T00:00:00Z",
+        ] {
+            let mut v = valid();
+            v["tls_expires_at"] = expiry.into();
+            let r = reason(&v);
+            assert!(
+                r.contains("outside 1970-9999") || r.starts_with("not a check"),
+                "{expiry}: {r}"
+            );
+        }
+        let mut v = valid();
+        v["response_time_ms"] = 1e12.into();
+        assert_eq!(
+            reason(&v),
+            "response_time_ms 1000000000000 is longer than a day"
+        );
+    }
+
+    #[test]
+    fn run_records_with_absurd_ticks_or_times_are_refused() {
+        let run = |tick: f64, started: &str, finished: &str| {
+            serde_json::json!({
+                "schema": 1, "record": "run", "run_id": "01a20381-0368-717d-871f-86ea8b5889a8",
+                "job": "probe-once", "location": "vm", "shard": null, "tick_s": tick,
+                "started_at": started, "finished_at": finished, "sites_due": 1,
+                "checked": 1, "published": 1, "outcome": "ok"
+            })
+        };
+        let (s, f) = ("2026-11-22T13:00:00.000Z", "2026-11-22T13:00:01.000Z");
+        assert!(
+            decode(
+                Some(&serde_json::to_vec(&run(60.0, s, f)).unwrap()),
+                &window()
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            reason(&run(1e19, s, f)),
+            "a run record's tick_s 10000000000000000000 is longer than a year"
+        );
+        assert!(
+            reason(&run(
+                60.0,
+                "2099-01-01T00:00:00.000Z",
+                "2099-01-01T00:00:00.000Z"
+            ))
+            .contains("in the future")
+        );
+        assert!(reason(&run(60.0, f, s)).contains("not within a day after"));
+    }
+
+    #[test]
     fn a_reason_is_always_storable() {
         // serde quotes the offending value: a NUL in it must not reach PostgreSQL.
         let payload = b"{\"schema\": 1, \"error_kind\": \"x\\u0000y\"}";
-        let _ = decode(Some(payload));
+        let _ = decode(Some(payload), &window());
         let mut v = valid();
         v["error_kind"] = "bad\u{0}kind".into();
         let r = reason(&v);

@@ -97,6 +97,13 @@ pub struct Options {
     /// early enough to store and commit what it has.
     pub deadline: Option<Duration>,
     pub idle_timeout: Duration,
+    /// Checks and runs older than this are dead-lettered (so are those
+    /// dated more than a few minutes ahead): no partition is made for a
+    /// day outside the window.
+    pub max_age: Duration,
+    /// The run's clock for that window (tests set it); the system's when
+    /// `None`.
+    pub now: Option<time::OffsetDateTime>,
 }
 
 impl Default for Options {
@@ -109,6 +116,8 @@ impl Default for Options {
             max_duration: None,
             deadline: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_age: decode::DEFAULT_MAX_AGE,
+            now: None,
         }
     }
 }
@@ -462,6 +471,10 @@ async fn drain(
     .min()
     .map(|d| start + d);
     let heartbeat = claim / 3;
+    let window = decode::Window::new(
+        options.now.unwrap_or_else(time::OffsetDateTime::now_utc),
+        options.max_age,
+    );
     let mut last_heard = Instant::now();
     loop {
         if state.values().all(|s| s.done) {
@@ -541,7 +554,7 @@ async fn drain(
         let writer = &mut writers[s.writer];
         let batch = &mut writer.batch;
         batch.bytes += message.payload_len() + message.key().map_or(0, <[u8]>::len);
-        match decode::decode(message.payload()) {
+        match decode::decode(message.payload(), &window) {
             Ok(Record::Check(check)) => batch.checks.push(Located {
                 check,
                 partition: p,

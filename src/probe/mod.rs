@@ -370,15 +370,10 @@ impl Prober {
     }
 }
 
-/// An HTTP client for sitewatch's own requests (notifications), not for
-/// checks: the system's roots, proxies as the environment says, a
-/// `timeout` per request.
-pub fn plain_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls::standard_config()?)
-        .timeout(timeout)
-        .user_agent(concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+/// The TLS configuration of sitewatch's own requests (notifications), not
+/// of checks: the system's roots, full verification.
+pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    tls::standard_config()
 }
 
 /// Checks every site with at most `concurrency` in flight, sending each

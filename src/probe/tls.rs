@@ -154,10 +154,14 @@ pub(crate) fn standard_config() -> anyhow::Result<ClientConfig> {
 }
 
 /// Reads `notAfter` of a DER certificate.
+/// The certificate's `notAfter`, when it is a date anyone can store and
+/// compute with (1970 to 9999); a certificate claiming year 0 says nothing
+/// about when it expires (its rejection is the check's error).
 pub(crate) fn expiry(der: &[u8]) -> Option<time::OffsetDateTime> {
     X509Certificate::from_der(der)
         .ok()
         .map(|(_, cert)| cert.validity().not_after.to_datetime())
+        .filter(|t| (1970..=9999).contains(&t.year()))
 }
 
 #[derive(Debug)]

@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 use super::render::{duration, when};
 use super::{Page, SiteReport, State, UPTIME_WINDOWS};
 
-/// Writes the page, the JSON and the badges into `dir` (made if missing).
-/// Returns the files written.
+/// Writes the page, the JSON and the badges into `dir` (made if missing),
+/// and removes the badges of sites no longer reported. Returns the files
+/// written.
 pub fn write(
     dir: &Path,
     reports: &[SiteReport],
@@ -24,64 +25,71 @@ pub fn write(
     std::fs::create_dir_all(&badges)
         .with_context(|| format!("cannot create {}", badges.display()))?;
     let mut files = Vec::new();
-    // Each file written aside, then renamed over the old one: a web server
-    // serving the directory never sends half a page.
-    let mut put = |path: PathBuf, text: String| -> anyhow::Result<()> {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let aside = path.with_file_name(format!(".{name}.tmp"));
-        std::fs::write(&aside, text)
-            .and_then(|()| std::fs::rename(&aside, &path))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        files.push(path);
-        Ok(())
-    };
-    put(dir.join("index.html"), page(reports, window, now))?;
+    put(&dir.join("index.html"), &page(reports, window, now))?;
+    files.push(dir.join("index.html"));
     let mut json = serde_json::to_string_pretty(reports).expect("a report serializes");
     json.push('\n');
-    put(dir.join("status.json"), json)?;
+    put(&dir.join("status.json"), &json)?;
+    files.push(dir.join("status.json"));
+    let mut names = std::collections::BTreeMap::new();
     for r in reports {
-        put(badges.join(format!("{}.svg", file_name(&r.site))), badge(r))?;
+        let name = format!("{}.svg", file_name(&r.site));
+        if let Some(other) = names.insert(name.clone(), &r.site) {
+            anyhow::bail!(
+                "the sites {:?} and {:?} would share the badge {name}: rename one",
+                other,
+                r.site
+            );
+        }
+        put(&badges.join(&name), &badge(r))?;
+        files.push(badges.join(name));
+    }
+    // The badges of sites that are gone (removed, renamed, or named by an
+    // older version), so nobody links to a frozen state.
+    let listed =
+        std::fs::read_dir(&badges).with_context(|| format!("cannot list {}", badges.display()))?;
+    for entry in listed.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".svg") && !names.contains_key(&name) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the old badge {}", path.display()))?;
+        }
     }
     Ok(files)
 }
 
-/// A site's name as a file name: letters, digits, `.`, `-` and `_` kept,
-/// anything else `_` (so `api/v1` is `api_v1.svg`).
-pub fn file_name(site: &str) -> String {
-    let mut leading = true;
-    let name: String = site
-        .chars()
-        .map(|c| {
-            // No leading dot: neither `..` nor a hidden file.
-            leading &= c == '.';
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') || (c == '.' && !leading) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "_".to_owned()
-    } else {
-        name
+/// Writes `path` aside, then renames it over the old one: a web server
+/// serving the directory never sends half a page. The file aside is
+/// created anew (`O_EXCL`: never an existing file or a planted symlink)
+/// under a name no other run uses, in the same directory.
+fn put(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let aside = path.with_file_name(format!(".{name}.{}.tmp", &unique[..12]));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&aside)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&aside, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&aside);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
+    Ok(())
+}
+
+/// A site's name as a file name stem and an HTML `id`: a readable slug
+/// and a hash of the exact name ([`crate::escape::file_stem`]).
+pub fn file_name(site: &str) -> String {
+    crate::escape::file_stem(site)
 }
 
 /// `text` safe inside HTML and SVG, in text and in quoted attributes.
 fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::escape::xml(text)
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -578,12 +586,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names_keep_only_safe_characters() {
-        assert_eq!(file_name("api.example.com"), "api.example.com");
-        assert_eq!(file_name("api/v1 <prod>"), "api_v1__prod_");
-        assert_eq!(file_name(".."), "__");
-        assert_eq!(file_name("..hidden.svg"), "__hidden.svg");
-        assert_eq!(file_name(""), "_");
+    fn file_names_are_slugs_with_a_hash() {
+        assert!(file_name("api.example.com").starts_with("api-example-com-"));
+        assert_ne!(file_name("api/v1"), file_name("api_v1"));
+        assert!(file_name("..").starts_with("site-"));
     }
 
     #[test]

@@ -486,13 +486,19 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         use futures::TryStreamExt as _;
         let sql = format!(
             "SELECT {} FROM rollups_daily
-             WHERE day >= $1::date AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
+             WHERE day >= $1::date AND day <= $4::date
+               AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
             columns
                 .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
                 .replace("{sketched}", "(day::timestamp AT TIME ZONE 'UTC') >= $3")
         );
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&at(from_day).date(), &filter, &at(report_start)];
+        // Nothing after today counts, whatever a bad clock stored.
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+            &at(from_day).date(),
+            &filter,
+            &at(report_start),
+            &at(today).date(),
+        ];
         let stream = tx
             .query_raw(&sql, params.iter().copied())
             .await
@@ -635,7 +641,7 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         side.get(1).or(side.first()).unwrap_or(&tx),
     );
     let latest = async {
-        let latest = latest_checks(&tx, &tallies.pairs).await?;
+        let latest = latest_checks(&tx, &tallies.pairs, at(tallies.pairs_from), now).await?;
         phase("read the latest checks");
         anyhow::Ok(latest)
     };
@@ -806,9 +812,14 @@ struct Latest {
     degraded: bool,
 }
 
+/// Each pair's newest check in `[from, now]`: the pairs are those with a
+/// rollup since `from`, and the bounds keep the read to the partitions of
+/// those days (and a check dated in the future out of it).
 async fn latest_checks(
     tx: &tokio_postgres::Transaction<'_>,
     pairs: &BTreeSet<(String, String)>,
+    from: OffsetDateTime,
+    now: OffsetDateTime,
 ) -> anyhow::Result<BTreeMap<(String, String), Latest>> {
     let (sites, locations): (Vec<&str>, Vec<&str>) =
         pairs.iter().map(|(s, l)| (s.as_str(), l.as_str())).unzip();
@@ -819,9 +830,10 @@ async fn latest_checks(
              CROSS JOIN LATERAL (
                  SELECT started_at, url, up, degraded FROM checks
                  WHERE site = p.site COLLATE \"C\" AND location = p.location
+                   AND started_at >= $3 AND started_at <= $4
                  ORDER BY started_at DESC LIMIT 1
              ) AS c",
-            &[&sites, &locations],
+            &[&sites, &locations, &from, &now],
         )
         .await
         .context("cannot read the latest checks")?;

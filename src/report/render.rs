@@ -106,7 +106,12 @@ fn colour(state: State) -> &'static str {
 
 /// An aligned table; `colour` paints each site's state.
 pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
-    let (header, rows) = rows(reports);
+    let (header, mut rows) = rows(reports);
+    // Names and errors come from stored data: no escape sequence of theirs
+    // reaches the terminal.
+    for cell in rows.iter_mut().flatten() {
+        *cell = crate::escape::terminal(cell);
+    }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -136,7 +141,12 @@ pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
         reports.len()
     );
     for (location, runs) in ledger(reports) {
-        let _ = writeln!(out, "runs from {location}: {}", runs_text(runs));
+        let _ = writeln!(
+            out,
+            "runs from {}: {}",
+            crate::escape::terminal(location),
+            runs_text(runs)
+        );
     }
     out
 }
@@ -161,7 +171,7 @@ pub(super) fn runs_text(r: &Runs) -> String {
 }
 
 fn escape(cell: &str) -> String {
-    cell.replace('|', "\\|")
+    crate::escape::markdown(cell)
 }
 
 /// A Markdown table, then each site's incidents in the window.
@@ -176,10 +186,13 @@ pub fn markdown(reports: &[SiteReport], window: &str) -> String {
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(out, "|{}|", vec!["---"; header.len()].join("|"));
     for (r, mut row) in reports.iter().zip(rows) {
+        for cell in &mut row {
+            *cell = escape(cell);
+        }
         if r.state != State::Up {
             row[1] = format!("**{}**", row[1]);
         }
-        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        let cells = row;
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     let runs = ledger(reports);
@@ -214,7 +227,7 @@ pub fn markdown(reports: &[SiteReport], window: &str) -> String {
                     duration(i.duration_s),
                     i.error_kind
                         .as_ref()
-                        .map_or_else(String::new, |k| format!(", {k}"))
+                        .map_or_else(String::new, |k| format!(", {}", escape(k)))
                 );
             }
         }

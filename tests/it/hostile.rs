@@ -566,7 +566,13 @@ async fn every_hostile_behaviour_ends_within_the_timeout_with_a_well_formed_resu
             continue;
         };
         // Well-formed: it decodes as drain decodes it.
-        if let Err(e) = sitewatch::drain::decode::decode(Some(&raw)) {
+        if let Err(e) = sitewatch::drain::decode::decode(
+            Some(&raw),
+            &sitewatch::drain::decode::Window::new(
+                time::OffsetDateTime::now_utc(),
+                sitewatch::drain::decode::DEFAULT_MAX_AGE,
+            ),
+        ) {
             failures.push(format!("{name}: drain would refuse it: {e}"));
         }
         let took = v["response_time_ms"].as_f64().unwrap();
