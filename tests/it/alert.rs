@@ -19,18 +19,18 @@ use crate::support::receiver::Receiver;
 use crate::support::{Run, create_topic, db, sitewatch};
 
 /// One test's broker topic, database, receiver and clock.
-struct Rig {
-    dir: tempfile::TempDir,
-    topic: String,
-    url: String,
-    hook: Receiver,
-    base: OffsetDateTime,
+pub(crate) struct Rig {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) topic: String,
+    pub(crate) url: String,
+    pub(crate) hook: Receiver,
+    pub(crate) base: OffsetDateTime,
 }
 
 impl Rig {
     /// `alerts` is the sites file's alert configuration; the `hook`
     /// webhook notifier is added to it and to `[alerts] notify`.
-    async fn new(name: &str, alerts: &str) -> Rig {
+    pub(crate) async fn new(name: &str, alerts: &str) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let topic = unique_topic(name);
         create_topic(dir.path(), &topic, 1).await;
@@ -63,12 +63,12 @@ impl Rig {
         }
     }
 
-    fn at(&self, minutes: f64) -> OffsetDateTime {
+    pub(crate) fn at(&self, minutes: f64) -> OffsetDateTime {
         self.base + time::Duration::seconds_f64(minutes * 60.0)
     }
 
     /// A check of `site` from `location` at `minute`.
-    fn check(&self, site: &str, location: &str, minute: f64, up: bool) -> Check {
+    pub(crate) fn check(&self, site: &str, location: &str, minute: f64, up: bool) -> Check {
         Check {
             schema: SCHEMA,
             check_id: Uuid::now_v7(),
@@ -100,7 +100,7 @@ impl Rig {
     }
 
     /// A down check that got an answer (a 503): never a prober's fault.
-    fn answered_down(&self, site: &str, location: &str, minute: f64) -> Check {
+    pub(crate) fn answered_down(&self, site: &str, location: &str, minute: f64) -> Check {
         Check {
             status_code: Some(503),
             reason: Some("Service Unavailable".into()),
@@ -110,14 +110,14 @@ impl Rig {
         }
     }
 
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = drain_env(&self.topic, &self.url);
         env.push(("SITEWATCH_NOTIFIER_HOOK_URL", self.hook.url("/hook")));
         env
     }
 
     /// Publishes the checks and drains them into the database.
-    async fn store(&self, checks: &[Check]) {
+    pub(crate) async fn store(&self, checks: &[Check]) {
         let records: Vec<_> = checks.iter().map(record).collect();
         publish(&self.topic, &records).await;
         let run = sitewatch(self.dir.path(), &["drain"], &self.env()).await;
@@ -125,21 +125,21 @@ impl Rig {
     }
 
     /// `alert` with its clock at `minute`.
-    async fn alert_with(&self, minute: f64, env: &[(&'static str, String)]) -> Run {
+    pub(crate) async fn alert_with(&self, minute: f64, env: &[(&'static str, String)]) -> Run {
         let at = sitewatch::message::rfc3339_ms::format(&self.at(minute));
         let mut all = self.env();
         all.extend_from_slice(env);
         sitewatch(self.dir.path(), &["alert", "--at", &at], &all).await
     }
 
-    async fn alert(&self, minute: f64) -> Run {
+    pub(crate) async fn alert(&self, minute: f64) -> Run {
         let run = self.alert_with(minute, &[]).await;
         assert_eq!(run.code, 0, "alert: {}", run.stderr);
         run
     }
 
     /// The events the webhook got, in order.
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.hook
             .received()
             .into_iter()
@@ -148,14 +148,14 @@ impl Rig {
             .collect()
     }
 
-    fn kinds(&self) -> Vec<String> {
+    pub(crate) fn kinds(&self) -> Vec<String> {
         self.events()
             .iter()
             .map(|e| e["kind"].as_str().unwrap().to_owned())
             .collect()
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -811,7 +811,11 @@ async fn a_sites_own_rules_and_reminders_while_it_stays_down() {
         "{}",
         run.stderr
     );
+    // `validate` where there are no secrets (a pull request): the URL is
+    // not asked for; with --notifier-urls it is.
     let run = sitewatch(rig.path(), &["validate"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = sitewatch(rig.path(), &["validate", "--notifier-urls"], &[]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("SITEWATCH_NOTIFIER_HOOK_URL"),

@@ -15,3 +15,4 @@ mod resilience;
 mod secrets;
 mod sites_table;
 mod support;
+mod trust;

@@ -21,7 +21,8 @@ pub struct Received {
 #[derive(Default)]
 struct Shared {
     received: Vec<Received>,
-    script: VecDeque<u16>,
+    /// Each answer's status, and its `Location` header if any.
+    script: VecDeque<(u16, Option<String>)>,
     /// Answer nothing for this long (a receiver that hangs).
     delay: Option<Duration>,
 }
@@ -55,7 +56,20 @@ impl Receiver {
 
     /// The statuses of the next requests, in order.
     pub fn answer(&self, statuses: &[u16]) {
-        self.shared.lock().unwrap().script.extend(statuses);
+        self.shared
+            .lock()
+            .unwrap()
+            .script
+            .extend(statuses.iter().map(|s| (*s, None)));
+    }
+
+    /// The next answer: `status` with a `Location` header.
+    pub fn redirect(&self, status: u16, location: &str) {
+        self.shared
+            .lock()
+            .unwrap()
+            .script
+            .push_back((status, Some(location.to_owned())));
     }
 
     /// Holds every answer this long.
@@ -116,12 +130,14 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
                 headers,
                 body,
             });
-            (s.script.pop_front().unwrap_or(200), s.delay)
+            (s.script.pop_front().unwrap_or((200, None)), s.delay)
         };
+        let (status, location) = status;
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
-        let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok");
+        let location = location.map_or_else(String::new, |l| format!("Location: {l}\r\n"));
+        let reply = format!("HTTP/1.1 {status} X\r\n{location}Content-Length: 2\r\n\r\nok");
         if stream.write_all(reply.as_bytes()).await.is_err() {
             return;
         }
