@@ -304,6 +304,39 @@ pub fn declared(name: &str) -> Option<&'static Declaration> {
     SETTINGS.iter().find(|d| d.name == name)
 }
 
+/// The setting variable (or its `_FILE`) one edit away from `name` (a
+/// variable's name without `SITEWATCH_`, lowercase): `kafka_broker` is
+/// `SITEWATCH_KAFKA_BROKERS`.
+fn near_miss(name: &str) -> Option<String> {
+    SETTINGS.iter().find_map(|d| {
+        if edits(name, d.name) <= 1 {
+            Some(d.variable())
+        } else if d.secret && edits(name, &format!("{}_file", d.name)) <= 1 {
+            Some(format!("{}_FILE", d.variable()))
+        } else {
+            None
+        }
+    })
+}
+
+/// Levenshtein distance, small strings only.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Adds each setting `command` reads to it as a flag that clap also reads
 /// from its environment variable, under the "Settings" heading.
 pub fn add_args(command: clap::Command, name: &str) -> clap::Command {
@@ -432,8 +465,16 @@ impl Sources {
                 // A notifier's URL: `alert` reads it by the notifier's name.
                 let notifier = name.starts_with("notifier_")
                     && (name.ends_with("_url") || name.ends_with("_url_file"));
-                if !notifier {
-                    sources.unknown_env.push(variable);
+                if notifier {
+                    continue;
+                }
+                // One edit from a setting is a typo, not a platform's
+                // variable: an error that says which was meant.
+                match near_miss(&name) {
+                    Some(meant) => sources.problems.borrow_mut().push(format!(
+                        "{variable} names no setting: did you mean {meant}?"
+                    )),
+                    None => sources.unknown_env.push(variable),
                 }
                 continue;
             };
@@ -1106,5 +1147,16 @@ mod tests {
     fn unknown_environment_variables_are_collected_not_fatal() {
         let s = load(&[], &[("SITEWATCH_PORT", "tcp://10.0.0.1:80")]).unwrap();
         assert_eq!(s.unknown_env, vec!["SITEWATCH_PORT".to_owned()]);
+    }
+
+    #[test]
+    fn a_variable_one_edit_from_a_setting_is_an_error_with_a_hint() {
+        let e = load(&[], &[("SITEWATCH_KAFKA_BROKER", "kafka:9092")]).unwrap_err();
+        assert_eq!(
+            e.one_line(),
+            "SITEWATCH_KAFKA_BROKER names no setting: did you mean SITEWATCH_KAFKA_BROKERS?"
+        );
+        assert_eq!(edits("kafka_topc", "kafka_topic"), 1);
+        assert_eq!(edits("port", "kafka_topic"), 10);
     }
 }

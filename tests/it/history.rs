@@ -445,7 +445,8 @@ async fn checks_are_stored_in_day_partitions_made_when_needed() {
     let mut checks = vec![sample(1), sample(2)];
     checks[0].started_at = long_ago;
     publish_checks(&topic, &checks).await;
-    let run = drain(dir.path(), &topic, &url, &[]).await;
+    // Older than drain takes by default (400 days): told to keep 10 years.
+    let run = drain(dir.path(), &topic, &url, &["--max-age", "3650d"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(figures(&run)["stored"], 2);
     assert_eq!(
