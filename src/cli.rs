@@ -290,40 +290,41 @@ pub struct DrainArgs {
     pub at: Option<time::OffsetDateTime>,
 }
 
-/// A scheduler's tick: a second to a year (drain refuses a run record
+/// A duration within `(seconds, as written)` bounds.
+fn bounded(
+    text: &str,
+    (min, min_text): (u64, &str),
+    (max, max_text): (u64, &str),
+) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if d < std::time::Duration::from_secs(min) {
+        Err(format!("must be at least {min_text}"))
+    } else if d > std::time::Duration::from_secs(max) {
+        Err(format!("must be at most {max_text}"))
+    } else {
+        Ok(d)
+    }
+}
+
+/// A scheduler's tick: a second to 366 days (drain refuses a run record
 /// whose tick is longer).
 fn parse_tick(text: &str) -> Result<std::time::Duration, String> {
-    parse_duration(text).and_then(|d| {
-        if d < std::time::Duration::from_secs(1) {
-            Err("must be at least 1s".into())
-        } else if d > std::time::Duration::from_secs(366 * 86_400) {
-            Err("must be at most 366d (a scheduler ticks more often than once a year)".into())
-        } else {
-            Ok(d)
-        }
-    })
+    bounded(
+        text,
+        (1, "1s"),
+        (
+            366 * 86_400,
+            "366d (a scheduler ticks more often than once a year)",
+        ),
+    )
 }
 
 fn parse_max_age(text: &str) -> Result<std::time::Duration, String> {
-    parse_duration(text).and_then(|d| {
-        if d < std::time::Duration::from_secs(3600) {
-            Err("must be at least 1h".into())
-        } else if d > std::time::Duration::from_secs(100 * 366 * 86_400) {
-            Err("must be at most 100 years".into())
-        } else {
-            Ok(d)
-        }
-    })
+    bounded(text, (3600, "1h"), (100 * 366 * 86_400, "100 years"))
 }
 
 fn parse_claim_timeout(text: &str) -> Result<std::time::Duration, String> {
-    parse_duration(text).and_then(|d| {
-        if d < std::time::Duration::from_secs(1) {
-            Err("must be at least 1s".into())
-        } else {
-            Ok(d)
-        }
-    })
+    bounded(text, (1, "1s"), (u64::MAX / 2, "forever"))
 }
 
 /// `8MiB`, `512KiB`, `1000000`: a positive size in bytes.

@@ -490,3 +490,22 @@ async fn a_site_whose_state_cannot_be_stored_stops_only_itself() {
         "the held event comes with the next run"
     );
 }
+
+#[tokio::test]
+async fn an_absurd_tick_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        "[[site]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/\"\n",
+    )
+    .unwrap();
+    let run = sitewatch(
+        dir.path(),
+        &["probe-once", "--dry-run", "--tick", "300000000000y"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--tick"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing checked: {}", run.stdout);
+}
