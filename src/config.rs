@@ -384,7 +384,7 @@ fn culprit(name: &str, value: &Value) -> String {
         String::new()
     } else {
         // Escaped: an error stays one line whatever the value holds.
-        let text = crate::error::escape_controls(&value.text);
+        let text = crate::escape::controls(&value.text);
         format!(" `{text}`")
     };
     match &value.origin {

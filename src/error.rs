@@ -38,20 +38,5 @@ impl Error {
     }
 }
 
-/// `text` with its control characters escaped (`\n`, `\u{0}`, ...), so that
-/// a value quoted in an error keeps it on one line, and PostgreSQL can
-/// store it (it refuses a NUL in `text`).
-pub fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The result type of every job and of configuration loading.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,19 +13,31 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// For a terminal: control characters (ESC and its CSI and OSC sequences,
-/// carriage return, backspace, the C1 range) and bidirectional overrides
-/// shown as Rust escapes (`\u{1b}`), never sent raw. One line stays one.
-pub fn terminal(text: &str) -> String {
+/// `text` with the characters `hide` picks shown as Rust escapes.
+fn escaped(text: &str, hide: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() || is_invisible_format(c) {
+        if hide(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// For a value quoted in an error or stored as a reason: control
+/// characters escaped (`\n`, `\u{0}`, ...), so it stays on one line and
+/// PostgreSQL can store it (it refuses a NUL in `text`).
+pub fn controls(text: &str) -> String {
+    escaped(text, char::is_control)
+}
+
+/// For a terminal: control characters (ESC and its CSI and OSC sequences,
+/// carriage return, backspace, the C1 range) and bidirectional overrides
+/// shown as Rust escapes (`\u{1b}`), never sent raw. One line stays one.
+pub fn terminal(text: &str) -> String {
+    escaped(text, |c| c.is_control() || is_invisible_format(c))
 }
 
 /// For Markdown (GitHub's, `$GITHUB_STEP_SUMMARY`), inline or in a table

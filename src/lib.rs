@@ -34,7 +34,7 @@
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.
 //! - [`escape`]: every output's escaping (terminal, Markdown, Slack, XML,
-//!   file names), in one place.
+//!   file names, errors and stored reasons), in one place.
 
 pub mod alert;
 pub mod cli;

@@ -95,6 +95,13 @@ pub struct Check {
     pub error: Option<String>,
 }
 
+/// Whether a certificate expiry is one PostgreSQL stores and every reader
+/// can compute with: 1970 to 9999. Anything else (a certificate claiming
+/// year 0) says nothing about when it expires.
+pub fn plausible_expiry(at: OffsetDateTime) -> bool {
+    (1970..=9999).contains(&at.year())
+}
+
 impl Check {
     /// The JSON payload.
     pub fn to_json(&self) -> Vec<u8> {

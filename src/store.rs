@@ -542,7 +542,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// `text` as PostgreSQL can store it in a `text` column: control
 /// characters escaped, at most [`MAX_REASON_CHARS`] characters.
 pub fn storable(text: &str) -> String {
-    let mut out: String = crate::error::escape_controls(text)
+    let mut out: String = crate::escape::controls(text)
         .chars()
         .take(MAX_REASON_CHARS)
         .collect();

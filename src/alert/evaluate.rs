@@ -215,7 +215,7 @@ pub fn evaluate(
         // An expiry from before drain bounded them (1970-9999) is ignored.
         if let Some(expires) = c
             .tls_expires_at
-            .filter(|t| (1970..=9999).contains(&t.year()))
+            .filter(|t| crate::message::plausible_expiry(*t))
         {
             certificates.insert(c.site.clone(), expires);
         }

@@ -409,13 +409,7 @@ pub fn load(
             .and_then(|t| humantime::parse_duration(t).ok());
         match policy(site.alerts.as_ref(), &base, interval) {
             Ok(mut p) => {
-                if site
-                    .alerts
-                    .as_ref()
-                    .and_then(|a| a.notify.as_ref())
-                    .is_none()
-                    && base.notify.is_none()
-                {
+                if pick(site.alerts.as_ref(), &base, |r| r.notify.as_ref()).is_none() {
                     p.notify = everyone.clone();
                 }
                 for name in p.notify.iter().filter(|n| !known(n)) {

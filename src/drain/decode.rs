@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::message::{Check, Record, Run, SCHEMA, rfc3339_ms};
+use crate::message::{Check, Record, Run, SCHEMA, plausible_expiry, rfc3339_ms};
 use crate::store::storable;
 
 /// How far ahead of drain's clock a check may have started: the probers'
@@ -62,19 +62,6 @@ impl Window {
         } else {
             Ok(())
         }
-    }
-}
-
-/// A certificate's expiry PostgreSQL stores and every reader can subtract
-/// from now: 1970 to 9999.
-fn plausible_expiry(at: OffsetDateTime) -> Result<(), String> {
-    if (1970..=9999).contains(&at.year()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "tls_expires_at {} is outside 1970-9999",
-            rfc3339_ms::format(&at)
-        ))
     }
 }
 
@@ -195,8 +182,14 @@ fn decode_unchecked(payload: Option<&[u8]>, window: &Window) -> Result<Check, Re
         return Err("site is empty".to_owned().into());
     }
     window.refuse("started_at", check.started_at)?;
-    if let Some(expires) = check.tls_expires_at {
-        plausible_expiry(expires)?;
+    if let Some(expires) = check.tls_expires_at
+        && !plausible_expiry(expires)
+    {
+        return Err(format!(
+            "tls_expires_at {} is outside 1970-9999",
+            rfc3339_ms::format(&expires)
+        )
+        .into());
     }
     // PostgreSQL refuses a NUL in `text`: one such record would fail its
     // whole batch, on every run.

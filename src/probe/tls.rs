@@ -161,7 +161,7 @@ pub(crate) fn expiry(der: &[u8]) -> Option<time::OffsetDateTime> {
     X509Certificate::from_der(der)
         .ok()
         .map(|(_, cert)| cert.validity().not_after.to_datetime())
-        .filter(|t| (1970..=9999).contains(&t.year()))
+        .filter(|t| crate::message::plausible_expiry(*t))
 }
 
 #[derive(Debug)]

@@ -25,15 +25,18 @@ pub fn write(
     std::fs::create_dir_all(&badges)
         .with_context(|| format!("cannot create {}", badges.display()))?;
     let mut files = Vec::new();
-    put(&dir.join("index.html"), &page(reports, window, now))?;
-    files.push(dir.join("index.html"));
+    let mut put = |path: PathBuf, text: &str| -> anyhow::Result<()> {
+        write_aside(&path, text)?;
+        files.push(path);
+        Ok(())
+    };
+    put(dir.join("index.html"), &page(reports, window, now))?;
     let mut json = serde_json::to_string_pretty(reports).expect("a report serializes");
     json.push('\n');
-    put(&dir.join("status.json"), &json)?;
-    files.push(dir.join("status.json"));
+    put(dir.join("status.json"), &json)?;
     let mut names = std::collections::BTreeMap::new();
     for r in reports {
-        let name = format!("{}.svg", file_name(&r.site));
+        let name = format!("{}.svg", crate::escape::file_stem(&r.site));
         if let Some(other) = names.insert(name.clone(), &r.site) {
             anyhow::bail!(
                 "the sites {:?} and {:?} would share the badge {name}: rename one",
@@ -41,8 +44,7 @@ pub fn write(
                 r.site
             );
         }
-        put(&badges.join(&name), &badge(r))?;
-        files.push(badges.join(name));
+        put(badges.join(&name), &badge(r))?;
     }
     // The badges of sites that are gone (removed, renamed, or named by an
     // older version), so nobody links to a frozen state.
@@ -63,7 +65,7 @@ pub fn write(
 /// serving the directory never sends half a page. The file aside is
 /// created anew (`O_EXCL`: never an existing file or a planted symlink)
 /// under a name no other run uses, in the same directory.
-fn put(path: &Path, text: &str) -> anyhow::Result<()> {
+fn write_aside(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -79,12 +81,6 @@ fn put(path: &Path, text: &str) -> anyhow::Result<()> {
         return Err(e).with_context(|| format!("cannot write {}", path.display()));
     }
     Ok(())
-}
-
-/// A site's name as a file name stem and an HTML `id`: a readable slug
-/// and a hash of the exact name ([`crate::escape::file_stem`]).
-pub fn file_name(site: &str) -> String {
-    crate::escape::file_stem(site)
 }
 
 /// `text` safe inside HTML and SVG, in text and in quoted attributes.
@@ -250,7 +246,7 @@ fn site(out: &mut String, r: &SiteReport, window: &str) {
         "<section class=\"site\" id=\"site-{id}\" data-site=\"{name}\" data-state=\"{state}\">\n\
          <div class=\"head\"><h2>{name}</h2><span class=\"state {state}\">{state}</span>\
          <span class=\"muted\">since {since} · last check {last}</span>",
-        id = esc(&file_name(&r.site)),
+        id = esc(&crate::escape::file_stem(&r.site)),
         name = esc(&r.site),
         since = when(r.since),
         last = when(r.last_check_at),
@@ -584,13 +580,6 @@ pub fn badge(r: &SiteReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn file_names_are_slugs_with_a_hash() {
-        assert!(file_name("api.example.com").starts_with("api-example-com-"));
-        assert_ne!(file_name("api/v1"), file_name("api_v1"));
-        assert!(file_name("..").starts_with("site-"));
-    }
 
     #[test]
     fn markup_is_escaped() {
