@@ -197,7 +197,7 @@ pub struct ReportArgs {
     pub window: std::time::Duration,
     /// Only this site (repeat for more); all sites checked in the last 30
     /// days otherwise
-    #[arg(long = "site", value_name = "NAME")]
+    #[arg(long = "site", id = "site", value_name = "NAME")]
     pub sites: Vec<String>,
     /// `table` (a terminal), `markdown` (for $GITHUB_STEP_SUMMARY), `json`,
     /// or `html`: a static status page written into the --output directory

@@ -115,8 +115,8 @@ const DATABASE: &[&str] = &[
     "sites",
     "validate",
 ];
-/// The sites themselves (`alert` reads their rules).
-const SITES: &[&str] = &["probe-once", "alert", "validate"];
+/// The sites themselves (`alert` and `report` read their rules).
+const SITES: &[&str] = &["probe-once", "alert", "report", "validate"];
 
 const fn setting(
     name: &'static str,

@@ -51,12 +51,12 @@ pub mod message;
 pub mod probe;
 pub mod report;
 pub mod rollup;
+pub mod rule;
 pub mod schedule;
 pub mod secret;
 pub mod site_table;
 pub mod sites;
 pub mod sketch;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 

@@ -80,6 +80,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0012_packed_by_writers.sql",
         include_str!("../migrations/0012_packed_by_writers.sql"),
     ),
+    (
+        13,
+        "0013_state_rule.sql",
+        include_str!("../migrations/0013_state_rule.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.

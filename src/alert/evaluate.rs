@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::policy::Config;
 use crate::message::rfc3339_ms;
+use crate::rule::{self, Seen, SiteState, Streak};
 
 /// One stored check, as `alert` reads it.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct NewCheck {
     pub started_at: OffsetDateTime,
     pub check_id: Uuid,
     pub up: bool,
+    /// Up, but slower than the site's `degraded_after`.
+    pub degraded: bool,
     pub status_code: Option<i16>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
@@ -33,11 +36,9 @@ pub struct NewCheck {
 pub struct Location {
     pub last_started_at: OffsetDateTime,
     pub last_check_id: Uuid,
-    pub fails: i32,
-    pub goods: i32,
-    pub down: bool,
-    pub first_fail_at: Option<OffsetDateTime>,
-    pub down_since: Option<OffsetDateTime>,
+    pub streak: Streak,
+    /// Its newest check was up but slow.
+    pub degraded: bool,
     pub status_code: Option<i16>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
@@ -47,10 +48,12 @@ pub struct Location {
 /// A site's state, and what the receivers were last told.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
-    /// `up`, `down` or `stale`.
-    pub state: String,
+    pub state: SiteState,
     pub since: OffsetDateTime,
-    pub notified: String,
+    /// What receivers were last told: `Up`, `Down` or `Stale`.
+    pub notified: SiteState,
+    /// The start of the outage receivers were told of (for `resolved`).
+    pub outage_since: Option<OffsetDateTime>,
     pub notified_at: Option<OffsetDateTime>,
     pub tls_expires_at: Option<OffsetDateTime>,
     pub tls_days_sent: Vec<i32>,
@@ -113,6 +116,17 @@ fn span(d: time::Duration) -> String {
     let s = d.whole_seconds().max(0) as u64;
     let rounded = if s >= 3600 { s / 60 * 60 } else { s };
     humantime::format_duration(Duration::from_secs(rounded)).to_string()
+}
+
+/// Why a failing location fails, for a person: `: timeout: no answer in
+/// 5s`, `: status 503 (expected 200-299)`.
+fn reason(l: &Location) -> String {
+    match (&l.error_kind, &l.error, l.status_code) {
+        (Some(kind), Some(error), _) => format!(": {kind}: {error}"),
+        (None, Some(error), _) => format!(": {error}"),
+        (_, None, Some(code)) => format!(": status {code}"),
+        _ => String::new(),
+    }
 }
 
 /// Applies `checks` (in any order) to `state` at `now`, and makes the
@@ -195,16 +209,19 @@ pub fn evaluate(
     let mut certificates: HashMap<String, OffsetDateTime> = HashMap::new();
     for c in checks {
         let key = (c.site.clone(), c.location.clone());
+        let rule = config.policy(&c.site).rule();
+        if let Some(loc) = state.locations.get(&key)
+            && (c.started_at, c.check_id) <= (loc.last_started_at, loc.last_check_id)
+        {
+            // Already counted (a position seeded from an older check).
+            continue;
+        }
         out.locations.insert(key.clone());
-        let policy = config.policy(&c.site);
         let loc = state.locations.entry(key).or_insert_with(|| Location {
             last_started_at: c.started_at,
             last_check_id: c.check_id,
-            fails: 0,
-            goods: 0,
-            down: false,
-            first_fail_at: None,
-            down_since: None,
+            streak: Streak::default(),
+            degraded: false,
             status_code: None,
             error_kind: None,
             error: None,
@@ -225,31 +242,19 @@ pub fn evaluate(
         }
         loc.url = c.url.clone();
         loc.status_code = c.status_code;
-        if c.up {
-            loc.fails = 0;
-            loc.goods += 1;
-            if loc.down && loc.goods >= policy.success_threshold as i32 {
-                loc.down = false;
-                loc.down_since = None;
-            }
-        } else {
-            if loc.fails == 0 {
-                loc.first_fail_at = Some(c.started_at);
-            }
-            loc.goods = 0;
-            loc.fails += 1;
+        loc.degraded = c.up && c.degraded;
+        if !c.up {
             loc.error_kind = c.error_kind.clone();
             loc.error = c.error.clone();
-            if !loc.down && loc.fails >= policy.failure_threshold as i32 {
-                loc.down = true;
-                loc.down_since = loc.first_fail_at;
-            }
         }
+        loc.streak.apply(c.started_at, c.up, &rule);
     }
 
-    // Every site known: its state from its locations.
+    // Every site known or configured: its state from its locations, by
+    // the rule `report` shows (crate::rule).
     let mut all: BTreeSet<String> = state.sites.keys().cloned().collect();
     all.extend(state.locations.keys().map(|(s, _)| s.clone()));
+    all.extend(config.urls.keys().cloned());
     let mut locations_of: HashMap<&str, Vec<(&str, &Location)>> = HashMap::new();
     for ((site, location), loc) in &state.locations {
         locations_of
@@ -259,56 +264,69 @@ pub fn evaluate(
     }
     for site in all {
         let policy = config.policy(&site);
+        let rule = policy.rule();
+        let locs = locations_of.get(site.as_str()).cloned().unwrap_or_default();
+        let seen: Vec<Seen> = locs
+            .iter()
+            .map(|(_, l)| Seen {
+                last_at: l.last_started_at,
+                streak: l.streak,
+                degraded: l.degraded,
+            })
+            .collect();
+        let quiet = config.in_maintenance(&site, now);
+        // Events follow the state under the window; the state kept (and
+        // shown) says `maintenance`, as report's does.
+        let verdict = rule::site(&rule, now, false, &seen);
+        let shown = rule::site(&rule, now, quiet, &seen).state;
         let stale_after =
             time::Duration::try_from(policy.stale_after).unwrap_or(time::Duration::MAX);
-        let locs = locations_of.get(site.as_str()).cloned().unwrap_or_default();
-        let fresh: Vec<&(&str, &Location)> = locs
-            .iter()
-            .filter(|(_, l)| now - l.last_started_at <= stale_after)
-            .collect();
-        let down: Vec<&(&str, &Location)> = fresh.iter().copied().filter(|(_, l)| l.down).collect();
-        let total = fresh.len() as u32;
-        let newest = locs.iter().map(|(_, l)| l.last_started_at).max();
-        let (next, since) = if fresh.is_empty() {
-            ("stale", newest.unwrap_or(now))
-        } else if !down.is_empty() && down.len() as u32 >= policy.quorum.needed(total) {
-            let since = down
-                .iter()
-                .filter_map(|(_, l)| l.down_since)
-                .min()
-                .unwrap_or(now);
-            ("down", since)
-        } else {
-            ("up", now)
-        };
+        // Up again since the newest good streak began where one was failing.
+        let recovered = seen.iter().filter_map(|l| l.streak.first_good_at).max();
         if !state.sites.contains_key(&site) {
             out.sites.insert(site.clone());
         }
         let entry = state.sites.entry(site.clone()).or_insert_with(|| Site {
-            state: "up".to_owned(),
-            since: now,
-            notified: "up".to_owned(),
+            state: SiteState::Unknown,
+            since: seen.iter().map(|l| l.last_at).min().unwrap_or(now),
+            notified: SiteState::Up,
+            outage_since: None,
             notified_at: None,
             tls_expires_at: None,
             tls_days_sent: Vec::new(),
         });
-        if entry.state != next {
-            entry.state = next.to_owned();
-            entry.since = since;
+        if entry.state != shown {
+            entry.since = match shown {
+                SiteState::Up | SiteState::Degraded => recovered.unwrap_or(now),
+                SiteState::Maintenance | SiteState::Unknown => now,
+                _ => verdict.since.unwrap_or(now),
+            };
+            entry.state = shown;
             out.sites.insert(site.clone());
         }
-        let worst = down
+        let fresh: Vec<&Location> = locs
             .iter()
-            .max_by_key(|(_, l)| l.last_started_at)
-            .or_else(|| fresh.iter().max_by_key(|(_, l)| l.last_started_at))
-            .map(|(_, l)| *l);
+            .map(|(_, l)| *l)
+            .filter(|l| now - l.last_started_at <= stale_after)
+            .collect();
+        let worst = fresh
+            .iter()
+            .filter(|l| l.streak.is_down())
+            .max_by_key(|l| l.last_started_at)
+            .or_else(|| {
+                fresh
+                    .iter()
+                    .filter(|l| l.streak.is_failing())
+                    .max_by_key(|l| l.last_started_at)
+            })
+            .or_else(|| fresh.iter().max_by_key(|l| l.last_started_at))
+            .copied();
         let url = config
             .urls
             .get(&site)
             .cloned()
             .or_else(|| locs.first().map(|(_, l)| l.url.clone()))
             .unwrap_or_default();
-        let quiet = config.in_maintenance(&site, now);
         // A site that went stale because its probers stopped (the run
         // ledger says so): their one `stale` each says it, not one per site.
         let probers_stopped = !locs.is_empty()
@@ -319,78 +337,103 @@ pub fn evaluate(
                     .is_some_and(|p| p.state == "stale")
             });
         let tls_expires_at = certificates.get(&site).copied().or(entry.tls_expires_at);
+        let failing = worst.filter(|l| l.streak.is_failing());
         let payload = |kind: &str, since: OffsetDateTime, summary: String| {
             json!({
                 "kind": kind,
                 "site": site,
                 "url": url,
+                "state": shown.as_str(),
                 "at": ts(now),
                 "since": ts(since),
-                "locations_down": down.len(),
-                "locations_total": total,
+                "locations_down": verdict.down,
+                "locations_total": verdict.fresh,
                 "status_code": worst.and_then(|l| l.status_code),
-                "error_kind": worst.and_then(|l| l.error_kind.clone()),
-                "error": worst.and_then(|l| l.error.clone()),
+                "error_kind": failing.and_then(|l| l.error_kind.clone()),
+                "error": failing.and_then(|l| l.error.clone()),
                 "tls_expires_at": tls_expires_at.map(ts),
                 "summary": summary,
             })
         };
-        let reason = worst
-            .and_then(|l| match (&l.error_kind, &l.error, l.status_code) {
-                (Some(kind), Some(error), _) => Some(format!(": {kind}: {error}")),
-                (_, _, Some(code)) => Some(format!(": status {code}")),
-                _ => None,
-            })
-            .unwrap_or_default();
+        let reason = failing.map(reason).unwrap_or_default();
         let mut events: Vec<(&'static str, Value)> = Vec::new();
-        match (entry.state.as_str(), entry.notified.as_str()) {
-            ("down", "up" | "stale") if !quiet => {
+        let total = verdict.fresh;
+        match (verdict.state, entry.notified) {
+            (SiteState::Down, SiteState::Up | SiteState::Stale) if !quiet => {
+                let start = verdict.since.unwrap_or(now);
                 let summary = format!(
                     "{site} is down from {} of {total} location{} since {}{reason}",
-                    down.len(),
+                    verdict.down,
                     if total == 1 { "" } else { "s" },
-                    ts(entry.since)
+                    ts(start)
                 );
-                events.push(("down", payload("down", entry.since, summary)));
-                entry.notified = "down".to_owned();
+                events.push(("down", payload("down", start, summary)));
+                entry.notified = SiteState::Down;
+                entry.outage_since = Some(start);
                 entry.notified_at = Some(now);
             }
-            ("down", "down") if !quiet => {
+            (SiteState::Down, SiteState::Down) if !quiet => {
+                let start = entry.outage_since.or(verdict.since).unwrap_or(now);
                 if let (Some(every), Some(last)) = (policy.remind_every, entry.notified_at)
                     && now - last >= time::Duration::try_from(every).unwrap_or(time::Duration::MAX)
                 {
-                    let summary = format!(
-                        "{site} is still down, for {}{reason}",
-                        span(now - entry.since)
-                    );
-                    events.push(("reminder", payload("reminder", entry.since, summary)));
+                    let summary =
+                        format!("{site} is still down, for {}{reason}", span(now - start));
+                    events.push(("reminder", payload("reminder", start, summary)));
                     entry.notified_at = Some(now);
                 }
             }
-            ("up", "down") => {
-                let summary = format!("{site} is up again");
-                let mut p = payload("resolved", entry.since, summary);
+            (SiteState::Up | SiteState::Pending | SiteState::Degraded, SiteState::Down) => {
+                let start = entry.outage_since.unwrap_or(entry.since);
+                let end = recovered.filter(|t| *t >= start).unwrap_or(now);
+                let summary = format!(
+                    "{site} is up again after {} down (from {} to {})",
+                    span(end - start),
+                    ts(start),
+                    ts(end)
+                );
+                let mut p = payload("resolved", end, summary);
                 p["resolves"] = "down".into();
+                p["outage_start"] = ts(start).into();
+                p["outage_end"] = ts(end).into();
+                p["duration_s"] = ((end - start).whole_milliseconds() as f64 / 1000.0).into();
                 events.push(("resolved", p));
-                entry.notified = "up".to_owned();
+                entry.notified = SiteState::Up;
+                entry.outage_since = None;
                 entry.notified_at = Some(now);
             }
-            ("up", "stale") => {
-                let summary = format!("{site} is checked again, and up");
+            (SiteState::Up | SiteState::Pending | SiteState::Degraded, SiteState::Stale) => {
+                let summary = format!("{site} is checked again, and {}", verdict.state.as_str());
                 let mut p = payload("resolved", entry.since, summary);
                 p["resolves"] = "stale".into();
                 events.push(("resolved", p));
-                entry.notified = "up".to_owned();
+                entry.notified = SiteState::Up;
                 entry.notified_at = Some(now);
             }
-            ("stale", "up" | "down") if !quiet && !probers_stopped => {
+            (SiteState::Stale, SiteState::Up | SiteState::Down) if !quiet && !probers_stopped => {
+                let last = verdict.since.unwrap_or(entry.since);
                 let summary = format!(
                     "{site} has not been checked for {} (the last check was at {}): the prober or its scheduler stopped",
-                    span(now - entry.since),
+                    span(now - last),
+                    ts(last)
+                );
+                events.push(("stale", payload("stale", last, summary)));
+                entry.notified = SiteState::Stale;
+                entry.notified_at = Some(now);
+            }
+            // A configured site no check mentions, for its stale_after
+            // since alert first saw it configured.
+            (SiteState::Unknown, SiteState::Up | SiteState::Down)
+                if !quiet
+                    && config.urls.contains_key(&site)
+                    && now - entry.since >= stale_after =>
+            {
+                let summary = format!(
+                    "{site} has never been checked (configured, and no check stored since {}): is its prober running, its shard scheduled, its row valid?",
                     ts(entry.since)
                 );
                 events.push(("stale", payload("stale", entry.since, summary)));
-                entry.notified = "stale".to_owned();
+                entry.notified = SiteState::Stale;
                 entry.notified_at = Some(now);
             }
             _ => {}

@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::message::rfc3339_ms;
+use crate::rule::{SiteState, Streak};
 use crate::sites::SitesSource;
 use crate::store;
 use evaluate::{Event, LastRun, Location, NewCheck, Outcome, Prober, Site, State};
@@ -81,6 +82,7 @@ pub async fn config(
     settings: &Settings,
     db: Option<&Client>,
     env: &HashMap<String, String>,
+    urls: policy::Urls,
 ) -> std::result::Result<Config, Vec<String>> {
     let raw = match (&settings.sites, db) {
         (SitesSource::Database(_), Some(db)) => crate::site_table::read(db)
@@ -92,7 +94,7 @@ pub async fn config(
         (SitesSource::Database(_), None) => Vec::new(),
         (source, _) => crate::sites::raw(source).map_err(|e| vec![e.one_line()])?,
     };
-    policy::load(settings.sites.doc(), &raw, env, policy::Urls::Required)
+    policy::load(settings.sites.doc(), &raw, env, urls)
 }
 
 pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
@@ -106,7 +108,7 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
         },
     )
     .await?;
-    let config = config(settings, Some(&db), &options.env)
+    let config = config(settings, Some(&db), &options.env, policy::Urls::Required)
         .await
         .map_err(|problems| Error::config(&problems[0]))?;
     if config.notifiers.is_empty() && !options.record_only {
@@ -141,10 +143,12 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
         Some(t) => t - LOOKBACK,
         None => now - FIRST_LOOKBACK,
     };
+    let seeded = seed_unseen(&tx, &config, &mut state, from, now).await?;
     let checks = new_checks(&tx, from, now).await?;
     let runs = last_runs(&tx, now).await?;
     let evaluated = checks.len();
     let mut outcome = evaluate::evaluate(&config, now, &mut state, checks, &runs);
+    outcome.locations.extend(seeded);
     let problems = save(&tx, &state, &mut outcome).await?;
     for why in &problems {
         tracing::error!("{why}: its events wait, the other sites' are delivered");
@@ -185,8 +189,9 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
     let mut state = State::default();
     for r in tx
         .query(
-            "SELECT site, location, last_started_at, last_check_id, fails, goods, down,
-                    first_fail_at, down_since, status_code, error_kind, error, url
+            "SELECT site, location, last_started_at, last_check_id, fails, goods,
+                    first_fail_at, first_good_at, CASE WHEN down THEN coalesce(down_since, first_fail_at) END,
+                    status_code, error_kind, error, url, degraded
              FROM alert_locations",
             &[],
         )
@@ -197,21 +202,25 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
             Location {
                 last_started_at: r.get(2),
                 last_check_id: r.get(3),
-                fails: r.get(4),
-                goods: r.get(5),
-                down: r.get(6),
-                first_fail_at: r.get(7),
-                down_since: r.get(8),
+                streak: Streak {
+                    fails: r.get::<_, i32>(4).max(0) as u32,
+                    goods: r.get::<_, i32>(5).max(0) as u32,
+                    first_fail_at: r.get(6),
+                    first_good_at: r.get(7),
+                    down_since: r.get(8),
+                },
                 status_code: r.get(9),
                 error_kind: r.get(10),
                 error: r.get(11),
                 url: r.get::<_, Option<String>>(12).unwrap_or_default(),
+                degraded: r.get(13),
             },
         );
     }
     for r in tx
         .query(
-            "SELECT site, state, since, notified, notified_at, tls_expires_at, tls_days_sent
+            "SELECT site, state, since, notified, notified_at, tls_expires_at, tls_days_sent,
+                    outage_since
              FROM alert_sites",
             &[],
         )
@@ -220,12 +229,15 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
         state.sites.insert(
             r.get(0),
             Site {
-                state: r.get(1),
+                // A name from an older or newer version reads as the
+                // nearest this one knows: up (told), unknown (state).
+                state: SiteState::parse(r.get(1)).unwrap_or(SiteState::Unknown),
                 since: r.get(2),
-                notified: r.get(3),
+                notified: SiteState::parse(r.get(3)).unwrap_or(SiteState::Up),
                 notified_at: r.get(4),
                 tls_expires_at: r.get(5),
                 tls_days_sent: r.get(6),
+                outage_since: r.get(7),
             },
         );
     }
@@ -248,6 +260,71 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
     Ok(state)
 }
 
+/// How far back alert looks for the last check of a configured site it
+/// has never seen: past that, the site reads `unknown`.
+const UNSEEN_LOOKBACK: time::Duration = time::Duration::days(31);
+
+/// Positions for the configured sites alert has no position of, from
+/// their newest check before `from` (within [`UNSEEN_LOOKBACK`]): a site
+/// last checked before alert first looked goes `stale` from when it was,
+/// instead of staying invisible. Returns the positions made.
+async fn seed_unseen(
+    tx: &Transaction<'_>,
+    config: &Config,
+    state: &mut State,
+    from: OffsetDateTime,
+    now: OffsetDateTime,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let known: std::collections::BTreeSet<&str> =
+        state.locations.keys().map(|(s, _)| s.as_str()).collect();
+    let unseen: Vec<&str> = config
+        .urls
+        .keys()
+        .map(String::as_str)
+        .filter(|s| !known.contains(s))
+        .collect();
+    if unseen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = tx
+        .query(
+            "SELECT c.site, c.location, c.started_at, c.check_id, c.up, c.url
+             FROM unnest($1::text[]) AS s(site)
+             CROSS JOIN LATERAL (
+                 SELECT DISTINCT ON (location) site, location, started_at, check_id, up, url
+                 FROM checks
+                 WHERE site = s.site COLLATE \"C\" AND started_at <= $2 AND started_at > $3
+                 ORDER BY location, started_at DESC, check_id DESC
+             ) AS c",
+            &[&unseen, &from.min(now), &(now - UNSEEN_LOOKBACK)],
+        )
+        .await
+        .context("cannot read the last checks of sites alert has not seen")?;
+    let mut seeded = Vec::new();
+    for r in &rows {
+        let key: (String, String) = (r.get(0), r.get(1));
+        let started_at: OffsetDateTime = r.get(2);
+        let site = key.0.clone();
+        let mut streak = Streak::default();
+        streak.apply(started_at, r.get(4), &config.policy(&site).rule());
+        state.locations.insert(
+            key.clone(),
+            Location {
+                last_started_at: started_at,
+                last_check_id: r.get(3),
+                streak,
+                degraded: false,
+                status_code: None,
+                error_kind: None,
+                error: None,
+                url: r.get(5),
+            },
+        );
+        seeded.push(key);
+    }
+    Ok(seeded)
+}
+
 /// The checks that started in `(from, now]` and are newer than their
 /// location's position.
 async fn new_checks(
@@ -258,7 +335,7 @@ async fn new_checks(
     let rows = tx
         .query(
             "SELECT c.site, c.location, c.started_at, c.check_id, c.up, c.status_code,
-                    c.error_kind, c.error, c.tls_expires_at, c.url
+                    c.error_kind, c.error, c.tls_expires_at, c.url, coalesce(c.degraded, false)
              FROM checks c
              LEFT JOIN alert_locations p ON p.site = c.site AND p.location = c.location
              WHERE c.started_at > $1 AND c.started_at <= $2
@@ -281,6 +358,7 @@ async fn new_checks(
             error: r.get(7),
             tls_expires_at: r.get(8),
             url: r.get(9),
+            degraded: r.get(10),
         })
         .collect())
 }
@@ -330,8 +408,10 @@ async fn save(
                 "site": key.0, "location": key.1,
                 "last_started_at": ts(Some(l.last_started_at)),
                 "last_check_id": l.last_check_id,
-                "fails": l.fails, "goods": l.goods, "down": l.down,
-                "first_fail_at": ts(l.first_fail_at), "down_since": ts(l.down_since),
+                "fails": l.streak.fails.min(i32::MAX as u32), "goods": l.streak.goods.min(i32::MAX as u32),
+                "down": l.streak.is_down(), "degraded": l.degraded,
+                "first_fail_at": ts(l.streak.first_fail_at), "first_good_at": ts(l.streak.first_good_at),
+                "down_since": ts(l.streak.down_since),
                 "status_code": l.status_code, "error_kind": l.error_kind,
                 "error": l.error, "url": l.url,
             })
@@ -347,7 +427,9 @@ async fn save(
             "fails",
             "goods",
             "down",
+            "degraded",
             "first_fail_at",
+            "first_good_at",
             "down_since",
             "status_code",
             "error_kind",
@@ -363,8 +445,9 @@ async fn save(
         .filter_map(|name| {
             let s = state.sites.get(name)?;
             Some(json!({
-                "site": name, "state": s.state, "since": ts(Some(s.since)),
-                "notified": s.notified, "notified_at": ts(s.notified_at),
+                "site": name, "state": s.state.as_str(), "since": ts(Some(s.since)),
+                "notified": s.notified.as_str(), "notified_at": ts(s.notified_at),
+                "outage_since": ts(s.outage_since),
                 "tls_expires_at": ts(s.tls_expires_at), "tls_days_sent": s.tls_days_sent,
             }))
         })
@@ -378,6 +461,7 @@ async fn save(
             "since",
             "notified",
             "notified_at",
+            "outage_since",
             "tls_expires_at",
             "tls_days_sent",
         ],

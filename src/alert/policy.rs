@@ -9,29 +9,11 @@ use std::time::Duration;
 
 use time::{OffsetDateTime, Weekday};
 
+use crate::rule::{Quorum as QuorumRule, Rule};
 use crate::secret::Secret;
 use crate::sites::{
     AlertsRaw, MaintenanceRaw, NotifierRaw, Quorum, RawSite, SitesDoc, duration, strip_credentials,
 };
-use crate::state::Rule;
-
-/// How many of a site's locations must be down for the site to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuorumRule {
-    Count(u32),
-    /// More than half of the locations that checked it lately.
-    Majority,
-}
-
-impl QuorumRule {
-    /// The locations needed out of `total`.
-    pub fn needed(self, total: u32) -> u32 {
-        match self {
-            QuorumRule::Count(n) => n,
-            QuorumRule::Majority => total / 2 + 1,
-        }
-    }
-}
 
 /// One site's alerting rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,15 +31,12 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The streak thresholds, as `report` uses them too.
+    /// The state rule, as `report` and `alert` both apply it.
     pub fn rule(&self) -> Rule {
         Rule {
             failure_threshold: self.failure_threshold,
             success_threshold: self.success_threshold,
-            quorum: match self.quorum {
-                QuorumRule::Count(n) => n,
-                QuorumRule::Majority => 1,
-            },
+            quorum: self.quorum,
             stale_after: self.stale_after,
         }
     }

@@ -19,23 +19,25 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
             "--format html writes a directory (index.html, status.json, badges/): give it --output DIR",
         ));
     }
-    // A site is down by the rule `alert` uses: the sites file's [alerts].
-    let rule = crate::alert::policy::defaults(settings.sites.doc())
-        .map_err(Error::config)?
-        .rule();
-    let options = Options {
-        window: args.window,
-        sites: args.sites.clone(),
-        now: args.at.unwrap_or_else(OffsetDateTime::now_utc),
-        rule,
-        page: html,
-    };
     // Three connections: the report's big reads run side by side.
     let (a, b, c) = tokio::try_join!(
         store::connect(&settings.database),
         store::connect(&settings.database),
         store::connect(&settings.database),
     )?;
+    // A site's state by the rule `alert` uses: the same sites file, each
+    // site's own [site.alerts], the maintenance windows.
+    let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let config = crate::alert::config(settings, Some(&a), &env, crate::alert::policy::Urls::IfSet)
+        .await
+        .map_err(|problems| Error::config(&problems[0]))?;
+    let options = Options {
+        window: args.window,
+        sites: args.sites.clone(),
+        now: args.at.unwrap_or_else(OffsetDateTime::now_utc),
+        config,
+        page: html,
+    };
     let mut db = [a, b, c];
     let reports = report::build(&mut db, &options).await.map_err(|e| {
         // The hint only where it is the cause: a table that is not there.

@@ -96,15 +96,17 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms"))
 }
 
-/// Problems first (down, degraded, stale, unknown), then the sites that
-/// are up; by name within each.
+/// Problems first (down, pending, degraded, stale, unknown, maintenance),
+/// then the sites that are up; by name within each.
 fn order(state: State) -> u8 {
     match state {
         State::Down => 0,
-        State::Degraded => 1,
-        State::Stale => 2,
-        State::Unknown => 3,
-        State::Up => 4,
+        State::Pending => 1,
+        State::Degraded => 2,
+        State::Stale => 3,
+        State::Unknown => 4,
+        State::Maintenance => 5,
+        State::Up => 6,
     }
 }
 
@@ -146,7 +148,7 @@ section.site{background:var(--card);border:1px solid var(--line);border-radius:8
 .head a{color:var(--muted);font-size:13px;word-break:break-all}
 .state{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:10px;color:#fff}
 .state.up{background:var(--up)}.state.down{background:var(--down)}
-.state.degraded,.state.stale{background:var(--warn)}.state.unknown{background:var(--muted)}
+.state.pending,.state.degraded,.state.stale{background:var(--warn)}.state.unknown,.state.maintenance{background:var(--muted)}
 dl.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(110px,1fr));gap:8px;margin:12px 0}
 dl.facts div{border-left:3px solid var(--line);padding-left:8px}
 dt{color:var(--muted);font-size:12px}dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums}
@@ -177,7 +179,7 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String
     let count = |s: State| reports.iter().filter(|r| r.state == s).count();
     let (down, troubled) = (
         count(State::Down),
-        count(State::Degraded) + count(State::Stale),
+        count(State::Pending) + count(State::Degraded) + count(State::Stale),
     );
     let (class, summary) = if reports.is_empty() {
         ("warn", "No site has been checked yet".to_owned())
@@ -186,7 +188,10 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String
     } else if troubled > 0 {
         (
             "warn",
-            format!("{troubled} of {} sites degraded or stale", reports.len()),
+            format!(
+                "{troubled} of {} sites failing, degraded or stale",
+                reports.len()
+            ),
         )
     } else if count(State::Up) == reports.len() {
         ("ok", format!("All {} sites up", reports.len()))
@@ -555,8 +560,8 @@ pub fn badge(r: &SiteReport) -> String {
     let colour = match r.state {
         State::Up => "#2da44e",
         State::Down => "#cf222e",
-        State::Degraded | State::Stale => "#bf8700",
-        State::Unknown => "#6e7781",
+        State::Pending | State::Degraded | State::Stale => "#bf8700",
+        State::Unknown | State::Maintenance => "#6e7781",
     };
     let lw = (text_width(label) + 12.0).round();
     let mw = (text_width(&message) + 12.0).round();

@@ -19,10 +19,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::{Client, IsolationLevel};
 
+use crate::alert::policy::Config;
 use crate::message::rfc3339_ms;
 use crate::rollup::{self, Tally};
+pub use crate::rule::SiteState as State;
+use crate::rule::{self, Period, Quorum, Rule, Seen, Streak};
 use crate::sketch::{Sketch, SketchSum};
-use crate::state::{self, Period, Rule};
 
 /// What to report on.
 #[derive(Debug, Clone)]
@@ -32,7 +34,9 @@ pub struct Options {
     /// Only these sites (all when empty).
     pub sites: Vec<String>,
     pub now: OffsetDateTime,
-    pub rule: Rule,
+    /// Each site's rule (and URL) and the maintenance windows: the sites file's, as
+    /// `alert` reads them.
+    pub config: Config,
     /// Also read what the status page draws ([`Page`]): 90 days of daily
     /// uptime and the window's latency hour by hour.
     pub page: bool,
@@ -43,28 +47,6 @@ pub const PAGE_DAYS: i64 = 90;
 
 /// The uptime windows every report carries.
 pub const UPTIME_WINDOWS: [(&str, u64); 3] = [("24h", 24), ("7d", 168), ("30d", 720)];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Up,
-    Down,
-    Degraded,
-    Stale,
-    Unknown,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Up => "up",
-            State::Down => "down",
-            State::Degraded => "degraded",
-            State::Stale => "stale",
-            State::Unknown => "unknown",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Percentiles {
@@ -602,7 +584,8 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
                 });
             }
         }
-        let (down_hours, latest_failed) = hours_to_read(failed, &options.rule);
+        let rule_of = |site: &str| options.config.policy(site).rule();
+        let (down_hours, latest_failed) = hours_to_read(failed, &rule_of, now);
         let last_errors = last_errors(failed_tx, &latest_failed).await?;
         phase("read the latest failed checks");
         let runs = runs_to_read(&down_hours, window_from);
@@ -631,8 +614,12 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
     for row in hourly {
         tallies.add(row, |s| &mut s.hourly);
     }
-    // Every site seen in the longest window, and the sites asked for.
+    // Every site seen in the longest window, and the sites asked for (or,
+    // when none is, every site configured: one never checked is `unknown`).
     let mut sites: BTreeSet<String> = tallies.pairs.iter().map(|(s, _)| s.clone()).collect();
+    if options.sites.is_empty() {
+        sites.extend(options.config.urls.keys().cloned());
+    }
     sites.extend(options.sites.iter().cloned());
 
     // The smaller reads, side by side too, in the same snapshot.
@@ -912,25 +899,34 @@ async fn failed_hours(
 /// form a stretch unless an hour between them had checks, all up, at least
 /// `success_threshold` of them (a recovery, whatever came before). A period
 /// needs `failure_threshold` failed checks in a row, so a stretch with
-/// fewer failures (a blip) holds none and need not be read. Also returns
-/// each site's latest failed hour.
+/// fewer failures (a blip) holds none and need not be read, unless it may
+/// still be going on (its last hour within `stale_after` of `now`): then
+/// the site may be pending, and its streak is read. Each site's rule is
+/// `rule_of`'s. Also returns each site's latest failed hour.
 fn hours_to_read(
     mut failed: Vec<FailedHour>,
-    rule: &Rule,
+    rule_of: &dyn Fn(&str) -> Rule,
+    now: OffsetDateTime,
 ) -> (BTreeMap<String, BTreeSet<i64>>, BTreeMap<String, i64>) {
     failed.sort_by(|a, b| (&a.site, &a.location, a.hour).cmp(&(&b.site, &b.location, b.hour)));
     let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
     let mut latest: BTreeMap<String, i64> = BTreeMap::new();
     let mut stretch: Vec<i64> = Vec::new();
     let mut total = 0u32;
-    let mut keep = |site: &str, stretch: &mut Vec<i64>, total: u32| {
-        if total >= rule.failure_threshold.max(1) {
+    let this_hour = rollup::hour_of(now);
+    let mut keep = |site: &str, stretch: &mut Vec<i64>, total: u32, rule: &Rule| {
+        let recent = stretch.last().is_some_and(|last| {
+            let stale = rule.stale_after.as_secs().min(i64::MAX as u64) as i64;
+            *last >= this_hour.saturating_sub(stale.saturating_add(HOUR))
+        });
+        if total >= rule.failure_threshold.max(1) || recent {
             out.entry(site.to_owned())
                 .or_default()
                 .extend(stretch.iter());
         }
         stretch.clear();
     };
+    let mut rule = Rule::default();
     for (i, f) in failed.iter().enumerate() {
         let previous = i
             .checked_sub(1)
@@ -944,17 +940,18 @@ fn hours_to_read(
             // The stretch before (of this location, or of the one before
             // it) is complete.
             if let Some(p) = i.checked_sub(1).map(|j| &failed[j]) {
-                keep(&p.site, &mut stretch, total);
+                keep(&p.site, &mut stretch, total, &rule);
             }
             total = 0;
+            rule = rule_of(&f.site);
         }
         stretch.push(f.hour);
-        total += f.failed;
+        total = total.saturating_add(f.failed);
         let last = latest.entry(f.site.clone()).or_insert(f.hour);
         *last = (*last).max(f.hour);
     }
     if let Some(f) = failed.last() {
-        keep(&f.site, &mut stretch, total);
+        keep(&f.site, &mut stretch, total, &rule);
     }
     (out, latest)
 }
@@ -1117,7 +1114,6 @@ fn site_report(
     last_errors: &BTreeMap<String, LastError>,
 ) -> SiteReport {
     let now = options.now;
-    let rule = &options.rule;
     let report_from = window_start(now, window_hours(options.window));
     let none = SiteTallies::default();
     let mine = tallies.sites.get(site).unwrap_or(&none);
@@ -1133,44 +1129,46 @@ fn site_report(
         })
         .collect();
 
-    // Outages, check by check, over the runs read (oldest first).
+    // Outages, check by check, over the runs read (oldest first), by the
+    // site's own rule; and the streak each location ends the newest run
+    // with, when that run reaches now.
+    let rule = options.config.policy(site).rule();
     let mut periods: Vec<(Period, Option<String>)> = Vec::new();
-    let mut down_now: BTreeSet<String> = BTreeSet::new();
+    let mut streaks: BTreeMap<String, Streak> = BTreeMap::new();
     let site_runs: Vec<&(Run, Vec<Read>)> =
         outages.iter().filter(|(r, _)| r.site == site).collect();
     let this_hour = rollup::hour_of(now);
     for (i, (run, reads)) in site_runs.iter().enumerate() {
         // Only a run that reaches this hour can hold an outage going on.
         let current = i + 1 == site_runs.len() && run.to > this_hour;
-        let mut by_location: BTreeMap<&str, Vec<(i64, bool)>> = BTreeMap::new();
+        let mut by_location: BTreeMap<&str, Vec<(OffsetDateTime, bool)>> = BTreeMap::new();
         for r in reads {
             by_location
                 .entry(&r.location)
                 .or_default()
-                .push((r.at, r.up));
+                .push((at_ms(r.at), r.up));
         }
         let per_location: Vec<Vec<Period>> = by_location
             .iter()
             .map(|(location, checks)| {
-                let mut p = state::location_periods(checks, rule);
-                if let Some(last) = p.last_mut()
+                let (mut p, streak) = rule::location_periods(checks, &rule);
+                if current {
+                    streaks.insert((*location).to_owned(), streak);
+                } else if let Some(last) = p.last_mut()
                     && last.end.is_none()
                 {
-                    if current {
-                        down_now.insert((*location).to_owned());
-                    } else {
-                        // Recovered after the stretch read, with checks
-                        // too far apart to show it inside.
-                        last.end = Some(run.to * 1000);
-                    }
+                    // Recovered after the stretch read, with checks too far
+                    // apart to show it inside.
+                    last.end = Some(at(run.to));
                 }
                 p
             })
             .collect();
-        for p in state::site_periods(&per_location, rule.quorum) {
+        for p in rule::site_periods(&per_location, rule.quorum) {
+            let start_ms = rollup::unix_ms(p.start);
             let kind = reads
                 .iter()
-                .find(|r| !r.up && r.at >= p.start)
+                .find(|r| !r.up && r.at >= start_ms)
                 .and_then(|r| {
                     r.error_kind
                         .clone()
@@ -1180,24 +1178,26 @@ fn site_report(
         }
     }
 
-    // Each location's state; the site's from them.
-    let stale_before = now - options.rule.stale_after;
+    // Each location's state (the rule, applied to it alone); the site's
+    // from all of them, as `alert` decides it.
+    let alone = Rule {
+        quorum: Quorum::Count(1),
+        ..rule
+    };
     let mut locations = Vec::new();
+    let mut seen = Vec::new();
     let mut url = None;
     let mut last_check_at: Option<OffsetDateTime> = None;
     for ((s, location), l) in latest.range((site.to_owned(), String::new())..) {
         if s != site {
             break;
         }
-        let state = if l.at < stale_before {
-            State::Stale
-        } else if down_now.contains(location) {
-            State::Down
-        } else if l.degraded {
-            State::Degraded
-        } else {
-            State::Up
+        let one = Seen {
+            last_at: l.at,
+            streak: streaks.get(location).copied().unwrap_or_default(),
+            degraded: l.degraded,
         };
+        seen.push(one);
         if last_check_at.is_none_or(|t| l.at > t) {
             last_check_at = Some(l.at);
             url = Some(l.url.clone());
@@ -1205,52 +1205,34 @@ fn site_report(
         locations.push(LocationState {
             runs: None,
             location: location.clone(),
-            state,
+            state: rule::site(&alone, now, false, &[one]).state,
             last_check_at: l.at,
         });
     }
-    let fresh = locations.iter().filter(|l| l.state != State::Stale).count();
-    let down = locations.iter().filter(|l| l.state == State::Down).count();
-    let state = if locations.is_empty() {
-        State::Unknown
-    } else if fresh == 0 {
-        State::Stale
-    } else if down >= rule.quorum.max(1) as usize {
-        State::Down
-    } else if locations.iter().any(|l| l.state == State::Degraded) {
-        // Up, but some location's latest check was slower than the site's
-        // `degraded_after`.
-        State::Degraded
-    } else {
-        State::Up
-    };
+    let verdict = rule::site(&rule, now, options.config.in_maintenance(site, now), &seen);
+    let state = verdict.state;
+    // Up since the last outage ended, or since the first check.
+    let up_since = periods
+        .iter()
+        .rev()
+        .find_map(|(p, _)| p.end)
+        .or_else(|| firsts.get(site).copied())
+        .or_else(|| seen.iter().map(|l| l.last_at).min());
     let since = match state {
         State::Unknown => None,
-        State::Stale => last_check_at,
-        State::Down => periods
-            .iter()
-            .rev()
-            .find(|(p, _)| p.end.is_none())
-            .map(|(p, _)| at_ms(p.start))
-            .or(last_check_at),
-        State::Up | State::Degraded => periods
-            .iter()
-            .rev()
-            .find_map(|(p, _)| p.end)
-            .map(at_ms)
-            .or_else(|| firsts.get(site).copied()),
+        State::Up | State::Degraded => up_since,
+        State::Maintenance => verdict.since.or(up_since),
+        State::Down | State::Pending | State::Stale => verdict.since.or(last_check_at),
     };
 
-    let report_from_ms = report_from * 1000;
+    let report_from_at = at(report_from);
     let mut incidents: Vec<Incident> = periods
         .iter()
-        .filter(|(p, _)| {
-            p.end.is_none_or(|e| e > report_from_ms) && p.start <= rollup::unix_ms(now)
-        })
+        .filter(|(p, _)| p.end.is_none_or(|e| e > report_from_at) && p.start <= now)
         .map(|(p, kind)| Incident {
-            start: at_ms(p.start),
-            end: p.end.map(at_ms),
-            duration_s: (p.end.unwrap_or(rollup::unix_ms(now)) - p.start) as f64 / 1000.0,
+            start: p.start,
+            end: p.end,
+            duration_s: (p.end.unwrap_or(now) - p.start).whole_milliseconds() as f64 / 1000.0,
             error_kind: kind.clone(),
         })
         .collect();
@@ -1260,7 +1242,7 @@ fn site_report(
     let tls_expires_at = tls.map(|(_, expires)| at(expires));
     SiteReport {
         site: site.to_owned(),
-        url,
+        url: url.or_else(|| options.config.urls.get(site).cloned()),
         state,
         since,
         last_check_at,
@@ -1326,7 +1308,6 @@ mod tests {
 
     #[test]
     fn blips_are_not_read_but_outages_and_the_latest_failure_are() {
-        let rule = Rule::default();
         let (out, latest) = hours_to_read(
             vec![
                 // a: a blip of 2 at hour 10 (hour 9 all up), an outage of
@@ -1352,8 +1333,11 @@ mod tests {
                 f("e", "eu", 7, 1, Some((6, 60))),
                 f("e", "us", 7, 1, Some((6, 60))),
                 f("e", "us", 8, 2, None),
+                // f: a blip of 1 in the hour before now: maybe pending.
+                f("f", "eu", 99, 1, Some((98, 60))),
             ],
-            &rule,
+            &|_: &str| Rule::default(),
+            at(100 * HOUR + 60),
         );
         assert_eq!(hours(&out, "a"), [20, 21]);
         assert_eq!(latest["a"], 30 * HOUR, "the latest failed hour");
@@ -1362,5 +1346,21 @@ mod tests {
         assert!(hours(&out, "d").is_empty());
         assert_eq!(latest["d"], 3 * HOUR);
         assert_eq!(hours(&out, "e"), [7, 8], "us: 1 + 2 from the chunk");
+        assert_eq!(hours(&out, "f"), [99], "a blip that may go on is read");
+        // With a threshold of 1 for a alone, its blips are outages.
+        let one = |site: &str| Rule {
+            failure_threshold: if site == "a" { 1 } else { 3 },
+            ..Rule::default()
+        };
+        let (out, _) = hours_to_read(
+            vec![
+                f("a", "eu", 10, 1, Some((9, 60))),
+                f("b", "eu", 10, 1, Some((9, 60))),
+            ],
+            &one,
+            at(100 * HOUR),
+        );
+        assert_eq!(hours(&out, "a"), [10]);
+        assert!(hours(&out, "b").is_empty());
     }
 }

@@ -99,8 +99,8 @@ fn colour(state: State) -> &'static str {
     match state {
         State::Up => "\x1b[32m",
         State::Down => "\x1b[31;1m",
-        State::Degraded | State::Stale => "\x1b[33m",
-        State::Unknown => "\x1b[2m",
+        State::Pending | State::Degraded | State::Stale => "\x1b[33m",
+        State::Unknown | State::Maintenance => "\x1b[2m",
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against real local HTTP servers, the
 //! local stack's real Kafka broker, and real configuration files.
 
+mod agreement;
 mod alert;
 mod configuration;
 mod drain;

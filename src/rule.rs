@@ -1,0 +1,449 @@
+//! When a site is up, pending, down, degraded, stale, in maintenance or
+//! unknown: the one rule that `report` shows and `alert` sends on. Pure:
+//! checks and times come in, states go out; nothing here reads a clock or
+//! a database.
+//!
+//! Per location, a [`Streak`]: the location goes down after
+//! `failure_threshold` consecutive failed checks and comes back after
+//! `success_threshold` consecutive good ones. Per site, a [`Verdict`] from
+//! its locations ([`site`]): `down` while at least the quorum of its fresh
+//! locations is down; `pending` while one is failing short of that;
+//! `stale` when none has a check younger than `stale_after`; `unknown`
+//! when no check mentions it. A down period starts at the first failed
+//! check of the streak that took it down and ends at the first good check
+//! of the streak that brought it back: its duration is the outage's, not
+//! the detection's.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// How many of a site's locations must be down for the site to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quorum {
+    Count(u32),
+    /// More than half of the locations that checked it lately.
+    Majority,
+}
+
+impl Quorum {
+    /// The locations needed out of `total` (never fewer than one).
+    pub fn needed(self, total: u32) -> u32 {
+        match self {
+            Quorum::Count(n) => n.max(1),
+            Quorum::Majority => total / 2 + 1,
+        }
+    }
+}
+
+/// A site's rule (SPEC.md's defaults: 3, 2, 1, 15 minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub quorum: Quorum,
+    /// A location with no check for this long is stale.
+    pub stale_after: Duration,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Rule {
+            failure_threshold: 3,
+            success_threshold: 2,
+            quorum: Quorum::Count(1),
+            stale_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A site's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteState {
+    Up,
+    /// Failing, but short of the threshold or the quorum: not down yet.
+    Pending,
+    Down,
+    /// Up, but slower than its `degraded_after`.
+    Degraded,
+    /// No check for `stale_after`.
+    Stale,
+    /// Inside a maintenance window: nothing is sent.
+    Maintenance,
+    /// No check mentions it.
+    Unknown,
+}
+
+impl SiteState {
+    pub const ALL: [SiteState; 7] = [
+        SiteState::Up,
+        SiteState::Pending,
+        SiteState::Down,
+        SiteState::Degraded,
+        SiteState::Stale,
+        SiteState::Maintenance,
+        SiteState::Unknown,
+    ];
+
+    /// The name in JSON, the database and the outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SiteState::Up => "up",
+            SiteState::Pending => "pending",
+            SiteState::Down => "down",
+            SiteState::Degraded => "degraded",
+            SiteState::Stale => "stale",
+            SiteState::Maintenance => "maintenance",
+            SiteState::Unknown => "unknown",
+        }
+    }
+
+    /// The state a name stands for (`None` for any other text).
+    pub fn parse(text: &str) -> Option<SiteState> {
+        SiteState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether receivers hear of it as an outage (`down`), or as no news
+    /// (`up`, `pending`, `degraded`): the states events are made between.
+    pub fn is_down(self) -> bool {
+        self == SiteState::Down
+    }
+}
+
+/// A down period; `end` is `None` while it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub start: OffsetDateTime,
+    pub end: Option<OffsetDateTime>,
+}
+
+/// One location's streak: what its checks so far, in time order, add up to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streak {
+    /// Consecutive failed checks, up to the newest.
+    pub fails: u32,
+    /// Consecutive good checks, up to the newest.
+    pub goods: u32,
+    /// The first check of the current failed streak.
+    pub first_fail_at: Option<OffsetDateTime>,
+    /// The first check of the current good streak.
+    pub first_good_at: Option<OffsetDateTime>,
+    /// Down since (the first failed check of the streak that took it
+    /// down); `None` while the location is not down.
+    pub down_since: Option<OffsetDateTime>,
+}
+
+impl Streak {
+    pub fn is_down(&self) -> bool {
+        self.down_since.is_some()
+    }
+
+    /// Failing now, down or not.
+    pub fn is_failing(&self) -> bool {
+        self.fails > 0 || self.is_down()
+    }
+
+    /// Adds one check; returns the down period it ended, if it ended one.
+    pub fn apply(&mut self, at: OffsetDateTime, up: bool, rule: &Rule) -> Option<Period> {
+        if up {
+            if self.goods == 0 {
+                self.first_good_at = Some(at);
+            }
+            self.fails = 0;
+            self.first_fail_at = None;
+            self.goods = self.goods.saturating_add(1);
+            if let Some(start) = self.down_since
+                && self.goods >= rule.success_threshold.max(1)
+            {
+                self.down_since = None;
+                return Some(Period {
+                    start,
+                    end: self.first_good_at,
+                });
+            }
+        } else {
+            if self.fails == 0 {
+                self.first_fail_at = Some(at);
+            }
+            self.goods = 0;
+            self.first_good_at = None;
+            self.fails = self.fails.saturating_add(1);
+            if self.down_since.is_none() && self.fails >= rule.failure_threshold.max(1) {
+                self.down_since = self.first_fail_at;
+            }
+        }
+        None
+    }
+}
+
+/// One location's down periods and its streak at the end, from its checks
+/// in time order (`(time, up)`), starting from up.
+pub fn location_periods(checks: &[(OffsetDateTime, bool)], rule: &Rule) -> (Vec<Period>, Streak) {
+    let mut streak = Streak::default();
+    let mut periods = Vec::new();
+    for &(at, up) in checks {
+        if let Some(p) = streak.apply(at, up, rule) {
+            periods.push(p);
+        }
+    }
+    if let Some(start) = streak.down_since {
+        periods.push(Period { start, end: None });
+    }
+    (periods, streak)
+}
+
+/// The site's down periods: while at least `quorum` of its `locations`
+/// are down (a majority of those given).
+pub fn site_periods(locations: &[Vec<Period>], quorum: Quorum) -> Vec<Period> {
+    // +1 at a start, -1 at an end; at equal times ends go first.
+    let mut edges: Vec<(OffsetDateTime, i32)> = Vec::new();
+    for periods in locations {
+        for p in periods {
+            edges.push((p.start, 1));
+            if let Some(end) = p.end {
+                edges.push((end, -1));
+            }
+        }
+    }
+    edges.sort_unstable();
+    let needed = i64::from(quorum.needed(locations.len() as u32));
+    let (mut down, mut start) = (0i64, None);
+    let mut out = Vec::new();
+    for (at, step) in edges {
+        down += i64::from(step);
+        match start {
+            None if down >= needed => start = Some(at),
+            Some(s) if down < needed => {
+                out.push(Period {
+                    start: s,
+                    end: Some(at),
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(Period {
+            start: s,
+            end: None,
+        });
+    }
+    out
+}
+
+/// A location of a site as of now: its newest check and its streak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub last_at: OffsetDateTime,
+    pub streak: Streak,
+    /// Its newest check was up but slower than the site's `degraded_after`.
+    pub degraded: bool,
+}
+
+/// A site's state, since when, and how many of its locations say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub state: SiteState,
+    /// When the state began, where the locations tell: a down site's
+    /// outage start (when the quorum was reached), a pending site's first
+    /// failed check, a stale site's newest check. `None` for up and
+    /// degraded (the caller knows when the last outage ended) and unknown.
+    pub since: Option<OffsetDateTime>,
+    /// Fresh locations down, and fresh locations.
+    pub down: u32,
+    pub fresh: u32,
+}
+
+/// The site's verdict at `now` from its locations (each `Seen` once).
+pub fn site(rule: &Rule, now: OffsetDateTime, in_maintenance: bool, locations: &[Seen]) -> Verdict {
+    let verdict = checked(rule, now, locations);
+    if in_maintenance && verdict.state != SiteState::Unknown {
+        return Verdict {
+            state: SiteState::Maintenance,
+            ..verdict
+        };
+    }
+    verdict
+}
+
+fn checked(rule: &Rule, now: OffsetDateTime, locations: &[Seen]) -> Verdict {
+    let stale_after = time::Duration::try_from(rule.stale_after).unwrap_or(time::Duration::MAX);
+    let Some(newest) = locations.iter().map(|l| l.last_at).max() else {
+        return Verdict {
+            state: SiteState::Unknown,
+            since: None,
+            down: 0,
+            fresh: 0,
+        };
+    };
+    let fresh: Vec<&Seen> = locations
+        .iter()
+        .filter(|l| now - l.last_at <= stale_after)
+        .collect();
+    let total = fresh.len() as u32;
+    let mut down_since: Vec<OffsetDateTime> =
+        fresh.iter().filter_map(|l| l.streak.down_since).collect();
+    down_since.sort_unstable();
+    let down = down_since.len() as u32;
+    let (state, since) = if fresh.is_empty() {
+        (SiteState::Stale, Some(newest))
+    } else if down > 0 && down >= rule.quorum.needed(total) {
+        // Down from when the quorum was reached: the needed-th location.
+        let needed = rule.quorum.needed(total) as usize;
+        (SiteState::Down, down_since.get(needed - 1).copied())
+    } else if fresh.iter().any(|l| l.streak.is_failing()) {
+        let since = fresh
+            .iter()
+            .filter_map(|l| l.streak.down_since.or(l.streak.first_fail_at))
+            .min();
+        (SiteState::Pending, since)
+    } else if fresh.iter().any(|l| l.degraded) {
+        (SiteState::Degraded, None)
+    } else {
+        (SiteState::Up, None)
+    };
+    Verdict {
+        state,
+        since,
+        down,
+        fresh: total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-12-01 00:00 UTC);
+
+    fn minute(i: i64) -> OffsetDateTime {
+        T0 + time::Duration::minutes(i)
+    }
+
+    fn seq(pattern: &str) -> Vec<(OffsetDateTime, bool)> {
+        pattern
+            .chars()
+            .enumerate()
+            .map(|(i, c)| (minute(i as i64), c == '+'))
+            .collect()
+    }
+
+    fn seen(pattern: &str, rule: &Rule) -> Seen {
+        let checks = seq(pattern);
+        Seen {
+            last_at: checks.last().map_or(T0, |c| c.0),
+            streak: location_periods(&checks, rule).1,
+            degraded: false,
+        }
+    }
+
+    #[test]
+    fn three_failures_make_an_outage_from_the_first_and_two_successes_end_it() {
+        let rule = Rule::default();
+        assert_eq!(location_periods(&seq("++-+--+-++"), &rule).0, vec![]);
+        assert_eq!(
+            location_periods(&seq("++---+-++++"), &rule).0,
+            vec![Period {
+                start: minute(2),
+                end: Some(minute(7))
+            }]
+        );
+        let (periods, streak) = location_periods(&seq("+----"), &rule);
+        assert_eq!(
+            periods,
+            vec![Period {
+                start: minute(1),
+                end: None
+            }]
+        );
+        assert_eq!(streak.fails, 4);
+        assert!(streak.is_down());
+    }
+
+    #[test]
+    fn a_site_is_down_while_a_quorum_of_locations_is() {
+        let p = |s: i64, e: Option<i64>| Period {
+            start: minute(s),
+            end: e.map(minute),
+        };
+        let eu = vec![p(10, Some(50))];
+        let us = vec![p(30, Some(90))];
+        let ap = vec![p(40, None)];
+        let all = [eu.clone(), us.clone(), ap.clone()];
+        assert_eq!(site_periods(&all, Quorum::Count(1)), vec![p(10, None)]);
+        assert_eq!(site_periods(&all, Quorum::Count(2)), vec![p(30, Some(90))]);
+        assert_eq!(site_periods(&all, Quorum::Majority), vec![p(30, Some(90))]);
+        assert_eq!(site_periods(&all, Quorum::Count(3)), vec![p(40, Some(50))]);
+    }
+
+    #[test]
+    fn failing_from_the_first_check_is_pending_then_down_never_up() {
+        let rule = Rule::default();
+        let now = minute(1);
+        let v = site(&rule, now, false, &[seen("-", &rule)]);
+        assert_eq!((v.state, v.since), (SiteState::Pending, Some(T0)));
+        let v = site(&rule, minute(2), false, &[seen("---", &rule)]);
+        assert_eq!((v.state, v.since), (SiteState::Down, Some(T0)));
+        // One good check is not enough to come back: still down.
+        let v = site(&rule, minute(3), false, &[seen("---+", &rule)]);
+        assert_eq!(v.state, SiteState::Down);
+        let v = site(&rule, minute(4), false, &[seen("---++", &rule)]);
+        assert_eq!((v.state, v.since), (SiteState::Up, None));
+    }
+
+    #[test]
+    fn majority_counts_the_fresh_locations_and_down_starts_at_the_quorum() {
+        let rule = Rule {
+            quorum: Quorum::Majority,
+            ..Rule::default()
+        };
+        let now = minute(9);
+        let a = seen("++++------", &rule); // down since minute 4
+        let b = seen("++++++----", &rule); // down since minute 6
+        let c = seen("++++++++++", &rule);
+        let v = site(&rule, now, false, &[a, b, c]);
+        assert_eq!((v.state, v.since), (SiteState::Down, Some(minute(6))));
+        assert_eq!((v.down, v.fresh), (2, 3));
+        // One of three is pending, not down.
+        let v = site(&rule, now, false, &[a, c, c]);
+        assert_eq!((v.state, v.since), (SiteState::Pending, Some(minute(4))));
+        // A stale location does not count: one of two fresh is not a majority.
+        let old = Seen {
+            last_at: now - time::Duration::hours(1),
+            ..c
+        };
+        let v = site(&rule, now, false, &[a, c, old]);
+        assert_eq!((v.state, v.fresh), (SiteState::Pending, 2));
+        let v = site(&rule, now, false, &[a, old]);
+        assert_eq!(v.state, SiteState::Down);
+    }
+
+    #[test]
+    fn stale_unknown_degraded_and_maintenance() {
+        let rule = Rule::default();
+        let a = seen("+++", &rule);
+        let later = minute(2) + time::Duration::minutes(16);
+        let v = site(&rule, later, false, &[a]);
+        assert_eq!((v.state, v.since), (SiteState::Stale, Some(minute(2))));
+        assert_eq!(site(&rule, later, false, &[]).state, SiteState::Unknown);
+        assert_eq!(site(&rule, later, true, &[]).state, SiteState::Unknown);
+        let slow = Seen {
+            degraded: true,
+            ..a
+        };
+        assert_eq!(
+            site(&rule, minute(3), false, &[slow]).state,
+            SiteState::Degraded
+        );
+        let down = seen("----", &rule);
+        let v = site(&rule, minute(4), true, &[down]);
+        assert_eq!((v.state, v.since), (SiteState::Maintenance, Some(T0)));
+        for s in SiteState::ALL {
+            assert_eq!(SiteState::parse(s.as_str()), Some(s));
+        }
+    }
+}

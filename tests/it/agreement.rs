@@ -1,0 +1,215 @@
+//! `report` and `alert` tell the same story: one crafted history, sites
+//! with their own rules (thresholds, quorum counts and `"majority"`,
+//! `stale_after`), stored by the real drain in the real PostgreSQL; the
+//! state and `since` alert keeps for each site are the ones report shows.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sitewatch::message::rfc3339_ms;
+
+use crate::alert::Rig;
+use crate::support::{db, sitewatch};
+
+const SITES: &str = r#"
+[alerts]
+notify = ["hook"]
+
+[[site]]
+name = "steady"
+url = "https://steady.example/"
+
+[[site]]
+name = "failing-from-the-first"
+url = "https://failing-from-the-first.example/"
+
+[[site]]
+name = "lenient"
+url = "https://lenient.example/"
+[site.alerts]
+failure_threshold = 5
+
+[[site]]
+name = "strict"
+url = "https://strict.example/"
+[site.alerts]
+failure_threshold = 1
+
+[[site]]
+name = "majority"
+url = "https://majority.example/"
+[site.alerts]
+quorum = "majority"
+
+[[site]]
+name = "minority"
+url = "https://minority.example/"
+[site.alerts]
+quorum = "majority"
+
+[[site]]
+name = "two-of-three"
+url = "https://two-of-three.example/"
+[site.alerts]
+quorum = 2
+
+[[site]]
+name = "recovered"
+url = "https://recovered.example/"
+
+[[site]]
+name = "quiet"
+url = "https://quiet.example/"
+[site.alerts]
+stale_after = "5m"
+
+[[site]]
+name = "never"
+url = "https://never.example/"
+"#;
+
+/// Each site's checks: per location, one per minute from `from`, `+` up
+/// and `-` down.
+const HISTORY: &[(&str, &str, u32, &str)] = &[
+    ("steady", "eu", 0, "++++++++++++++++++++++++++++++"),
+    ("failing-from-the-first", "eu", 28, "--"),
+    ("lenient", "eu", 0, "++++++++++++++++++++++++++----"),
+    ("strict", "eu", 0, "+++++++++++++++++++++++++++++-"),
+    ("majority", "eu", 0, "+++++++++++++++++++++++++-----"),
+    ("majority", "us", 0, "+++++++++++++++++++++++++++---"),
+    ("majority", "ap", 0, "++++++++++++++++++++++++++++++"),
+    ("minority", "eu", 0, "+++++++++++++++++++++++++-----"),
+    ("minority", "us", 0, "++++++++++++++++++++++++++++++"),
+    ("minority", "ap", 0, "++++++++++++++++++++++++++++++"),
+    ("two-of-three", "eu", 0, "++++++++++++++++++++++++------"),
+    ("two-of-three", "us", 0, "+++++++++++++++++++++++++++---"),
+    ("two-of-three", "ap", 0, "++++++++++++++++++++++++++++++"),
+    ("recovered", "eu", 0, "++++++++++-----+++++++++++++++"),
+    ("quiet", "eu", 0, "+++++++++++"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_and_alert_agree_on_every_site_of_a_crafted_history() {
+    let rig = Rig::new("agreement", SITES).await;
+    let mut checks = Vec::new();
+    for (site, location, from, pattern) in HISTORY {
+        for (i, c) in pattern.chars().enumerate() {
+            let minute = f64::from(*from) + i as f64;
+            checks.push(rig.check(site, location, minute, c == '+'));
+        }
+    }
+    rig.store(&checks).await;
+    let now = 30.0;
+    let run = rig.alert(now).await;
+
+    let client = db::connect(&rig.url).await;
+    let alert: BTreeMap<String, (String, String)> = client
+        .query("SELECT site, state, since FROM alert_sites", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                (
+                    r.get(1),
+                    rfc3339_ms::format(&r.get::<_, time::OffsetDateTime>(2)),
+                ),
+            )
+        })
+        .collect();
+    let at = rfc3339_ms::format(&rig.at(now));
+    let report = sitewatch(
+        rig.path(),
+        &["report", "--format", "json", "--at", &at],
+        &rig.env(),
+    )
+    .await;
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let json: Value = serde_json::from_str(&report.stdout).unwrap();
+    let shown: BTreeMap<String, (String, Value)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["site"].as_str().unwrap().to_owned(),
+                (s["state"].as_str().unwrap().to_owned(), s["since"].clone()),
+            )
+        })
+        .collect();
+
+    let minute = |m: f64| Value::from(rfc3339_ms::format(&rig.at(m)));
+    let expected = [
+        ("steady", "up", minute(0.0)),
+        ("failing-from-the-first", "pending", minute(28.0)),
+        ("lenient", "pending", minute(26.0)),
+        ("strict", "down", minute(29.0)),
+        // Down from when the second of three locations went down.
+        ("majority", "down", minute(27.0)),
+        ("minority", "pending", minute(25.0)),
+        ("two-of-three", "down", minute(27.0)),
+        ("recovered", "up", minute(15.0)),
+        ("quiet", "stale", minute(10.0)),
+        ("never", "unknown", Value::Null),
+    ];
+    for (site, state, since) in &expected {
+        let (report_state, report_since) = &shown[*site];
+        assert_eq!(
+            (report_state.as_str(), report_since),
+            (*state, since),
+            "report, {site}: {json}"
+        );
+        let (alert_state, alert_since) = &alert[*site];
+        assert_eq!(alert_state, state, "alert, {site}: {alert:?}");
+        if !since.is_null() {
+            assert_eq!(&Value::from(alert_since.clone()), since, "alert, {site}");
+        }
+    }
+    assert_eq!(shown.len(), expected.len(), "{json}");
+
+    // And alert sent what those states call for: a down for each down
+    // site (none for pending), a stale for the quiet one; `never` is not
+    // overdue yet (15 minutes since alert first saw it configured).
+    let mut sent: Vec<(String, String)> = rig
+        .events()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["site"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("down".to_owned(), "majority".to_owned()),
+            ("down".to_owned(), "strict".to_owned()),
+            ("down".to_owned(), "two-of-three".to_owned()),
+            ("stale".to_owned(), "quiet".to_owned()),
+        ],
+        "{}",
+        run.stdout
+    );
+
+    // The configured site no check mentions: alert says so once it has
+    // been unknown for its stale_after.
+    let run = rig.alert(now + 16.0).await;
+    let never: Vec<Value> = rig
+        .events()
+        .into_iter()
+        .filter(|e| e["site"] == "never")
+        .collect();
+    assert_eq!(never.len(), 1, "{}", run.stdout);
+    assert_eq!(never[0]["kind"], "stale");
+    assert!(
+        never[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("never been checked"),
+        "{}",
+        never[0]
+    );
+}
