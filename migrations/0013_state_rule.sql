@@ -7,3 +7,7 @@
 ALTER TABLE alert_locations ADD COLUMN IF NOT EXISTS first_good_at timestamptz;
 ALTER TABLE alert_locations ADD COLUMN IF NOT EXISTS degraded boolean NOT NULL DEFAULT false;
 ALTER TABLE alert_sites ADD COLUMN IF NOT EXISTS outage_since timestamptz;
+
+-- Why a completed check is down or degraded: the first condition it failed
+-- (the message's `condition`), kept for report and the status page.
+ALTER TABLE checks ADD COLUMN IF NOT EXISTS condition text;

@@ -42,10 +42,16 @@ impl JsonConditions {
     /// Whether `body` is JSON holding every expected value (numbers compare
     /// by value: 3 and 3.0 are equal).
     pub fn matches(&self, body: &[u8]) -> bool {
+        self.failure(body).is_none()
+    }
+
+    /// The first condition `body` fails, for a person: `json $.status:
+    /// expected "UP", got "DOWN"`; `None` when it holds them all.
+    pub fn failure(&self, body: &[u8]) -> Option<String> {
         let Ok(doc) = serde_json::from_slice::<Value>(body) else {
-            return false;
+            return Some(format!("json: the body ({} bytes) is not JSON", body.len()));
         };
-        self.checks.iter().all(|(steps, want)| {
+        self.checks.iter().find_map(|(steps, want)| {
             let mut at = &doc;
             for step in steps {
                 let next = match step {
@@ -54,15 +60,43 @@ impl JsonConditions {
                 };
                 match next {
                     Some(v) => at = v,
-                    None => return false,
+                    None => {
+                        return Some(format!(
+                            "json {}: expected {want}, not found",
+                            path_text(steps)
+                        ));
+                    }
                 }
             }
-            match (at.as_f64(), want.as_f64()) {
+            let equal = match (at.as_f64(), want.as_f64()) {
                 (Some(a), Some(b)) => a == b,
                 _ => at == want,
-            }
+            };
+            (!equal).then(|| {
+                let mut got = at.to_string();
+                if got.chars().count() > 80 {
+                    got = got.chars().take(80).chain(['…']).collect();
+                }
+                format!("json {}: expected {want}, got {got}", path_text(steps))
+            })
         })
     }
+}
+
+/// A path as written back: `$.checks.db`, `$.items[0]`, `$["a.b"]`.
+fn path_text(steps: &[Step]) -> String {
+    let mut out = "$".to_owned();
+    for step in steps {
+        match step {
+            Step::Key(k) if !k.is_empty() && !k.contains(['.', '[', ']', '"']) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Step::Key(k) => out.push_str(&format!("[{}]", Value::from(k.as_str()))),
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
 }
 
 fn parse(path: &str) -> Option<Vec<Step>> {
@@ -118,6 +152,31 @@ mod tests {
         assert!(
             !up.matches(br#"{"status":"UP""#),
             "a body cut short is not JSON"
+        );
+    }
+
+    #[test]
+    fn the_first_failed_condition_says_what_was_expected_and_found() {
+        let body = br#"{"status":"DOWN","checks":{"a.b":1}}"#;
+        let fails = |pairs: Value| conditions(pairs).unwrap().failure(body);
+        assert_eq!(
+            fails(json!({"$.status": "UP"})).unwrap(),
+            r#"json $.status: expected "UP", got "DOWN""#
+        );
+        assert_eq!(
+            fails(json!({"$.checks[\"a.b\"]": 2})).unwrap(),
+            r#"json $.checks["a.b"]: expected 2, got 1"#
+        );
+        assert_eq!(
+            fails(json!({"$.items[0]": true})).unwrap(),
+            "json $.items[0]: expected true, not found"
+        );
+        assert_eq!(fails(json!({"$.checks[\"a.b\"]": 1.0})), None);
+        assert_eq!(
+            conditions(json!({"$.status": "UP"}))
+                .unwrap()
+                .failure(b"<html>"),
+            Some("json: the body (6 bytes) is not JSON".to_owned())
         );
     }
 

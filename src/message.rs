@@ -92,7 +92,17 @@ pub struct Check {
     #[serde(with = "rfc3339_ms::option")]
     pub tls_expires_at: Option<OffsetDateTime>,
     pub error_kind: Option<ErrorKind>,
+    /// Why the check is down, for a person: the failure, or (the request
+    /// completed) the condition it failed, as `condition` says it.
     pub error: Option<String>,
+    /// The first condition a completed check failed, with what was
+    /// expected and what came (`status 503, expected 200-399`, `regex
+    /// `ok` not found in the body (12 bytes read)`, `json $.status:
+    /// expected "UP", got "DOWN"`), or the threshold a degraded check
+    /// passed (`response time 1234 ms, over degraded_after 1000 ms`); null
+    /// otherwise. Absent from older messages.
+    #[serde(default)]
+    pub condition: Option<String>,
 }
 
 /// Whether a certificate expiry is one PostgreSQL stores and every reader
@@ -240,6 +250,7 @@ mod tests {
             tls_expires_at: Some(datetime!(2030-01-02 03:04:05 UTC)),
             error_kind: Some(ErrorKind::Connect),
             error: Some("connection refused".into()),
+            condition: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&check.to_json()).unwrap();
         assert_eq!(json["started_at"], "2026-11-22T13:45:01.123Z");

@@ -1001,7 +1001,7 @@ pub async fn prepare(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Column types of `staging_checks` in COPY order.
-const CHECK_TYPES: [Type; 29] = [
+const CHECK_TYPES: [Type; 30] = [
     Type::UUID,
     Type::INT2,
     Type::TEXT,
@@ -1031,6 +1031,7 @@ const CHECK_TYPES: [Type; 29] = [
     Type::BOOL,
     Type::INT4,
     Type::TEXT,
+    Type::TEXT,
 ];
 
 /// The checks, [`Insert::Direct`] or [`Insert::SkippingKnown`]: binary
@@ -1059,7 +1060,7 @@ async fn insert_checks(
               status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
               regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
               kafka_topic, kafka_partition, kafka_offset, degraded, json_matched, redirects,
-              final_url) FROM STDIN BINARY"
+              final_url, condition) FROM STDIN BINARY"
         ))
         .await
         .context("cannot start copying checks")?;
@@ -1111,6 +1112,7 @@ async fn insert_checks(
                 &c.json_matched,
                 &redirects,
                 &c.final_url,
+                &c.condition,
             ])
             .await
             .context("cannot copy checks")?;

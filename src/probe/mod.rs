@@ -66,6 +66,8 @@ struct Progress {
     body_bytes: u64,
     regex_matched: Option<bool>,
     json_matched: Option<bool>,
+    /// The first JSON condition the body failed, for a person.
+    json_failure: Option<String>,
     /// When the last request of the chain started.
     hop_start: Option<Instant>,
     redirects: u32,
@@ -189,6 +191,44 @@ impl Prober {
                 .is_some_and(|s| site.expect_status.contains(s.as_u16()))
             && progress.regex_matched != Some(false)
             && progress.json_matched != Some(false);
+        // Why a check that completed is down (or degraded): the first
+        // condition it failed, with what was expected and what came.
+        let elapsed = end - start;
+        let degraded = site.degraded_after.map(|limit| up && elapsed > limit);
+        let condition = if error_kind.is_some() {
+            None
+        } else if let Some(code) = progress
+            .status
+            .map(|s| s.as_u16())
+            .filter(|c| !site.expect_status.contains(*c))
+        {
+            Some(format!("status {code}, expected {}", site.expect_status))
+        } else if progress.regex_matched == Some(false) {
+            site.regex.as_ref().map(|re| {
+                one_line(&format!(
+                    "regex `{}` not found in the body ({} bytes read)",
+                    re.as_str(),
+                    progress.body_bytes
+                ))
+            })
+        } else if progress.json_matched == Some(false) {
+            progress.json_failure.as_deref().map(one_line)
+        } else if degraded == Some(true) {
+            site.degraded_after.map(|limit| {
+                format!(
+                    "response time {:.0} ms, over degraded_after {:.0} ms",
+                    millis(elapsed),
+                    millis(limit)
+                )
+            })
+        } else {
+            None
+        };
+        let error = if up {
+            error
+        } else {
+            error.or_else(|| condition.clone())
+        };
         let literal_ip = match last_url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -203,7 +243,7 @@ impl Prober {
             location: self.location.clone(),
             started_at,
             up,
-            degraded: site.degraded_after.map(|limit| up && end - start > limit),
+            degraded,
             status_code: progress.status.map(|s| s.as_u16()),
             reason: progress
                 .status
@@ -232,6 +272,7 @@ impl Prober {
             final_url: Some(without_credentials(last_url)),
             error_kind,
             error,
+            condition,
         }
     }
 
@@ -365,7 +406,8 @@ impl Prober {
             (None, None) => None,
         };
         // A body cut at the cap is not JSON: the cap applies.
-        progress.json_matched = site.json.as_ref().map(|j| j.matches(&body));
+        progress.json_failure = site.json.as_ref().and_then(|j| j.failure(&body));
+        progress.json_matched = site.json.as_ref().map(|_| progress.json_failure.is_none());
         Ok(())
     }
 }

@@ -256,6 +256,9 @@ fn site(out: &mut String, r: &SiteReport, window: &str) {
         since = when(r.since),
         last = when(r.last_check_at),
     );
+    if let Some(why) = &r.reason {
+        let _ = write!(out, "<span class=\"reason\">{}</span>", esc(why));
+    }
     if let Some(url) = &r.url {
         if url.starts_with("http://") || url.starts_with("https://") {
             let _ = write!(out, "<a href=\"{0}\" rel=\"nofollow\">{0}</a>", esc(url));

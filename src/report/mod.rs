@@ -72,6 +72,22 @@ pub struct LastError {
     pub status_code: Option<i16>,
 }
 
+impl LastError {
+    /// For a person: `timeout: no answer in 5s`, `status 503, expected
+    /// 200-399`, `http 503`.
+    pub fn describe(&self) -> String {
+        match (&self.error_kind, &self.error, self.status_code) {
+            (Some(kind), Some(error), _) if kind != "http" || self.status_code.is_none() => {
+                format!("{kind}: {error}")
+            }
+            (_, Some(error), _) => error.clone(),
+            (_, None, Some(code)) => format!("status {code}"),
+            (Some(kind), None, None) => kind.clone(),
+            (None, None, None) => "down".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incident {
     #[serde(with = "rfc3339_ms")]
@@ -127,6 +143,10 @@ pub struct SiteReport {
     pub tls_expires_at: Option<OffsetDateTime>,
     pub tls_days_left: Option<i64>,
     pub last_error: Option<LastError>,
+    /// Why the site is in its state, for a person: a down or pending
+    /// site's latest failed check (its error, or the condition it failed),
+    /// a degraded site's slow check; null otherwise.
+    pub reason: Option<String>,
     pub incidents: Vec<Incident>,
     pub locations: Vec<LocationState>,
     /// What the status page draws; not part of the JSON.
@@ -797,6 +817,8 @@ struct Latest {
     url: String,
     /// Up, but slower than the site's `degraded_after`.
     degraded: bool,
+    /// Why it is degraded (the check's `condition`).
+    condition: Option<String>,
 }
 
 /// Each pair's newest check in `[from, now]`: the pairs are those with a
@@ -812,10 +834,11 @@ async fn latest_checks(
         pairs.iter().map(|(s, l)| (s.as_str(), l.as_str())).unzip();
     let rows = tx
         .query(
-            "SELECT p.site, p.location, c.started_at, c.url, coalesce(c.up AND c.degraded, false)
+            "SELECT p.site, p.location, c.started_at, c.url, coalesce(c.up AND c.degraded, false),
+                    c.condition
              FROM unnest($1::text[], $2::text[]) AS p(site, location)
              CROSS JOIN LATERAL (
-                 SELECT started_at, url, up, degraded FROM checks
+                 SELECT started_at, url, up, degraded, condition FROM checks
                  WHERE site = p.site COLLATE \"C\" AND location = p.location
                    AND started_at >= $3 AND started_at <= $4
                  ORDER BY started_at DESC LIMIT 1
@@ -833,6 +856,7 @@ async fn latest_checks(
                     at: r.get(2),
                     url: r.get(3),
                     degraded: r.get(4),
+                    condition: r.get(5),
                 },
             )
         })
@@ -1238,6 +1262,16 @@ fn site_report(
         .collect();
     incidents.reverse();
 
+    let reason = match state {
+        State::Down | State::Pending => last_errors.get(site).map(LastError::describe),
+        State::Degraded => latest
+            .range((site.to_owned(), String::new())..)
+            .take_while(|((s, _), _)| s == site)
+            .filter(|(_, l)| l.degraded)
+            .max_by_key(|(_, l)| l.at)
+            .and_then(|(_, l)| l.condition.clone()),
+        _ => None,
+    };
     let tls = mine.tls_seen();
     let tls_expires_at = tls.map(|(_, expires)| at(expires));
     SiteReport {
@@ -1262,6 +1296,7 @@ fn site_report(
         tls_expires_at,
         tls_days_left: tls_expires_at.map(|e| (e - now).whole_days()),
         last_error: last_errors.get(site).cloned(),
+        reason,
         incidents,
         locations,
         page: options.page.then(|| mine.page(report_from, now)),

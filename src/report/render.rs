@@ -52,18 +52,19 @@ pub(super) fn duration(seconds: f64) -> String {
     }
 }
 
+/// The site's latest failure (or, degraded, what made it so), short.
 fn last_error(r: &SiteReport) -> String {
-    match &r.last_error {
-        None => "-".to_owned(),
-        Some(e) => {
-            let what = match (&e.error_kind, e.status_code) {
-                (Some(kind), Some(code)) => format!("{kind} {code}"),
-                (Some(kind), None) => kind.clone(),
-                (None, Some(code)) => code.to_string(),
-                (None, None) => "down".to_owned(),
-            };
-            format!("{what} at {}", when(Some(e.at)))
+    let short = |text: &str| -> String {
+        if text.chars().count() > 60 {
+            text.chars().take(59).chain(['…']).collect()
+        } else {
+            text.to_owned()
         }
+    };
+    match (&r.last_error, r.state) {
+        (_, State::Degraded) if r.reason.is_some() => short(r.reason.as_deref().unwrap_or("")),
+        (None, _) => "-".to_owned(),
+        (Some(e), _) => format!("{} at {}", short(&e.describe()), when(Some(e.at))),
     }
 }
 

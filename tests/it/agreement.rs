@@ -213,3 +213,113 @@ async fn report_and_alert_agree_on_every_site_of_a_crafted_history() {
         never[0]
     );
 }
+
+/// Why a site is down travels from the check to alert, report and the
+/// page; `resolved` says when the outage began, ended and how long it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reason_travels_and_resolved_says_how_long_it_lasted() {
+    let rig = Rig::new("reason", "").await;
+    let why = "status 503, expected 200-299";
+    let failed = |minute: f64| {
+        let mut c = rig.answered_down("api", "eu", minute);
+        c.error = Some(why.to_owned());
+        c.condition = Some(why.to_owned());
+        c
+    };
+    let slow_why = "response time 900 ms, over degraded_after 500 ms";
+    let mut checks = vec![
+        rig.check("api", "eu", 0.0, true),
+        rig.check("api", "eu", 1.0, true),
+    ];
+    checks.extend([failed(2.0), failed(3.0), failed(4.0)]);
+    for minute in [0.0, 1.0, 2.0, 3.0, 4.0] {
+        let mut c = rig.check("slow", "eu", minute, true);
+        c.degraded = Some(minute >= 3.0);
+        c.condition = (minute >= 3.0).then(|| slow_why.to_owned());
+        checks.push(c);
+    }
+    rig.store(&checks).await;
+    let run = rig.alert(4.5).await;
+    let events = rig.events();
+    assert_eq!(rig.kinds(), ["down"], "{}", run.stdout);
+    assert_eq!(events[0]["error"], why);
+    assert!(
+        events[0]["summary"].as_str().unwrap().ends_with(why),
+        "{}",
+        events[0]
+    );
+    assert!(run.stdout.contains(why), "{}", run.stdout);
+
+    let report = |minute: f64, format: &'static str| {
+        let at = rfc3339_ms::format(&rig.at(minute));
+        let dir = rig.path().to_owned();
+        let env = rig.env();
+        async move {
+            let out = dir.join("page");
+            let mut args = vec!["report", "--format", format, "--at", at.as_str()];
+            let out_text = out.display().to_string();
+            if format == "html" {
+                args.extend(["--output", out_text.as_str()]);
+            }
+            let run = sitewatch(&dir, &args, &env).await;
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            if format == "html" {
+                std::fs::read_to_string(out.join("index.html")).unwrap()
+            } else {
+                run.stdout
+            }
+        }
+    };
+    let json: Value = serde_json::from_str(&report(4.5, "json").await).unwrap();
+    let by_site = |name: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["site"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_site("api")["state"], "down");
+    assert_eq!(by_site("api")["reason"], why, "{json}");
+    assert_eq!(by_site("api")["last_error"]["error"], why);
+    assert_eq!(by_site("slow")["state"], "degraded");
+    assert_eq!(by_site("slow")["reason"], slow_why, "{json}");
+    let table = report(4.5, "table").await;
+    assert!(table.contains("status 503, expected 200-299 at"), "{table}");
+    let page = report(4.5, "html").await;
+    assert!(page.contains(why) && page.contains(slow_why), "{page}");
+
+    rig.store(&[
+        rig.check("api", "eu", 5.0, true),
+        rig.check("api", "eu", 6.0, true),
+    ])
+    .await;
+    let run = rig.alert(6.5).await;
+    let events = rig.events();
+    assert_eq!(rig.kinds(), ["down", "resolved"], "{}", run.stdout);
+    let resolved = &events[1];
+    let minute = |m: f64| Value::from(rfc3339_ms::format(&rig.at(m)));
+    assert_eq!(resolved["outage_start"], minute(2.0), "{resolved}");
+    assert_eq!(resolved["outage_end"], minute(5.0), "{resolved}");
+    assert_eq!(resolved["duration_s"], 180.0, "{resolved}");
+    assert_eq!(resolved["since"], minute(5.0), "{resolved}");
+    assert!(
+        resolved["summary"]
+            .as_str()
+            .unwrap()
+            .contains("up again after 3m down"),
+        "{resolved}"
+    );
+    let json: Value = serde_json::from_str(&report(6.5, "json").await).unwrap();
+    let api = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["site"] == "api")
+        .unwrap();
+    assert_eq!(
+        (&api["state"], &api["since"]),
+        (&Value::from("up"), &minute(5.0))
+    );
+    assert_eq!(api["incidents"][0]["duration_s"], 180.0, "{api}");
+}

@@ -96,6 +96,7 @@ impl Rig {
             tls_expires_at: None,
             error_kind: (!up).then_some(ErrorKind::Connect),
             error: (!up).then(|| "Connection refused (os error 111)".to_owned()),
+            condition: None,
         }
     }
 

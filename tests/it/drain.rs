@@ -78,6 +78,7 @@ pub(crate) fn sample(i: usize) -> Check {
         tls_expires_at: None,
         error_kind: (!up).then_some(ErrorKind::Connect),
         error: (!up).then(|| "Connection refused (os error 111)".to_owned()),
+        condition: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 26] = [
+const FIELDS: [&str; 27] = [
     "schema",
     "check_id",
     "site",
@@ -39,6 +39,7 @@ const FIELDS: [&str; 26] = [
     "tls_expires_at",
     "error_kind",
     "error",
+    "condition",
 ];
 
 fn ms(v: &Value, field: &str) -> f64 {
@@ -185,6 +186,17 @@ async fn probe_once_publishes_one_message_per_site_field_by_field() {
         "an IP literal needs no lookup"
     );
     assert!(no_match["error_kind"].is_null(), "the request completed");
+    // Why it is down travels with it: the condition, in `error` too.
+    let why = no_match["condition"].as_str().unwrap_or_default();
+    assert!(
+        why == format!(
+            "regex `goodbye` not found in the body ({} bytes read)",
+            http::OK_BODY.len()
+        ),
+        "{no_match}"
+    );
+    assert_eq!(no_match["error"], no_match["condition"]);
+    assert!(ok["condition"].is_null(), "{ok}");
 
     for (site, code, reason) in [
         ("not-found", 404, "Not Found"),
@@ -201,6 +213,11 @@ async fn probe_once_publishes_one_message_per_site_field_by_field() {
             "{v}"
         );
         assert!(v["error_kind"].is_null() && v["regex"].is_null() && v["regex_matched"].is_null());
+        assert_eq!(
+            v["error"],
+            format!("status {code}, expected 200-399"),
+            "{v}"
+        );
     }
 
     let redirect = &by_site["redirect"];
@@ -674,6 +691,23 @@ async fn an_up_check_slower_than_degraded_after_is_degraded() {
     assert_eq!(got["fast-enough"], (true.into(), false.into()));
     assert_eq!(got["no-limit"], (true.into(), serde_json::Value::Null));
     assert_eq!(got["down"], (false.into(), false.into()));
+    let conditions: HashMap<String, serde_json::Value> = run
+        .json_lines()
+        .into_iter()
+        .map(|v| {
+            (
+                v["site"].as_str().unwrap().to_owned(),
+                v["condition"].clone(),
+            )
+        })
+        .collect();
+    let slow = conditions["slow-for-it"].as_str().unwrap_or_default();
+    assert!(
+        slow.starts_with("response time ") && slow.ends_with("over degraded_after 0 ms"),
+        "{slow}"
+    );
+    assert!(conditions["fast-enough"].is_null());
+    assert_eq!(conditions["down"], "status 500, expected 200-399");
 
     std::fs::write(
         dir.path().join("sites.toml"),
@@ -748,6 +782,20 @@ async fn json_conditions_decide_up_and_are_published() {
         assert!(got[site]["error_kind"].is_null(), "the request completed");
     }
     assert_eq!(got["too-large"]["body_bytes"], 20);
+    // Each says which condition failed, what was expected and what came.
+    assert_eq!(
+        got["mismatch"]["error"],
+        r#"json $.status: expected "DOWN", got "UP""#
+    );
+    assert_eq!(
+        got["missing"]["condition"],
+        r#"json $.checks.cache: expected "ok", not found"#
+    );
+    assert_eq!(
+        got["too-large"]["condition"],
+        "json: the body (20 bytes) is not JSON"
+    );
+    assert!(got["match"]["condition"].is_null());
     assert_eq!(seen("with-regex"), (true.into(), true.into(), 200.into()));
     assert_eq!(got["with-regex"]["regex_matched"], true);
     assert_eq!(seen("none"), (true.into(), Value::Null, 200.into()));
