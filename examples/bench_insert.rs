@@ -44,6 +44,7 @@ fn check(i: usize) -> Check {
         tls_expires_at: Some(OffsetDateTime::now_utc()),
         error_kind: (!up).then_some(ErrorKind::Timeout),
         error: (!up).then(|| "timed out after 10s waiting for the response".into()),
+        condition: None,
     }
 }
 
