@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 26);
+        assert_eq!(json.as_object().unwrap().len(), 27);
         assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));

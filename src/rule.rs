@@ -197,7 +197,8 @@ pub fn location_periods(checks: &[(OffsetDateTime, bool)], rule: &Rule) -> (Vec<
 /// The site's down periods: while at least `quorum` of its `locations`
 /// are down (a majority of those given).
 pub fn site_periods(locations: &[Vec<Period>], quorum: Quorum) -> Vec<Period> {
-    // +1 at a start, -1 at an end; at equal times ends go first.
+    // +1 at a start, -1 at an end; the edges of one instant are taken
+    // together (a location coming back as another goes down is no gap).
     let mut edges: Vec<(OffsetDateTime, i32)> = Vec::new();
     for periods in locations {
         for p in periods {
@@ -211,8 +212,11 @@ pub fn site_periods(locations: &[Vec<Period>], quorum: Quorum) -> Vec<Period> {
     let needed = i64::from(quorum.needed(locations.len() as u32));
     let (mut down, mut start) = (0i64, None);
     let mut out = Vec::new();
-    for (at, step) in edges {
+    for (i, &(at, step)) in edges.iter().enumerate() {
         down += i64::from(step);
+        if edges.get(i + 1).is_some_and(|next| next.0 == at) {
+            continue;
+        }
         match start {
             None if down >= needed => start = Some(at),
             Some(s) if down < needed => {
@@ -444,6 +448,180 @@ mod tests {
         assert_eq!((v.state, v.since), (SiteState::Maintenance, Some(T0)));
         for s in SiteState::ALL {
             assert_eq!(SiteState::parse(s.as_str()), Some(s));
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The same rule written another way: over runs of equal checks.
+        fn reference(checks: &[(OffsetDateTime, bool)], rule: &Rule) -> Vec<Period> {
+            let mut runs: Vec<(bool, u32, OffsetDateTime)> = Vec::new();
+            for &(at, up) in checks {
+                match runs.last_mut() {
+                    Some((u, n, _)) if *u == up => *n += 1,
+                    _ => runs.push((up, 1, at)),
+                }
+            }
+            let mut out = Vec::new();
+            let mut since = None;
+            for (up, n, start) in runs {
+                match (up, since) {
+                    (false, None) if n >= rule.failure_threshold.max(1) => since = Some(start),
+                    (true, Some(s)) if n >= rule.success_threshold.max(1) => {
+                        out.push(Period {
+                            start: s,
+                            end: Some(start),
+                        });
+                        since = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(s) = since {
+                out.push(Period {
+                    start: s,
+                    end: None,
+                });
+            }
+            out
+        }
+
+        fn any_rule() -> impl Strategy<Value = Rule> {
+            (
+                1u32..6,
+                1u32..5,
+                prop_oneof![(1u32..5).prop_map(Quorum::Count), Just(Quorum::Majority)],
+                1u64..40,
+            )
+                .prop_map(|(f, s, quorum, stale)| Rule {
+                    failure_threshold: f,
+                    success_threshold: s,
+                    quorum,
+                    stale_after: Duration::from_secs(stale * 60),
+                })
+        }
+
+        fn pattern() -> impl Strategy<Value = Vec<bool>> {
+            proptest::collection::vec(prop_oneof![3 => Just(true), 2 => Just(false)], 0..60)
+        }
+
+        fn timed(pattern: &[bool]) -> Vec<(OffsetDateTime, bool)> {
+            pattern
+                .iter()
+                .enumerate()
+                .map(|(i, up)| (minute(i as i64), *up))
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// The streak machine agrees with the rule written over runs,
+            /// and fed in any number of pieces (alert, run after run) ends
+            /// where it ends fed at once (report).
+            #[test]
+            fn periods_match_the_reference_in_one_piece_or_many(
+                rule in any_rule(),
+                checks in pattern(),
+                cuts in proptest::collection::vec(0usize..60, 0..4),
+            ) {
+                let checks = timed(&checks);
+                let (periods, whole) = location_periods(&checks, &rule);
+                prop_assert_eq!(&periods, &reference(&checks, &rule));
+                let mut streak = Streak::default();
+                let mut pieces = cuts.clone();
+                pieces.sort_unstable();
+                let mut from = 0;
+                for cut in pieces.into_iter().chain([checks.len()]) {
+                    let cut = cut.clamp(from, checks.len());
+                    for &(at, up) in &checks[from..cut] {
+                        streak.apply(at, up, &rule);
+                    }
+                    from = cut;
+                }
+                prop_assert_eq!(streak, whole);
+                prop_assert_eq!(whole.is_down(), periods.last().is_some_and(|p| p.end.is_none()));
+            }
+
+            /// The site's state follows from its locations' as the rule says.
+            #[test]
+            fn a_site_is_down_exactly_when_a_quorum_of_its_fresh_locations_is(
+                rule in any_rule(),
+                locations in proptest::collection::vec((pattern(), 0i64..60, any::<bool>()), 0..5),
+                maintenance in any::<bool>(),
+            ) {
+                let now = minute(100);
+                let seen: Vec<Seen> = locations
+                    .iter()
+                    .map(|(p, late, degraded)| Seen {
+                        last_at: minute(40 + late),
+                        streak: location_periods(&timed(p), &rule).1,
+                        degraded: *degraded,
+                    })
+                    .collect();
+                let v = site(&rule, now, maintenance, &seen);
+                let stale = time::Duration::try_from(rule.stale_after).unwrap();
+                let fresh: Vec<&Seen> = seen.iter().filter(|l| now - l.last_at <= stale).collect();
+                let down = fresh.iter().filter(|l| l.streak.is_down()).count() as u32;
+                let expected = if seen.is_empty() {
+                    SiteState::Unknown
+                } else if maintenance {
+                    SiteState::Maintenance
+                } else if fresh.is_empty() {
+                    SiteState::Stale
+                } else if down >= 1 && down >= rule.quorum.needed(fresh.len() as u32) {
+                    SiteState::Down
+                } else if fresh.iter().any(|l| l.streak.is_failing()) {
+                    SiteState::Pending
+                } else if fresh.iter().any(|l| l.degraded) {
+                    SiteState::Degraded
+                } else {
+                    SiteState::Up
+                };
+                prop_assert_eq!(v.state, expected);
+                prop_assert_eq!((v.down, v.fresh), (down, fresh.len() as u32));
+                let under = site(&rule, now, false, &seen);
+                if v.state == SiteState::Maintenance {
+                    prop_assert_eq!(v.since, under.since);
+                }
+                if under.state == SiteState::Down {
+                    let starts: Vec<OffsetDateTime> =
+                        fresh.iter().filter_map(|l| l.streak.down_since).collect();
+                    let since = under.since.unwrap();
+                    prop_assert!(starts.contains(&since) && since <= now);
+                }
+            }
+
+            /// With a quorum of one, the site is down while any location
+            /// is; a quorum above the locations' number is never met.
+            #[test]
+            fn site_periods_are_the_union_with_quorum_one(
+                rule in any_rule(),
+                locations in proptest::collection::vec(pattern(), 1..4),
+            ) {
+                let per: Vec<Vec<Period>> = locations
+                    .iter()
+                    .map(|p| location_periods(&timed(p), &rule).0)
+                    .collect();
+                let union = site_periods(&per, Quorum::Count(1));
+                for w in union.windows(2) {
+                    prop_assert!(w[0].end.is_some_and(|e| e < w[1].start));
+                }
+                let covers = |u: &Period, p: &Period| {
+                    u.start <= p.start
+                        && match (u.end, p.end) {
+                            (None, _) => true,
+                            (Some(ue), Some(pe)) => pe <= ue,
+                            (Some(_), None) => false,
+                        }
+                };
+                for p in per.iter().flatten() {
+                    prop_assert!(union.iter().any(|u| covers(u, p)), "{:?} not in {:?}", p, union);
+                }
+                prop_assert!(site_periods(&per, Quorum::Count(per.len() as u32 + 1)).is_empty());
+            }
         }
     }
 }

@@ -202,6 +202,7 @@ fn decode_unchecked(payload: Option<&[u8]>, window: &Window) -> Result<Check, Re
         ("reason", check.reason.as_ref()),
         ("regex", check.regex.as_ref()),
         ("error", check.error.as_ref()),
+        ("condition", check.condition.as_ref()),
     ];
     for (field, value) in texts {
         if value.is_some_and(|v| v.contains('\0')) {
@@ -418,5 +419,135 @@ mod tests {
         assert!(r.contains("\\u{0}"), "{r:?}");
         let long = storable(&"x".repeat(10_000));
         assert_eq!(long.chars().count(), MAX_REASON_CHARS + 1);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Times from year -9999 to 9999 and the edges around the window.
+        fn any_time() -> impl Strategy<Value = OffsetDateTime> {
+            let w = window();
+            prop_oneof![
+                1 => (-377_705_116_800i64..=253_402_300_799i64)
+                    .prop_map(|s| OffsetDateTime::from_unix_timestamp(s).unwrap()),
+                1 => (-600i64..=600).prop_map(move |s| w.latest + time::Duration::seconds(s)),
+                1 => (-600i64..=600).prop_map(move |s| w.earliest + time::Duration::seconds(s)),
+                6 => (0i64..=400 * 86_400).prop_map(move |s| w.earliest + time::Duration::seconds(s)),
+            ]
+        }
+
+        fn any_ms() -> impl Strategy<Value = Option<f64>> {
+            prop_oneof![
+                2 => Just(None),
+                8 => (0.0f64..100_000.0).prop_map(Some),
+                1 => (0.0f64..200_000_000.0).prop_map(Some),
+                1 => Just(Some(f64::INFINITY)),
+                1 => Just(Some(-1.0)),
+                1 => Just(Some(MAX_DURATION_MS)),
+            ]
+        }
+
+        fn any_text() -> impl Strategy<Value = String> {
+            prop_oneof![8 => "[a-z]{1,8}", 1 => "[a-z]{0,3}\\x00[a-z]{0,3}", 1 => ".{0,12}"]
+        }
+
+        prop_compose! {
+            fn any_check()(
+                started_at in any_time(),
+                expires in proptest::option::weighted(0.2, any_time()),
+                response in any_ms(),
+                dns in any_ms(),
+                status in proptest::option::of(prop_oneof![8 => 100u16..=999, 1 => any::<u16>()]),
+                site in any_text(),
+                error in proptest::option::weighted(0.3, any_text()),
+                condition in proptest::option::weighted(0.3, any_text()),
+                up in any::<bool>(),
+            ) -> serde_json::Value {
+                let mut v = valid();
+                v["started_at"] = rfc3339_ms::format(&started_at).into();
+                v["tls_expires_at"] = expires.map(|t| rfc3339_ms::format(&t)).into();
+                v["response_time_ms"] = response.map_or(serde_json::Value::Null, |r| {
+                    serde_json::Number::from_f64(r).map_or("inf".into(), Into::into)
+                });
+                v["dns_ms"] = dns.map_or(serde_json::Value::Null, |r| {
+                    serde_json::Number::from_f64(r).map_or("inf".into(), Into::into)
+                });
+                v["status_code"] = status.into();
+                v["site"] = site.into();
+                v["error"] = error.into();
+                v["condition"] = condition.into();
+                v["up"] = up.into();
+                v
+            }
+        }
+
+        /// What drain must accept, written out plainly: the decoder
+        /// accepts exactly these.
+        fn plausible(v: &serde_json::Value) -> bool {
+            let w = window();
+            let time = |k: &str| {
+                v[k].as_str().and_then(|t| {
+                    OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+                })
+            };
+            let started = time("started_at");
+            let duration_ok = |k: &str| match &v[k] {
+                serde_json::Value::Null => k != "response_time_ms",
+                n => n
+                    .as_f64()
+                    .is_some_and(|f| (0.0..=MAX_DURATION_MS).contains(&f)),
+            };
+            let text_ok = |k: &str| v[k].as_str().is_none_or(|t| !t.contains('\0'));
+            started.is_some_and(|t| w.earliest <= t && t <= w.latest)
+                && (v["tls_expires_at"].is_null()
+                    || time("tls_expires_at").is_some_and(plausible_expiry))
+                && duration_ok("response_time_ms")
+                && duration_ok("dns_ms")
+                && v["status_code"]
+                    .as_u64()
+                    .is_none_or(|c| (100..=999).contains(&c))
+                && v["site"].as_str().is_some_and(|s| !s.is_empty())
+                && ["site", "error", "condition"].iter().all(|k| text_ok(k))
+        }
+
+        /// The generated checks reach both sides of the line, so the
+        /// property below compares something.
+        #[test]
+        fn the_generator_makes_both_plausible_and_implausible_checks() {
+            use proptest::strategy::ValueTree as _;
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let strategy = any_check();
+            let (mut yes, mut no) = (0, 0);
+            for _ in 0..500 {
+                let v = strategy.new_tree(&mut runner).unwrap().current();
+                if plausible(&v) { yes += 1 } else { no += 1 }
+            }
+            assert!(yes > 20 && no > 20, "{yes} plausible, {no} not");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            /// Any bytes: no panic, and a refusal's reason is storable.
+            #[test]
+            fn any_payload_is_decoded_or_refused_with_a_storable_reason(
+                bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            ) {
+                if let Err(reason) = decode(Some(&bytes), &window()) {
+                    prop_assert!(!reason.contains('\0'));
+                    prop_assert!(reason.chars().count() <= MAX_REASON_CHARS + 1);
+                }
+            }
+
+            /// Checks with fields anywhere in their ranges: accepted
+            /// exactly when every value can be right.
+            #[test]
+            fn a_check_is_accepted_exactly_when_it_is_plausible(v in any_check()) {
+                let bytes = serde_json::to_vec(&v).unwrap();
+                let decoded = decode(Some(&bytes), &window());
+                prop_assert_eq!(decoded.is_ok(), plausible(&v), "{} -> {:?}", v, decoded.err());
+            }
+        }
     }
 }
