@@ -103,6 +103,12 @@ pub struct SitesDoc {
     /// When `alert` keeps quiet.
     #[serde(default)]
     pub maintenance: Vec<MaintenanceRaw>,
+    /// The `[[site]]`s that are not sites at all (a key of the wrong type,
+    /// an unknown key), one line each naming the site, its line and the
+    /// key: `validate` lists them beside the other sites' problems; a job
+    /// stops at the first.
+    #[serde(skip)]
+    pub invalid: Vec<String>,
 }
 
 /// `[alerts]`, or a site's `[site.alerts]`, as written: each key unset
@@ -130,7 +136,10 @@ pub struct AlertsRaw {
 
 /// `quorum` as written: `2` or `"majority"`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a number of locations such as 2, or \"majority\""
+)]
 pub enum Quorum {
     Count(u32),
     Word(String),
@@ -237,7 +246,10 @@ impl RawSite {
 
 /// `expect_status` as written: `200` or `"200-399"` or `"200,301-302"`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a status code such as 200, or a string such as \"200-399\" or \"200,301-302\""
+)]
 pub enum StatusText {
     Code(u16),
     Text(String),
@@ -267,17 +279,19 @@ where
 }
 
 impl SitesDoc {
-    /// Reads and parses a sites file; a syntax error names the file and line.
+    /// Reads and parses a sites file; a syntax error names the file and
+    /// line, a value of the wrong type its key. Each `[[site]]` is read on
+    /// its own: one that is not a site is kept in [`SitesDoc::invalid`]
+    /// and does not hide the others.
     pub fn read(path: &Path) -> Result<SitesDoc> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::config(format!("sites file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
+        let label = format!("sites file {}", path.display());
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| {
             let at = e
                 .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!(" (line {line})")
-                })
+                .map(|span| format!(" (line {})", line_of(span.start)))
                 .unwrap_or_default();
             let message = e
                 .message()
@@ -285,9 +299,108 @@ impl SitesDoc {
                 .next()
                 .unwrap_or("invalid TOML")
                 .to_owned();
-            Error::config(format!("sites file {}{at}: {message}", path.display()))
+            Error::config(format!("{label}{at}: {message}"))
+        })?;
+        let sites = table.remove("site");
+        let mut doc: SitesDoc =
+            keyed(toml::Value::Table(table)).map_err(|e| Error::config(format!("{label}: {e}")))?;
+        let Some(sites) = sites else {
+            return Ok(doc);
+        };
+        let toml::Value::Array(sites) = sites else {
+            return Err(Error::config(format!(
+                "{label}: site: expected [[site]] tables"
+            )));
+        };
+        // Where each [[site]] and each of its keys is, for their lines.
+        #[derive(Deserialize)]
+        struct Spans {
+            #[serde(default)]
+            site: Vec<toml::Spanned<BTreeMap<String, toml::Spanned<toml::Value>>>>,
+        }
+        let spans: Vec<(usize, BTreeMap<String, usize>)> = toml::from_str::<Spans>(&text)
+            .map(|s| {
+                s.site
+                    .iter()
+                    .map(|t| {
+                        let keys = t
+                            .get_ref()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), line_of(v.span().start)))
+                            .collect();
+                        (line_of(t.span().start), keys)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (i, value) in sites.into_iter().enumerate() {
+            let name = value
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .map_or_else(|| format!("#{}", i + 1), |n| format!("`{n}`"));
+            match keyed::<RawSite, _>(value) {
+                Ok(site) => doc.site.push(site),
+                Err(e) => {
+                    // The key's own line where it has one, else the site's.
+                    let line = spans.get(i).and_then(|(site, keys)| {
+                        e.key().and_then(|k| keys.get(k)).or(Some(site)).copied()
+                    });
+                    let line = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                    doc.invalid
+                        .push(format!("{}: site {name}{line}: {e}", path.display()));
+                }
+            }
+        }
+        Ok(doc)
+    }
+}
+
+/// A value of the wrong shape, and the key it is about.
+#[derive(Debug)]
+struct Keyed {
+    /// `timeout`, `alerts.quorum`; empty for the table itself.
+    path: String,
+    message: String,
+}
+
+impl Keyed {
+    /// The first key of the path, or the unknown key the message names.
+    fn key(&self) -> Option<&str> {
+        let first = self.path.split(['.', '[']).next().filter(|k| !k.is_empty());
+        first.or_else(|| {
+            let rest = self.message.strip_prefix("unknown field `")?;
+            rest.split('`').next()
         })
     }
+}
+
+impl std::fmt::Display for Keyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unknown = format!("unknown field `{}`", self.path);
+        if self.path.is_empty() || self.message.starts_with(&unknown) {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Deserializes `value`, an error naming the key it is about:
+/// `timeout: invalid type: integer `5`, expected a string`.
+fn keyed<'de, T: serde::de::DeserializeOwned, D: serde::Deserializer<'de>>(
+    value: D,
+) -> std::result::Result<T, Keyed>
+where
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        Keyed {
+            path: if path == "." { String::new() } else { path },
+            message: message.lines().next().unwrap_or_default().trim().to_owned(),
+        }
+    })
 }
 
 /// The set of HTTP status codes that count as up.
@@ -446,22 +559,47 @@ pub fn check_label(what: &str, value: &str) -> std::result::Result<(), String> {
 struct Written {
     label: String,
     raw: Vec<RawSite>,
+    /// The entries that are not sites, one line each.
+    invalid: Vec<String>,
     defaults: Defaults,
     base: PathBuf,
+}
+
+impl Written {
+    /// The sites, or the first entry that is not one (a job stops there).
+    fn strict(self) -> Result<Written> {
+        match self.invalid.first() {
+            Some(why) => Err(Error::config(why.clone())),
+            None => Ok(self),
+        }
+    }
 }
 
 fn written(source: &SitesSource) -> Result<Written> {
     let (defaults, base) = source.defaults();
     match source {
         SitesSource::Inline(json, _) => {
-            let raw: Vec<RawSite> = serde_json::from_str(json).map_err(|e| {
+            let list: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|e| {
                 Error::config(format!(
                     "SITEWATCH_SITES: {e} (expected a JSON list of sites)"
                 ))
             })?;
+            let mut raw = Vec::new();
+            let mut invalid = Vec::new();
+            for (i, value) in list.into_iter().enumerate() {
+                let name = value
+                    .get("name")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(|| format!("#{}", i + 1), |n| format!("`{n}`"));
+                match keyed::<RawSite, _>(value) {
+                    Ok(site) => raw.push(site),
+                    Err(e) => invalid.push(format!("SITEWATCH_SITES: site {name}: {e}")),
+                }
+            }
             Ok(Written {
                 label: "SITEWATCH_SITES".to_owned(),
                 raw,
+                invalid,
                 defaults,
                 base,
             })
@@ -470,6 +608,7 @@ fn written(source: &SitesSource) -> Result<Written> {
         SitesSource::File(path, doc) | SitesSource::Database(Some((path, doc))) => Ok(Written {
             label: path.display().to_string(),
             raw: doc.site.clone(),
+            invalid: doc.invalid.clone(),
             defaults,
             base,
         }),
@@ -488,13 +627,13 @@ fn written(source: &SitesSource) -> Result<Written> {
 pub fn raw(source: &SitesSource) -> Result<Vec<RawSite>> {
     match source {
         SitesSource::Missing(_) => Ok(Vec::new()),
-        source => written(source).map(|w| w.raw),
+        source => written(source).and_then(Written::strict).map(|w| w.raw),
     }
 }
 
 /// Loads and validates the sites of a file or `SITEWATCH_SITES`.
 pub fn load(source: &SitesSource) -> Result<Vec<Site>> {
-    let w = written(source)?;
+    let w = written(source)?.strict()?;
     validate_all(w.raw, &w.defaults, &w.base)
         .map_err(|e| Error::config(format!("{}: {}", w.label, e.one_line())))
 }
@@ -506,22 +645,23 @@ pub fn problems(source: &SitesSource) -> (usize, Vec<String>) {
     let Written {
         label,
         raw,
+        invalid,
         defaults,
         base,
     } = match written(source) {
         Ok(w) => w,
         Err(e) => return (0, vec![e.one_line()]),
     };
-    if raw.is_empty() {
+    if raw.is_empty() && invalid.is_empty() {
         return (
             0,
             vec![format!("{label}: no sites to check: add a [[site]]")],
         );
     }
-    let count = raw.len();
+    let count = raw.len() + invalid.len();
     let mut names = HashSet::new();
     let mut shared = Shared::default();
-    let mut out = Vec::new();
+    let mut out = invalid;
     for site in raw {
         if !names.insert(site.name.clone()) {
             out.push(format!(

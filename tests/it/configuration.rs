@@ -45,7 +45,7 @@ async fn an_unknown_key_in_a_site_is_named_with_its_line() {
         "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
         &[],
         &[],
-        "sites file sites.toml (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`",
+        "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`",
     )
     .await;
 }
@@ -421,4 +421,53 @@ async fn the_help_of_every_command_lists_every_setting_it_reads() {
     .await;
     assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
     assert!(run.stdout.contains("SITEWATCH_DATABASE_URL"));
+}
+
+/// A value of the wrong type names its key and line, and does not hide the
+/// other sites' problems from `validate`; a job stops at it, checking
+/// nothing.
+#[tokio::test]
+async fn a_wrong_type_names_its_key_and_the_other_sites_are_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        "[[site]]\nname = \"a\"\nurl = \"https://127.0.0.1:1/\"\ntimeout = 5\n\
+         [[site]]\nname = \"b\"\nurl = \"ftp://x/\"\n\
+         [[site]]\nname = \"c\"\nurl = \"https://127.0.0.1:1/\"\nexpect_status = [200]\n\
+         [[site]]\nname = \"d\"\nurl = \"https://127.0.0.1:1/\"\n[site.alerts]\nquorum = true\n",
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["validate"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "sites.toml: site `a` (line 4): timeout: invalid type: integer `5`, expected a string",
+            "sites.toml: site `c` (line 11): expect_status: expected a status code such as 200, or a string such as \"200-399\" or \"200,301-302\"",
+            "sites.toml: site `d` (line 15): alerts.quorum: expected a number of locations such as 2, or \"majority\"",
+            "sites.toml: site `b`: url `ftp://x/`: only http:// and https:// URLs with a host can be checked",
+            "error: 4 problems found (above)",
+        ],
+        "{}",
+        run.stderr
+    );
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end().lines().last().unwrap(),
+        "error: sites.toml: site `a` (line 4): timeout: invalid type: integer `5`, expected a string"
+    );
+    assert!(run.stdout.is_empty(), "nothing was checked: {}", run.stdout);
+    // Outside the sites, the key is named too.
+    std::fs::write(dir.path().join("sites.toml"), "[defaults]\ntimeout = 5\n").unwrap();
+    let run = sitewatch(dir.path(), &["validate"], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "sites file sites.toml: defaults.timeout: invalid type: integer `5`, expected a string"
+        ),
+        "{}",
+        run.stderr
+    );
 }
