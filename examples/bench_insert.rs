@@ -45,6 +45,7 @@ fn check(i: usize) -> Check {
         error_kind: (!up).then_some(ErrorKind::Timeout),
         error: (!up).then(|| "timed out after 10s waiting for the response".into()),
         condition: None,
+        run_id: None,
     }
 }
 

@@ -103,6 +103,10 @@ pub struct Check {
     /// otherwise. Absent from older messages.
     #[serde(default)]
     pub condition: Option<String>,
+    /// The `probe-once` run that made it (its run record's `run_id`).
+    /// Absent from older messages.
+    #[serde(default)]
+    pub run_id: Option<Uuid>,
 }
 
 /// Whether a certificate expiry is one PostgreSQL stores and every reader
@@ -145,6 +149,11 @@ pub struct Run {
     pub checked: u64,
     /// Checks the broker acknowledged.
     pub published: u64,
+    /// Checks that got any answer from their site (see
+    /// [`crate::rule::answered`]): none of several means the prober's own
+    /// network was down. Absent from older records.
+    #[serde(default)]
+    pub answered: Option<u64>,
     /// `ok`, `deadline` (stopped starting checks at its deadline), or the
     /// signal that stopped it (`SIGTERM`).
     pub outcome: String,
@@ -251,13 +260,14 @@ mod tests {
             error_kind: Some(ErrorKind::Connect),
             error: Some("connection refused".into()),
             condition: None,
+            run_id: Some(Uuid::nil()),
         };
         let json: serde_json::Value = serde_json::from_slice(&check.to_json()).unwrap();
         assert_eq!(json["started_at"], "2026-11-22T13:45:01.123Z");
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 27);
+        assert_eq!(json.as_object().unwrap().len(), 28);
         assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));

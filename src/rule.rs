@@ -112,6 +112,20 @@ impl SiteState {
     }
 }
 
+/// Whether a check got any answer from the site: up, a status code, or a
+/// failure after the connection (not a DNS, connect or TLS failure of the
+/// prober's own network, nor its timeout before any byte).
+pub fn answered(up: bool, status_code: Option<i16>, error_kind: Option<&str>) -> bool {
+    up || status_code.is_some() || error_kind.is_none()
+}
+
+/// Whether a prober's run was blind: it checked several sites and none
+/// answered. Its own network was down, not the sites: its checks say
+/// nothing about them, and neither `report` nor `alert` counts them.
+pub fn blind(checked: u64, answered: u64) -> bool {
+    checked >= 2 && answered == 0
+}
+
 /// A down period; `end` is `None` while it lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {

@@ -919,8 +919,9 @@ async fn insert_runs(
         let r = &l.run;
         tx.execute(
             "INSERT INTO runs (run_id, job, location, shard, tick_s, started_at, finished_at,
-                 sites_due, checked, published, outcome, kafka_topic, kafka_partition, kafka_offset)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 sites_due, checked, published, outcome, kafka_topic, kafka_partition, kafka_offset,
+                 answered)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (run_id) DO NOTHING",
             &[
                 &r.run_id,
@@ -937,6 +938,7 @@ async fn insert_runs(
                 &topic,
                 &l.partition,
                 &l.offset,
+                &r.answered.map(|a| a as i64),
             ],
         )
         .await
@@ -1001,7 +1003,7 @@ pub async fn prepare(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Column types of `staging_checks` in COPY order.
-const CHECK_TYPES: [Type; 30] = [
+const CHECK_TYPES: [Type; 31] = [
     Type::UUID,
     Type::INT2,
     Type::TEXT,
@@ -1032,6 +1034,7 @@ const CHECK_TYPES: [Type; 30] = [
     Type::INT4,
     Type::TEXT,
     Type::TEXT,
+    Type::UUID,
 ];
 
 /// The checks, [`Insert::Direct`] or [`Insert::SkippingKnown`]: binary
@@ -1060,7 +1063,7 @@ async fn insert_checks(
               status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
               regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
               kafka_topic, kafka_partition, kafka_offset, degraded, json_matched, redirects,
-              final_url, condition) FROM STDIN BINARY"
+              final_url, condition, run_id) FROM STDIN BINARY"
         ))
         .await
         .context("cannot start copying checks")?;
@@ -1113,6 +1116,7 @@ async fn insert_checks(
                 &redirects,
                 &c.final_url,
                 &c.condition,
+                &c.run_id,
             ])
             .await
             .context("cannot copy checks")?;

@@ -28,6 +28,9 @@ pub struct NewCheck {
     pub error: Option<String>,
     pub tls_expires_at: Option<OffsetDateTime>,
     pub url: String,
+    /// Whether its run was blind (no check of several answered), by the
+    /// run record; `None` without one (not stored yet, or an older prober).
+    pub run_blind: Option<bool>,
 }
 
 /// A site seen from one location: the position (newest check evaluated)
@@ -141,20 +144,35 @@ pub fn evaluate(
     let mut out = Outcome::default();
     checks.sort_by_key(|c| (c.started_at, c.check_id));
 
-    // A prober that lost its own network: every site it checked (several)
-    // failed without any answer. Its checks say nothing about the sites.
+    // A prober that lost its own network: a run of several checks none of
+    // which was answered (crate::rule::blind). Its checks say nothing about
+    // the sites. The run record says so; for checks whose record is not
+    // stored yet, the same rule over the location's new checks does.
     let mut by_location: BTreeMap<&str, Vec<&NewCheck>> = BTreeMap::new();
     for c in &checks {
         by_location.entry(&c.location).or_default().push(c);
     }
-    let mut blind = BTreeSet::new();
+    let mut blind_batch = BTreeSet::new();
     let mut sites_seen: HashMap<String, usize> = HashMap::new();
     for (location, seen) in &by_location {
         let sites: BTreeSet<&str> = seen.iter().map(|c| c.site.as_str()).collect();
         sites_seen.insert((*location).to_owned(), sites.len());
-        let no_answer = seen
+        let unrecorded: Vec<&&NewCheck> = seen.iter().filter(|c| c.run_blind.is_none()).collect();
+        let unrecorded_sites: BTreeSet<&str> = unrecorded.iter().map(|c| c.site.as_str()).collect();
+        let answered = unrecorded
             .iter()
-            .all(|c| !c.up && c.status_code.is_none() && c.error_kind.is_some());
+            .filter(|c| rule::answered(c.up, c.status_code, c.error_kind.as_deref()))
+            .count();
+        if rule::blind(unrecorded_sites.len() as u64, answered as u64) {
+            blind_batch.insert((*location).to_owned());
+        }
+    }
+    let is_blind = |c: &NewCheck| {
+        c.run_blind
+            .unwrap_or_else(|| blind_batch.contains(&c.location))
+    };
+    for (location, seen) in &by_location {
+        let Some(newest) = seen.last() else { continue };
         let prober = state
             .probers
             .entry((*location).to_owned())
@@ -163,18 +181,23 @@ pub fn evaluate(
                 since: now,
                 notified: "up".to_owned(),
             });
-        let next = if sites.len() >= 2 && no_answer {
-            blind.insert((*location).to_owned());
+        let next = if is_blind(newest) {
             "prober_down"
         } else {
             "up"
         };
         if prober.state != next {
             prober.state = next.to_owned();
-            prober.since = seen.first().map_or(now, |c| c.started_at);
+            prober.since = seen
+                .iter()
+                .rev()
+                .take_while(|c| is_blind(c) == (next == "prober_down"))
+                .last()
+                .map_or(now, |c| c.started_at);
             out.probers.insert((*location).to_owned());
         }
     }
+    let blind: Vec<bool> = checks.iter().map(is_blind).collect();
     drop(by_location);
     // A location whose runs stopped (the run ledger): no run for three
     // ticks, and at least the site default's stale_after.
@@ -207,7 +230,7 @@ pub fn evaluate(
 
     // Each location's streak, check by check in time order.
     let mut certificates: HashMap<String, OffsetDateTime> = HashMap::new();
-    for c in checks {
+    for (c, blind) in checks.into_iter().zip(blind) {
         let key = (c.site.clone(), c.location.clone());
         let rule = config.policy(&c.site).rule();
         if let Some(loc) = state.locations.get(&key)
@@ -236,7 +259,7 @@ pub fn evaluate(
         {
             certificates.insert(c.site.clone(), expires);
         }
-        if blind.contains(&c.location) {
+        if blind {
             out.skipped += 1;
             continue;
         }

@@ -335,9 +335,11 @@ async fn new_checks(
     let rows = tx
         .query(
             "SELECT c.site, c.location, c.started_at, c.check_id, c.up, c.status_code,
-                    c.error_kind, c.error, c.tls_expires_at, c.url, coalesce(c.degraded, false)
+                    c.error_kind, c.error, c.tls_expires_at, c.url, coalesce(c.degraded, false),
+                    r.checked::bigint, r.answered
              FROM checks c
              LEFT JOIN alert_locations p ON p.site = c.site AND p.location = c.location
+             LEFT JOIN runs r ON r.run_id = c.run_id
              WHERE c.started_at > $1 AND c.started_at <= $2
                AND (p.site IS NULL OR p.last_started_at > $2
                     OR (c.started_at, c.check_id) > (p.last_started_at, p.last_check_id))",
@@ -359,6 +361,12 @@ async fn new_checks(
             tls_expires_at: r.get(8),
             url: r.get(9),
             degraded: r.get(10),
+            run_blind: r
+                .get::<_, Option<i64>>(11)
+                .zip(r.get::<_, Option<i64>>(12))
+                .map(|(checked, answered)| {
+                    crate::rule::blind(checked.max(0) as u64, answered.max(0) as u64)
+                }),
         })
         .collect())
 }

@@ -120,12 +120,24 @@ pub async fn run(
     let stop_checks_at = options.deadline.map(|d| start + d - reserve(d));
     let mut table = Vec::new();
     let (mut unsent, mut enqueue_error) = (0usize, None::<String>);
+    // Every check names its run: a run none of whose checks got an answer
+    // is the prober's own outage (crate::rule::blind).
+    let run_id = uuid::Uuid::now_v7();
+    let mut answered = 0u64;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             result = results.recv() => {
-                let Some(check) = result else { break };
+                let Some(mut check) = result else { break };
+                check.run_id = Some(run_id);
                 summary.checked += 1;
+                if crate::rule::answered(
+                    check.up,
+                    check.status_code.map(|c| c as i16),
+                    check.error_kind.map(|k| k.as_str()),
+                ) {
+                    answered += 1;
+                }
                 if check.up {
                     summary.up += 1;
                 } else {
@@ -195,7 +207,7 @@ pub async fn run(
             let run = Run {
                 schema: SCHEMA,
                 record: Run::RECORD.to_owned(),
-                run_id: uuid::Uuid::now_v7(),
+                run_id,
                 job: "probe-once".to_owned(),
                 location: settings.location.clone(),
                 shard: options.shard.map(|s| s.to_string()),
@@ -205,6 +217,7 @@ pub async fn run(
                 sites_due: summary.due as u64,
                 checked: summary.checked as u64,
                 published: summary.published as u64,
+                answered: Some(answered),
                 outcome: match summary.stopped_by.as_deref() {
                     None => "ok".to_owned(),
                     Some("the deadline") => "deadline".to_owned(),

@@ -145,6 +145,9 @@ fn check_run(run: Run, window: &Window) -> Result<Run, String> {
     if run.sites_due > max || run.checked > max || run.published > max {
         return Err("a run record's counts are out of range".to_owned());
     }
+    if run.answered.is_some_and(|a| a > run.checked) {
+        return Err("a run record's answered is more than it checked".to_owned());
+    }
     Ok(run)
 }
 

@@ -273,6 +273,7 @@ impl Prober {
             error_kind,
             error,
             condition,
+            run_id: None,
         }
     }
 

@@ -1067,6 +1067,8 @@ struct Read {
     up: bool,
     status_code: Option<i16>,
     error_kind: Option<String>,
+    /// From a blind run (the prober's own outage): not counted.
+    blind: bool,
 }
 
 async fn read_runs(
@@ -1081,9 +1083,11 @@ async fn read_runs(
     let his: Vec<OffsetDateTime> = runs.iter().map(|r| at(r.to)).collect();
     let rows = tx
         .query(
-            "SELECT r.i, c.location, c.started_at, c.up, c.status_code, c.error_kind
+            "SELECT r.i, c.location, c.started_at, c.up, c.status_code, c.error_kind,
+                    l.checked::bigint, l.answered
              FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS r(site, lo, hi, i)
              JOIN checks c ON c.site = r.site COLLATE \"C\" AND c.started_at >= r.lo AND c.started_at < r.hi
+             LEFT JOIN runs l ON l.run_id = c.run_id
              ORDER BY r.i, c.started_at",
             &[&sites, &los, &his],
         )
@@ -1099,6 +1103,12 @@ async fn read_runs(
             up: row.get(3),
             status_code: row.get(4),
             error_kind: row.get(5),
+            blind: row
+                .get::<_, Option<i64>>(6)
+                .zip(row.get::<_, Option<i64>>(7))
+                .is_some_and(|(checked, answered)| {
+                    rule::blind(checked.max(0) as u64, answered.max(0) as u64)
+                }),
         });
     }
     Ok(out)
@@ -1166,7 +1176,7 @@ fn site_report(
         // Only a run that reaches this hour can hold an outage going on.
         let current = i + 1 == site_runs.len() && run.to > this_hour;
         let mut by_location: BTreeMap<&str, Vec<(OffsetDateTime, bool)>> = BTreeMap::new();
-        for r in reads {
+        for r in reads.iter().filter(|r| !r.blind) {
             by_location
                 .entry(&r.location)
                 .or_default()
@@ -1192,7 +1202,7 @@ fn site_report(
             let start_ms = rollup::unix_ms(p.start);
             let kind = reads
                 .iter()
-                .find(|r| !r.up && r.at >= start_ms)
+                .find(|r| !r.up && !r.blind && r.at >= start_ms)
                 .and_then(|r| {
                     r.error_kind
                         .clone()

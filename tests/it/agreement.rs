@@ -323,3 +323,73 @@ async fn the_reason_travels_and_resolved_says_how_long_it_lasted() {
     );
     assert_eq!(api["incidents"][0]["duration_s"], 180.0, "{api}");
 }
+
+/// A prober that lost its own network (its run records say none of its
+/// checks was answered): neither report nor alert counts its checks; alert
+/// says so once, for the location.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blind_prober_counts_for_neither_report_nor_alert() {
+    let rig = Rig::new("agreement-blind", "").await;
+    let mut records = Vec::new();
+    for minute in 0..30 {
+        let m = f64::from(minute);
+        for location in ["eu", "us"] {
+            let blind = location == "eu" && minute >= 20;
+            let run_id = uuid::Uuid::now_v7();
+            for site in ["x", "y"] {
+                let mut c = rig.check(site, location, m, !blind);
+                c.run_id = Some(run_id);
+                records.push(crate::drain::record(&c));
+            }
+            let run = sitewatch::message::Run {
+                schema: sitewatch::message::SCHEMA,
+                record: sitewatch::message::Run::RECORD.to_owned(),
+                run_id,
+                job: "probe-once".into(),
+                location: location.into(),
+                shard: None,
+                tick_s: 60.0,
+                started_at: rig.at(m),
+                finished_at: rig.at(m) + time::Duration::seconds(1),
+                sites_due: 2,
+                checked: 2,
+                published: 2,
+                answered: Some(if blind { 0 } else { 2 }),
+                outcome: "ok".into(),
+            };
+            records.push((Some(format!("run/{location}")), Some(run.to_json())));
+        }
+    }
+    crate::support::kafka::publish(&rig.topic, &records).await;
+    rig.store(&[]).await;
+    let run = rig.alert(30.0).await;
+    assert_eq!(rig.kinds(), ["prober_down"], "{}", run.stdout);
+    assert_eq!(rig.events()[0]["location"], "eu");
+
+    let at = rfc3339_ms::format(&rig.at(30.0));
+    let report = sitewatch(
+        rig.path(),
+        &["report", "--format", "json", "--at", &at],
+        &rig.env(),
+    )
+    .await;
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let json: Value = serde_json::from_str(&report.stdout).unwrap();
+    let client = db::connect(&rig.url).await;
+    for site in ["x", "y"] {
+        let shown = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["site"] == site)
+            .unwrap();
+        assert_eq!(shown["state"], "up", "{json}");
+        assert_eq!(shown["incidents"], serde_json::json!([]), "{json}");
+        let state: String = client
+            .query_one("SELECT state FROM alert_sites WHERE site = $1", &[&site])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(state, "up", "alert, {site}");
+    }
+}

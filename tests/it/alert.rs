@@ -97,6 +97,7 @@ impl Rig {
             error_kind: (!up).then_some(ErrorKind::Connect),
             error: (!up).then(|| "Connection refused (os error 111)".to_owned()),
             condition: None,
+            run_id: None,
         }
     }
 
@@ -724,6 +725,7 @@ fn run_record(rig: &Rig, location: &str, minute: f64) -> (Option<String>, Option
         sites_due: 1,
         checked: 1,
         published: 1,
+        answered: None,
         outcome: "ok".into(),
     };
     (Some(format!("run/{location}")), Some(run.to_json()))

@@ -79,6 +79,7 @@ pub(crate) fn sample(i: usize) -> Check {
         error_kind: (!up).then_some(ErrorKind::Connect),
         error: (!up).then(|| "Connection refused (os error 111)".to_owned()),
         condition: None,
+        run_id: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 27] = [
+const FIELDS: [&str; 28] = [
     "schema",
     "check_id",
     "site",
@@ -40,6 +40,7 @@ const FIELDS: [&str; 27] = [
     "error_kind",
     "error",
     "condition",
+    "run_id",
 ];
 
 fn ms(v: &Value, field: &str) -> f64 {
