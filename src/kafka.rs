@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -44,6 +44,24 @@ pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// A client librdkafka would not create, said plainly where the cause is
+/// one of ours: a key that is not the certificate's.
+pub fn creation_error(kafka: &KafkaSettings, what: &str, error: KafkaError) -> anyhow::Error {
+    let text = error.to_string();
+    if text.contains("key values mismatch") || text.contains("Private key check failed") {
+        let shown = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map_or_else(String::new, |p| format!(" ({})", p.display()))
+        };
+        return anyhow!(
+            "cannot create the Kafka {what}: SITEWATCH_KAFKA_SSL_KEY{} is not the key of SITEWATCH_KAFKA_SSL_CERT{}: give the key issued with that certificate (Aiven's service.key beside service.cert)",
+            shown(&kafka.ssl_key),
+            shown(&kafka.ssl_cert)
+        );
+    }
+    anyhow::Error::new(error).context(format!("cannot create the Kafka {what}"))
+}
+
 /// The context of sitewatch's Kafka clients.
 ///
 /// librdkafka reports a failed TLS handshake or a refused login only as an
@@ -56,12 +74,21 @@ pub fn client_config(kafka: &KafkaSettings) -> ClientConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     last_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// The last error that retrying cannot cure: a refused login or a
+    /// failed TLS handshake.
+    fatal: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Context {
     /// The last connection-level error librdkafka reported, if any.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The last error that retrying cannot cure (a refused login, a TLS
+    /// handshake that failed), if any.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|e| e.clone())
     }
 
     /// `message`, with the last client error when there is one.
@@ -83,8 +110,21 @@ impl ClientContext for Context {
             }
             _ => {
                 tracing::error!(error = %error, reason, "Kafka client error");
+                let line = reason.lines().next().unwrap_or_default().to_owned();
+                let fatal = error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication)
+                    || [
+                        "SSL handshake failed",
+                        "SASL authentication error",
+                        "certificate verify failed",
+                        "alert",
+                    ]
+                    .iter()
+                    .any(|m| line.contains(m));
+                if fatal && let Ok(mut last) = self.fatal.lock() {
+                    *last = Some(line.clone());
+                }
                 if let Ok(mut last) = self.last_error.lock() {
-                    *last = Some(reason.lines().next().unwrap_or_default().to_owned());
+                    *last = Some(line);
                 }
             }
         }
@@ -134,7 +174,7 @@ impl Publisher {
                 kafka.publish_timeout.as_millis().to_string(),
             )
             .create_with_context(context.clone())
-            .context("cannot create the Kafka producer")?;
+            .map_err(|e| creation_error(kafka, "producer", e))?;
         warm_up(producer.clone(), kafka.topic.clone());
         Ok(Publisher {
             producer,
@@ -261,11 +301,40 @@ pub enum TopicOutcome {
     AlreadyExists,
 }
 
+/// Connects to the brokers and reads their metadata, within 30 s; a
+/// refused login or certificate fails at once, naming why.
+fn reach(kafka: &KafkaSettings) -> Result<(), String> {
+    use rdkafka::producer::Producer as _;
+    let context = Context::default();
+    // A producer polls in a thread of its own: the refusal reaches the
+    // context while this waits on the metadata.
+    let producer: FutureProducer<Context> = client_config(kafka)
+        .create_with_context(context.clone())
+        .map_err(|e| creation_error(kafka, "client", e).to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(why) = context.fatal() {
+            return Err(why);
+        }
+        match producer
+            .client()
+            .fetch_metadata(None, Duration::from_millis(250))
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(context.explain(e.to_string()));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Creates the topic when it is missing.
 pub async fn create_topic(kafka: &KafkaSettings) -> anyhow::Result<TopicOutcome> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
-        .create()
-        .context("cannot create the Kafka admin client")?;
+    let context = Context::default();
+    let admin: AdminClient<Context> = client_config(kafka)
+        .create_with_context(context.clone())
+        .map_err(|e| creation_error(kafka, "admin client", e))?;
     let topic = NewTopic::new(
         &kafka.topic,
         kafka.partitions,
@@ -274,10 +343,25 @@ pub async fn create_topic(kafka: &KafkaSettings) -> anyhow::Result<TopicOutcome>
     let options = AdminOptions::new()
         .request_timeout(Some(Timeout::After(Duration::from_secs(30))))
         .operation_timeout(Some(Timeout::After(Duration::from_secs(30))));
+    let failed = |e: String| {
+        anyhow!(
+            "cannot create topic {} on {}: {e}",
+            kafka.topic,
+            kafka.brokers
+        )
+    };
+    // The admin client reports no refused login or certificate, only its
+    // request's time-out, 30 s later: reach the brokers first with a client
+    // that does, and stop at the first such refusal.
+    let probe = kafka.clone();
+    tokio::task::spawn_blocking(move || reach(&probe))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)?;
     let results = admin
         .create_topics([&topic], &options)
         .await
-        .with_context(|| format!("cannot create topic {} on {}", kafka.topic, kafka.brokers))?;
+        .map_err(|e| failed(context.explain(e.to_string())))?;
     match results.into_iter().next() {
         Some(Ok(_)) => Ok(TopicOutcome::Created),
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(TopicOutcome::AlreadyExists),

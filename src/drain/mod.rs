@@ -302,7 +302,7 @@ fn new_consumer(k: &crate::config::KafkaSettings, fetch_wait: &str) -> Result<De
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .create_with_context::<_, DrainConsumer>(kafka::Context::default())
-        .context("cannot create the Kafka consumer")?;
+        .map_err(|e| kafka::creation_error(k, "consumer", e))?;
     Ok(Detached(Some(Arc::new(consumer))))
 }
 

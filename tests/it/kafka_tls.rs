@@ -1,66 +1,38 @@
-//! Kafka over TLS, against a real TLS endpoint: stunnel (Debian's package)
-//! in front of a Nisshi broker of the test's own that advertises the TLS
-//! port. Two setups, as Aiven offers them:
+//! Kafka over TLS, against the local stack's Apache Kafka, whose listeners
+//! are as Aiven has them (scripts/stack):
 //! - `ssl` with a client certificate (`ca.pem`, `service.cert`,
-//!   `service.key`): stunnel requires and verifies one;
-//! - `sasl_ssl` with SCRAM-SHA-256 and SCRAM-SHA-512: Nisshi runs with
-//!   `--authentication` and users made with `nisshi user create`.
+//!   `service.key`): the broker requires and verifies one;
+//! - `sasl_ssl` with PLAIN (user carol) and SCRAM-SHA-256 and SCRAM-SHA-512
+//!   (users bob and alice, stored in the broker's metadata at format time).
 //!
 //! Producer (`probe-once`), consumer (`drain`) and admin client (`migrate`)
-//! all go through it. Nisshi 0.7.0-pre.2 offers no SASL PLAIN: a PLAIN
-//! login is shown to reach the broker's SASL handshake and fail there by name.
+//! all go through them. The CA's key is the stack's, so the tests issue the
+//! client certificates they need (an expired one) from it.
 
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::support::certs::Ca;
 use crate::support::http::Server;
 use crate::support::{db, kafka, sitewatch};
 
-/// How clients must authenticate.
-#[derive(Clone, Copy, PartialEq)]
-enum Auth {
-    ClientCertificate,
-    /// Users alice (SCRAM-SHA-512, password `wonderland`) and bob
-    /// (SCRAM-SHA-256, password `builder`).
-    Scram,
-}
-
-/// A broker reachable only over TLS.
+/// The stack broker's TLS listeners and the files a client gets.
 struct TlsBroker {
-    children: Vec<Child>,
-    port: u16,
+    ssl: String,
+    sasl: String,
+    /// The stack's TLS directory (ca.pem, ca.key, service.cert, service.key).
+    tls: PathBuf,
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
 }
 
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn stack(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the tests with scripts/test (or eval \"$(scripts/stack env)\") against the stack's Apache Kafka"
+        )
+    })
 }
 
 /// Writes `text` to `dir/name`, read-only (as a mounted secret would be).
@@ -72,103 +44,27 @@ fn read_only(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 impl TlsBroker {
-    fn start(dir: &Path, auth: Auth) -> TlsBroker {
-        let nisshi = std::env::var("STACK_NISSHI").expect(
-            "STACK_NISSHI is not set: run the tests with scripts/test (or eval \"$(scripts/stack env)\")",
-        );
-        let stunnel = ["/usr/bin/stunnel4", "/usr/bin/stunnel"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("stunnel is not installed: scripts/stack install installs it (apt-get install stunnel4)");
-        let ca = Ca::new();
-        let (server_cert, server_key) = ca.issue_pem(&["127.0.0.1", "localhost"]);
-        let (client_cert, client_key) = ca.issue_pem(&["sitewatch-client"]);
-        std::fs::write(dir.join("server.pem"), format!("{server_cert}{}", ca.pem())).unwrap();
-        std::fs::write(dir.join("server.key"), server_key).unwrap();
-        let broker = TlsBroker {
-            children: Vec::new(),
-            port: free_port(),
-            ca: read_only(dir, "ca.pem", &ca.pem()),
-            cert: read_only(dir, "service.cert", &client_cert),
-            key: read_only(dir, "service.key", &client_key),
-        };
-        let plain = free_port();
-        let mut broker = broker;
-        let run_nisshi = |authentication: bool| {
-            let mut args = vec![
-                "broker".to_owned(),
-                "--listener-url".to_owned(),
-                format!("tcp://127.0.0.1:{plain}"),
-                "--advertised-listener-url".to_owned(),
-                format!("tcp://127.0.0.1:{}", broker.port),
-                "--storage-engine".to_owned(),
-                "sqlite://broker.db".to_owned(),
-            ];
-            if authentication {
-                args.push("--authentication".to_owned());
-            }
-            let child = Command::new(&nisshi)
-                .args(&args)
-                .current_dir(dir)
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("nisshi.log")).unwrap())
-                .spawn()
-                .expect("cannot start Nisshi");
-            wait_for_port(plain, "Nisshi");
-            child
-        };
-        if auth == Auth::Scram {
-            // Users can only be made while authentication is off; they are
-            // kept in the sqlite store across the restart.
-            let mut open = run_nisshi(false);
-            for (user, password, mechanism) in [
-                ("alice", "wonderland", "scram512"),
-                ("bob", "builder", "scram256"),
-            ] {
-                let made = Command::new(&nisshi)
-                    .args([
-                        "user",
-                        "create",
-                        "--broker",
-                        &format!("tcp://127.0.0.1:{plain}"),
-                    ])
-                    .args(["--mechanism", mechanism, user, password])
-                    .current_dir(dir)
-                    .output()
-                    .unwrap();
-                assert!(made.status.success(), "nisshi user create: {made:?}");
-            }
-            open.kill().unwrap();
-            open.wait().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", plain)).is_ok() {
-                assert!(Instant::now() < deadline, "Nisshi did not stop");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+    /// The stack's listeners, with its client files copied into `dir`.
+    fn start(dir: &Path) -> TlsBroker {
+        let tls = PathBuf::from(stack("STACK_KAFKA_TLS"));
+        let copy =
+            |name: &str| read_only(dir, name, &std::fs::read_to_string(tls.join(name)).unwrap());
+        TlsBroker {
+            ssl: stack("STACK_KAFKA_SSL_BROKERS"),
+            sasl: stack("STACK_KAFKA_SASL_BROKERS"),
+            ca: copy("ca.pem"),
+            cert: copy("service.cert"),
+            key: copy("service.key"),
+            tls,
         }
-        broker.children.push(run_nisshi(auth == Auth::Scram));
-        let client_certificates = match auth {
-            Auth::ClientCertificate => "requireCert = yes\nverifyChain = yes\n",
-            Auth::Scram => "",
-        };
-        let config = format!(
-            "foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{}\nconnect = 127.0.0.1:{plain}\n\
-             cert = {dir}/server.pem\nkey = {dir}/server.key\nCAfile = {dir}/ca.pem\n\
-             {client_certificates}",
-            broker.port,
-            dir = dir.display()
-        );
-        std::fs::write(dir.join("stunnel.conf"), config).unwrap();
-        broker.children.push(
-            Command::new(stunnel)
-                .arg(dir.join("stunnel.conf"))
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("stunnel.log")).unwrap())
-                .spawn()
-                .expect("cannot start stunnel"),
-        );
-        wait_for_port(broker.port, "stunnel");
-        broker
+    }
+
+    /// The stack's CA, to issue client certificates from.
+    fn issuer(&self) -> Ca {
+        Ca::from_pem(
+            &std::fs::read_to_string(self.tls.join("ca.pem")).unwrap(),
+            &std::fs::read_to_string(self.tls.join("ca.key")).unwrap(),
+        )
     }
 
     /// The settings of an Aiven-style SASL connection.
@@ -181,10 +77,15 @@ impl TlsBroker {
     ) -> Vec<(&'static str, String)> {
         let mut env = without(
             &self.env(topic),
-            &["SITEWATCH_KAFKA_SSL_CERT", "SITEWATCH_KAFKA_SSL_KEY"],
+            &[
+                "SITEWATCH_KAFKA_SSL_CERT",
+                "SITEWATCH_KAFKA_SSL_KEY",
+                "SITEWATCH_KAFKA_SECURITY_PROTOCOL",
+                "SITEWATCH_KAFKA_BROKERS",
+            ],
         );
-        env.retain(|(k, _)| *k != "SITEWATCH_KAFKA_SECURITY_PROTOCOL");
         env.extend([
+            ("SITEWATCH_KAFKA_BROKERS", self.sasl.clone()),
             ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "sasl_ssl".to_owned()),
             ("SITEWATCH_KAFKA_SASL_MECHANISM", mechanism.to_owned()),
             ("SITEWATCH_KAFKA_SASL_USERNAME", user.to_owned()),
@@ -196,10 +97,7 @@ impl TlsBroker {
     /// The settings of an Aiven-style certificate connection.
     fn env(&self, topic: &str) -> Vec<(&'static str, String)> {
         vec![
-            (
-                "SITEWATCH_KAFKA_BROKERS",
-                format!("127.0.0.1:{}", self.port),
-            ),
+            ("SITEWATCH_KAFKA_BROKERS", self.ssl.clone()),
             ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "ssl".to_owned()),
             ("SITEWATCH_KAFKA_SSL_CA", self.ca.display().to_string()),
             ("SITEWATCH_KAFKA_SSL_CERT", self.cert.display().to_string()),
@@ -221,7 +119,7 @@ fn without(env: &[(&'static str, String)], keys: &[&str]) -> Vec<(&'static str, 
 #[tokio::test(flavor = "multi_thread")]
 async fn ssl_with_a_client_certificate_publishes_and_drains() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TlsBroker::start(dir.path(), Auth::ClientCertificate);
+    let broker = TlsBroker::start(dir.path());
     let web = Server::start().await;
     let topic = kafka::unique_topic("tls");
     let mut env = broker.env(&topic);
@@ -244,7 +142,7 @@ async fn ssl_with_a_client_certificate_publishes_and_drains() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_ca_fails_with_exit_1_and_says_the_certificate_is_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TlsBroker::start(dir.path(), Auth::ClientCertificate);
+    let broker = TlsBroker::start(dir.path());
     let web = Server::start().await;
     let other = read_only(dir.path(), "other-ca.pem", &Ca::new().pem());
     let mut env = broker.env(&kafka::unique_topic("tls-wrong-ca"));
@@ -266,7 +164,7 @@ async fn a_wrong_ca_fails_with_exit_1_and_says_the_certificate_is_not_trusted() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_client_certificate_fails_with_exit_1_and_says_the_broker_wants_one() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TlsBroker::start(dir.path(), Auth::ClientCertificate);
+    let broker = TlsBroker::start(dir.path());
     let web = Server::start().await;
     let mut env = without(
         &broker.env(&kafka::unique_topic("tls-no-cert")),
@@ -280,7 +178,7 @@ async fn a_missing_client_certificate_fails_with_exit_1_and_says_the_broker_want
     assert_eq!(probe.code, 1, "{}", probe.stderr);
     let last = probe.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.contains("not acknowledged") && last.contains("certificate required"),
+        last.contains("not acknowledged") && last.contains("bad certificate"),
         "{last}"
     );
 }
@@ -330,7 +228,7 @@ async fn round_trip(
 #[tokio::test(flavor = "multi_thread")]
 async fn sasl_ssl_with_scram_sha_256_and_512_publishes_and_drains() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TlsBroker::start(dir.path(), Auth::Scram);
+    let broker = TlsBroker::start(dir.path());
     let web = Server::start().await;
     let alice = broker.sasl_env(
         &kafka::unique_topic("sasl512"),
@@ -351,7 +249,7 @@ async fn sasl_ssl_with_scram_sha_256_and_512_publishes_and_drains() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_password_fails_with_exit_1_and_says_authentication_failed() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TlsBroker::start(dir.path(), Auth::Scram);
+    let broker = TlsBroker::start(dir.path());
     let web = Server::start().await;
     let sites = (
         "SITEWATCH_SITES",
@@ -377,27 +275,113 @@ async fn a_wrong_password_fails_with_exit_1_and_says_authentication_failed() {
         probe.stderr
     );
 
-    // PLAIN goes to the broker as PLAIN, which this broker does not offer.
+    // PLAIN, with a wrong password: the same, by name.
     let mut env = broker.sasl_env(
-        &kafka::unique_topic("sasl-plain"),
+        &kafka::unique_topic("sasl-plain-wrong"),
         "PLAIN",
-        "alice",
-        "wonderland",
+        &stack("STACK_KAFKA_PLAIN_USER"),
+        "not-the-password",
     );
     env.push(sites);
     let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
     assert_eq!(probe.code, 1, "{}", probe.stderr);
     let last = probe.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.contains("SASL PLAIN mechanism handshake failed"),
+        last.contains("not acknowledged") && last.contains("SASL authentication error"),
         "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_ssl_with_plain_publishes_and_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let web = Server::start().await;
+    let password = stack("STACK_KAFKA_PLAIN_PASSWORD");
+    let carol = broker.sasl_env(
+        &kafka::unique_topic("sasl-plain"),
+        "PLAIN",
+        &stack("STACK_KAFKA_PLAIN_USER"),
+        &password,
+    );
+    round_trip(dir.path(), carol, &web, &password).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_client_certificate_is_refused_by_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let web = Server::start().await;
+    let (cert, key) = broker
+        .issuer()
+        .issue_pem_until(&["sitewatch-client"], crate::support::certs::EXPIRED_AT);
+    let cert = read_only(dir.path(), "expired.cert", &cert);
+    let key = read_only(dir.path(), "expired.key", &key);
+    let mut env = without(
+        &broker.env(&kafka::unique_topic("tls-expired")),
+        &["SITEWATCH_KAFKA_SSL_CERT", "SITEWATCH_KAFKA_SSL_KEY"],
+    );
+    env.extend([
+        ("SITEWATCH_KAFKA_SSL_CERT", cert.display().to_string()),
+        ("SITEWATCH_KAFKA_SSL_KEY", key.display().to_string()),
+        (
+            "SITEWATCH_SITES",
+            format!(r#"[{{"name":"a","url":"{}"}}]"#, web.url("/ok")),
+        ),
+    ]);
+    let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
+    assert_eq!(probe.code, 1, "{}", probe.stderr);
+    let last = probe.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("not acknowledged") && last.contains("certificate"),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_that_does_not_match_the_certificate_is_named_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let (_, other_key) = Ca::new().issue_pem(&["someone-else"]);
+    let other_key = read_only(dir.path(), "other.key", &other_key);
+    let mut env = without(
+        &broker.env(&kafka::unique_topic("tls-mismatch")),
+        &["SITEWATCH_KAFKA_SSL_KEY"],
+    );
+    env.extend([
+        ("SITEWATCH_KAFKA_SSL_KEY", other_key.display().to_string()),
+        (
+            "SITEWATCH_SITES",
+            r#"[{"name":"a","url":"http://127.0.0.1:1/"}]"#.to_owned(),
+        ),
+    ]);
+    let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
+    assert_eq!(probe.code, 1, "{}", probe.stderr);
+    let last = probe.stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "error: cannot create the Kafka producer: SITEWATCH_KAFKA_SSL_KEY ({}) is not the key of SITEWATCH_KAFKA_SSL_CERT ({}): give the key issued with that certificate (Aiven's service.key beside service.cert)",
+            other_key.display(),
+            broker.cert.display()
+        )
+    );
+    // migrate says the same, at once.
+    let migrate = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+    assert_eq!(migrate.code, 1, "{}", migrate.stderr);
+    assert!(
+        migrate
+            .stderr
+            .contains("cannot create the Kafka admin client: SITEWATCH_KAFKA_SSL_KEY"),
+        "{}",
+        migrate.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_kafka_ca_is_the_only_one_trusted_even_when_the_system_store_knows_the_broker() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TlsBroker::start(dir.path(), Auth::ClientCertificate);
+    let broker = TlsBroker::start(dir.path());
     let web = Server::start().await;
     let other = read_only(dir.path(), "other-ca.pem", &Ca::new().pem());
     let sites = (
@@ -439,4 +423,39 @@ async fn the_kafka_ca_is_the_only_one_trusted_even_when_the_system_store_knows_t
         "{}",
         probe.stderr
     );
+}
+
+/// `migrate --only kafka` says why the broker refused it, as the other
+/// commands do, instead of waiting for its request to time out.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_names_a_refused_login_or_certificate_instead_of_timing_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let topic = kafka::unique_topic("migrate-refused");
+    let other = read_only(dir.path(), "other-ca.pem", &Ca::new().pem());
+    let wrong_ca = {
+        let mut env = without(&broker.env(&topic), &["SITEWATCH_KAFKA_SSL_CA"]);
+        env.push(("SITEWATCH_KAFKA_SSL_CA", other.display().to_string()));
+        env
+    };
+    let no_certificate = without(
+        &broker.env(&topic),
+        &["SITEWATCH_KAFKA_SSL_CERT", "SITEWATCH_KAFKA_SSL_KEY"],
+    );
+    let wrong_password = broker.sasl_env(&topic, "SCRAM-SHA-256", "bob", "not-the-password");
+    for (env, cause) in [
+        (wrong_ca, "certificate verify failed"),
+        (no_certificate, "bad certificate"),
+        (wrong_password, "SASL authentication error"),
+    ] {
+        let run = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("error: cannot create topic {topic} on "))
+                && last.contains(cause)
+                && !last.contains("Timed out"),
+            "{last}"
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod drain;
 mod history;
 mod hostile;
 mod jobs;
+mod kafka_real;
 mod kafka_tls;
 mod postgres_tls;
 mod probe_once;

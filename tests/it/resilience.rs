@@ -577,7 +577,8 @@ async fn a_stuck_claim_that_cannot_be_ended_fails_the_run_and_names_the_session(
     );
 }
 
-/// A broker of the test's own (Nisshi, memory engine) that it can kill.
+/// A broker of the test's own that it can kill: a one-node Apache Kafka
+/// from the stack's jars (STACK_KAFKA_LIBS), on ports of its own.
 struct OwnBroker {
     child: std::process::Child,
     port: u16,
@@ -585,30 +586,53 @@ struct OwnBroker {
 
 impl OwnBroker {
     fn start(dir: &Path) -> OwnBroker {
-        let nisshi =
-            std::env::var("STACK_NISSHI").expect("STACK_NISSHI: eval \"$(scripts/stack env)\"");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(nisshi)
-            .args([
-                "broker",
-                "--listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-            ])
-            .args([
-                "--advertised-listener-url",
-                &format!("tcp://127.0.0.1:{port}"),
-            ])
-            .args(["--storage-engine", "memory://own/"])
-            .current_dir(dir)
+        let libs = std::env::var("STACK_KAFKA_LIBS")
+            .expect("STACK_KAFKA_LIBS: eval \"$(scripts/stack env)\" (the stack's Apache Kafka)");
+        let java = std::env::var("STACK_JAVA").unwrap_or_else(|_| "java".to_owned());
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, controller) = (free(), free());
+        let home = dir.join("own-kafka");
+        std::fs::create_dir_all(&home).unwrap();
+        let config = home.join("server.properties");
+        std::fs::write(
+            &config,
+            format!(
+                "process.roles=broker,controller\nnode.id=1\n\
+                 controller.quorum.voters=1@127.0.0.1:{controller}\n\
+                 controller.listener.names=CONTROLLER\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 log.dirs={}\nnum.partitions=1\noffsets.topic.replication.factor=1\n\
+                 offsets.topic.num.partitions=1\ntransaction.state.log.replication.factor=1\n\
+                 transaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n",
+                home.join("data").display()
+            ),
+        )
+        .unwrap();
+        let classpath = format!("{libs}/*");
+        let format = std::process::Command::new(&java)
+            .args(["-cp", &classpath, "kafka.tools.StorageTool", "format"])
+            .args(["-t", "c2l0ZXdhdGNoLW93bi1rYQ", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(format.status.success(), "cannot format: {format:?}");
+        let child = std::process::Command::new(&java)
+            .args(["-Xms128m", "-Xmx256m", "-cp", &classpath, "kafka.Kafka"])
+            .arg(&config)
+            .current_dir(&home)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "the broker did not listen");
             std::thread::sleep(Duration::from_millis(50));

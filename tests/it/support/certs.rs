@@ -76,7 +76,13 @@ pub fn self_signed_ca_true(names: &[&str], not_after: OffsetDateTime) -> (Leaf, 
 
 /// A test CA; its PEM goes into a site's `ca_file`.
 pub struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+    issuer: Issuing,
+}
+
+enum Issuing {
+    Own(CertifiedIssuer<'static, KeyPair>),
+    /// Loaded from files, with its certificate's PEM.
+    Loaded(rcgen::Issuer<'static, KeyPair>, String),
 }
 
 impl Ca {
@@ -89,22 +95,28 @@ impl Ca {
         params.not_before = datetime!(2020-01-01 00:00:00 UTC);
         params.not_after = datetime!(2040-01-01 00:00:00 UTC);
         Ca {
-            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+            issuer: Issuing::Own(
+                CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+            ),
         }
     }
 
     pub fn pem(&self) -> String {
-        self.issuer.pem()
+        match &self.issuer {
+            Issuing::Own(issuer) => issuer.pem(),
+            Issuing::Loaded(_, pem) => pem.clone(),
+        }
     }
 
-    /// A certificate for 127.0.0.1 signed by this CA.
+    /// A certificate for 127.0.0.1 signed by this CA (a CA of its own).
     pub fn leaf(&self, not_after: OffsetDateTime) -> Leaf {
+        let Issuing::Own(issuer) = &self.issuer else {
+            panic!("leaf() is for the tests' own CAs")
+        };
         let key = KeyPair::generate().unwrap();
-        let cert = leaf_params(not_after)
-            .signed_by(&key, &self.issuer)
-            .unwrap();
+        let cert = leaf_params(not_after).signed_by(&key, issuer).unwrap();
         Leaf {
-            chain: vec![cert.der().clone(), self.issuer.der().clone()],
+            chain: vec![cert.der().clone(), issuer.der().clone()],
             key: key_der(&key),
         }
     }
@@ -114,13 +126,33 @@ impl Ca {
     /// A certificate for `names` (host names or IP addresses) signed by
     /// this CA, valid until [`VALID_UNTIL`], and its private key, as PEM.
     pub fn issue_pem(&self, names: &[&str]) -> (String, String) {
+        self.issue_pem_until(names, VALID_UNTIL)
+    }
+
+    /// The same, valid until `not_after`.
+    pub fn issue_pem_until(&self, names: &[&str], not_after: OffsetDateTime) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         params.not_before = datetime!(2023-01-01 00:00:00 UTC);
-        params.not_after = VALID_UNTIL;
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        params.not_after = not_after;
+        let cert = match &self.issuer {
+            Issuing::Own(issuer) => params.signed_by(&key, issuer),
+            Issuing::Loaded(issuer, _) => params.signed_by(&key, issuer),
+        }
+        .unwrap();
         (cert.pem(), key.serialize_pem())
+    }
+
+    /// A CA from its certificate and key (the stack's Kafka CA).
+    pub fn from_pem(cert: &str, key: &str) -> Ca {
+        let key = KeyPair::from_pem(key).unwrap();
+        Ca {
+            issuer: Issuing::Loaded(
+                rcgen::Issuer::from_ca_cert_pem(cert, key).unwrap(),
+                cert.to_owned(),
+            ),
+        }
     }
 }
