@@ -629,6 +629,11 @@ impl SecurityProtocol {
         matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
     }
 
+    /// Whether the broker can refuse the client (a certificate, a login).
+    pub fn secured(self) -> bool {
+        self != SecurityProtocol::Plaintext
+    }
+
     fn uses_sasl(self) -> bool {
         matches!(
             self,

@@ -223,39 +223,59 @@ impl Publisher {
     /// [`Publisher::confirm`] does, keeping the producer for more.
     pub async fn settle(&mut self, by: Option<std::time::Instant>) -> Confirmation {
         let pending = std::mem::take(&mut self.pending);
-        let total = pending.len();
         let left = by.map(|by| by.saturating_duration_since(std::time::Instant::now()));
         let waited = left.map_or(self.timeout, |left| left.min(self.timeout));
         let bound = left.map_or(self.timeout + Duration::from_secs(5), |left| {
             left.min(self.timeout + Duration::from_secs(5))
         });
-        let reports = tokio::time::timeout(bound, futures::future::join_all(pending)).await;
         let mut confirmation = Confirmation {
             waited,
             ..Confirmation::default()
         };
-        match reports {
-            Err(_) => {
-                confirmation.lost = total;
-                confirmation.first_error = Some("no delivery report came in time".to_owned());
+        // Every report, until the bound; a refused login or certificate
+        // ends the wait at once (no message can be delivered after it).
+        let started = std::time::Instant::now();
+        let mut pending: futures::stream::FuturesUnordered<_> = pending.into_iter().collect();
+        let deadline = tokio::time::sleep(bound);
+        tokio::pin!(deadline);
+        let context = self.context.clone();
+        let refused = async {
+            loop {
+                if let Some(why) = context.fatal() {
+                    return why;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Ok(reports) => {
-                for report in reports {
-                    match report {
-                        Ok(Ok(_)) => confirmation.acknowledged += 1,
-                        Ok(Err((e, _))) => {
-                            confirmation.lost += 1;
-                            confirmation
-                                .first_error
-                                .get_or_insert_with(|| e.to_string());
-                        }
-                        Err(_) => {
-                            confirmation.lost += 1;
-                            confirmation
-                                .first_error
-                                .get_or_insert_with(|| "the producer was dropped".to_owned());
-                        }
+        };
+        tokio::pin!(refused);
+        loop {
+            tokio::select! {
+                report = futures::StreamExt::next(&mut pending) => match report {
+                    None => break,
+                    Some(Ok(Ok(_))) => confirmation.acknowledged += 1,
+                    Some(Ok(Err((e, _)))) => {
+                        confirmation.lost += 1;
+                        confirmation.first_error.get_or_insert_with(|| e.to_string());
                     }
+                    Some(Err(_)) => {
+                        confirmation.lost += 1;
+                        confirmation
+                            .first_error
+                            .get_or_insert_with(|| "the producer was dropped".to_owned());
+                    }
+                },
+                () = &mut deadline => {
+                    confirmation.lost += pending.len();
+                    confirmation
+                        .first_error
+                        .get_or_insert_with(|| "no delivery report came in time".to_owned());
+                    break;
+                }
+                why = &mut refused => {
+                    confirmation.lost += pending.len();
+                    confirmation.waited = Duration::from_millis(started.elapsed().as_millis() as u64);
+                    confirmation.first_error = Some(format!("the broker refused the connection: {why}"));
+                    return confirmation;
                 }
             }
         }
@@ -301,9 +321,18 @@ pub enum TopicOutcome {
     AlreadyExists,
 }
 
-/// Connects to the brokers and reads their metadata, within 30 s; a
+/// Why the brokers cannot be reached, when a client can tell: a refused
+/// login or certificate (`None` when they can be, or nothing says why).
+pub fn diagnose(kafka: &KafkaSettings, within: Duration) -> Option<String> {
+    if within < Duration::from_millis(300) {
+        return None;
+    }
+    reach(kafka, within).err()
+}
+
+/// Connects to the brokers and reads their metadata, `within` a time; a
 /// refused login or certificate fails at once, naming why.
-fn reach(kafka: &KafkaSettings) -> Result<(), String> {
+fn reach(kafka: &KafkaSettings, within: Duration) -> Result<(), String> {
     use rdkafka::producer::Producer as _;
     let context = Context::default();
     // A producer polls in a thread of its own: the refusal reaches the
@@ -311,14 +340,15 @@ fn reach(kafka: &KafkaSettings) -> Result<(), String> {
     let producer: FutureProducer<Context> = client_config(kafka)
         .create_with_context(context.clone())
         .map_err(|e| creation_error(kafka, "client", e).to_string())?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + within;
     loop {
         if let Some(why) = context.fatal() {
             return Err(why);
         }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
         match producer
             .client()
-            .fetch_metadata(None, Duration::from_millis(250))
+            .fetch_metadata(None, left.min(Duration::from_millis(250)))
         {
             Ok(_) => return Ok(()),
             Err(e) if std::time::Instant::now() >= deadline => {
@@ -354,7 +384,7 @@ pub async fn create_topic(kafka: &KafkaSettings) -> anyhow::Result<TopicOutcome>
     // request's time-out, 30 s later: reach the brokers first with a client
     // that does, and stop at the first such refusal.
     let probe = kafka.clone();
-    tokio::task::spawn_blocking(move || reach(&probe))
+    tokio::task::spawn_blocking(move || reach(&probe, Duration::from_secs(30)))
         .await
         .map_err(|e| failed(e.to_string()))?
         .map_err(failed)?;

@@ -361,7 +361,7 @@ async fn drain(
     let consumer = new_consumer(k, IDLE_FETCH_WAIT)?;
     let kafka_wait = || clock.bound(Duration::from_secs(10));
 
-    let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
+    let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait(), kafka_wait)).await?;
     summary.topic_partitions = partitions.len();
 
     // Start at a different partition in each run, so that concurrent drains
@@ -928,19 +928,30 @@ async fn blocking<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
     tokio::task::block_in_place(f).map_err(Error::Job)
 }
 
+/// The topic's partitions, read within `wait`; when they cannot be, over a
+/// secured connection, why (a refused login or certificate), asked within
+/// what `left` says is left of the deadline (3 s at most).
 fn topic_partitions(
     consumer: &DrainConsumer,
     k: &crate::config::KafkaSettings,
     wait: Duration,
+    left: impl Fn() -> Duration,
 ) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(&k.topic), wait)
-        .with_context(|| {
-            format!(
-                "cannot read the metadata of topic {} from {}",
-                k.topic, k.brokers
-            )
-        })?;
+    let metadata = consumer.fetch_metadata(Some(&k.topic), wait).map_err(|e| {
+        // The consumer says only that the transport failed: ask a
+        // client that reports why (a refused login or certificate).
+        let why = k
+            .security_protocol
+            .secured()
+            .then(|| kafka::diagnose(k, left().min(Duration::from_secs(3))))
+            .flatten()
+            .unwrap_or_else(|| e.to_string());
+        anyhow!(
+            "cannot read the metadata of topic {} from {}: {why}",
+            k.topic,
+            k.brokers
+        )
+    })?;
     let topic = metadata
         .topics()
         .first()

@@ -115,3 +115,55 @@ async fn partitions_added_between_two_runs_are_read_by_the_next() {
         "records landed on every partition and drain read them all"
     );
 }
+
+/// Records the broker deleted before drain reached them (retention moves a
+/// partition's start past them; DeleteRecords moves it the same way, at
+/// once): drain says how many, and stores the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_deleted_before_drain_reached_them_are_counted_and_the_rest_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let topic = unique_topic("retention");
+    create_topic(dir.path(), &topic, 1).await;
+    publish(
+        &topic,
+        &(0..10).map(|i| record(&sample(i))).collect::<Vec<_>>(),
+    )
+    .await;
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(figures(&run)["stored"], 10, "{}", run.stderr);
+    publish(
+        &topic,
+        &(10..30).map(|i| record(&sample(i))).collect::<Vec<_>>(),
+    )
+    .await;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let mut before = rdkafka::TopicPartitionList::new();
+    before
+        .add_partition_offset(&topic, 0, rdkafka::Offset::Offset(20))
+        .unwrap();
+    let deleted = admin
+        .delete_records(&before, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.find_partition(&topic, 0).unwrap().offset(),
+        rdkafka::Offset::Offset(20)
+    );
+
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(figures(&run)["stored"], 10, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("; 10 records were deleted by retention before any drain reached them"),
+        "{}",
+        run.stderr
+    );
+    let client = db::connect(&url).await;
+    assert_eq!(db::count(&client, "SELECT count(*) FROM checks").await, 20);
+}

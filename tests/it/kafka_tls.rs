@@ -265,14 +265,27 @@ async fn a_wrong_password_fails_with_exit_1_and_says_authentication_failed() {
     let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
     assert_eq!(probe.code, 1, "{}", probe.stderr);
     let last = probe.stderr.lines().last().unwrap_or_default();
+    // Refused, said at once: not a publish timeout.
     assert!(
-        last.contains("not acknowledged") && last.contains("SASL authentication error"),
+        last.contains("not acknowledged")
+            && last.contains("the broker refused the connection")
+            && last.contains("SASL authentication error"),
         "{last}"
     );
     assert!(
         !probe.stderr.contains("not-the-password"),
         "{}",
         probe.stderr
+    );
+    // drain names it too.
+    env.push(("SITEWATCH_DATABASE_URL", db::fresh(dir.path()).await));
+    let drain = sitewatch(dir.path(), &["drain"], &env).await;
+    assert_eq!(drain.code, 1, "{}", drain.stderr);
+    let last = drain.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot read the metadata of topic")
+            && last.contains("SASL authentication error"),
+        "{last}"
     );
 
     // PLAIN, with a wrong password: the same, by name.
@@ -458,4 +471,102 @@ async fn migrate_names_a_refused_login_or_certificate_instead_of_timing_out() {
             "{last}"
         );
     }
+}
+
+/// The README's rehearsal of "Connecting to Aiven", run as written: the
+/// block's commands, from the checkout, with this build's `sitewatch` on
+/// the PATH, on a topic of the test's own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readmes_aiven_rehearsal_runs_as_written() {
+    let readme = include_str!("../../README.md");
+    let after = readme
+        .split_once("**Rehearse it on the local stack.**")
+        .expect("the README has its rehearsal")
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a sh block")
+        .0;
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_sitewatch"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let topic = kafka::unique_topic("readme-aiven");
+    let mut command = tokio::process::Command::new("bash");
+    command
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PATH", path)
+        .env("SITEWATCH_KAFKA_TOPIC", &topic)
+        .env("SITEWATCH_KAFKA_GROUP", format!("{topic}-drain"))
+        .env("SITEWATCH_KAFKA_REPLICATION_FACTOR", "1")
+        .env("SITEWATCH_LOG_FORMAT", "text")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .expect("the rehearsal did not end")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Each run published the four sites and each drain stored them.
+    assert_eq!(stderr.matches("4 published").count(), 2, "{stderr}");
+    assert_eq!(stderr.matches("4 stored").count(), 2, "{stderr}");
+}
+
+/// A mechanism the broker does not offer (a listener with SCRAM-SHA-512
+/// only): refused by name, at once, by every command that talks to Kafka.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sasl_mechanism_the_broker_does_not_offer_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TlsBroker::start(dir.path());
+    let web = Server::start().await;
+    let topic = kafka::unique_topic("sasl-mechanism");
+    let mut env = without(
+        &broker.sasl_env(&topic, "PLAIN", &stack("STACK_KAFKA_PLAIN_USER"), "x"),
+        &["SITEWATCH_KAFKA_BROKERS"],
+    );
+    env.extend([
+        (
+            "SITEWATCH_KAFKA_BROKERS",
+            stack("STACK_KAFKA_SCRAM_ONLY_BROKERS"),
+        ),
+        (
+            "SITEWATCH_SITES",
+            format!(r#"[{{"name":"a","url":"{}"}}]"#, web.url("/ok")),
+        ),
+    ]);
+    let cause = "Unsupported SASL mechanism: broker's supported mechanisms: SCRAM-SHA-512";
+    let migrate = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+    assert_eq!(migrate.code, 1, "{}", migrate.stderr);
+    let last = migrate.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(cause) && !last.contains("Timed out"),
+        "{last}"
+    );
+    let probe = sitewatch(dir.path(), &["probe-once"], &env).await;
+    assert_eq!(probe.code, 1, "{}", probe.stderr);
+    let last = probe.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the broker refused the connection") && last.contains(cause),
+        "{last}"
+    );
+    // The mechanism it offers works there.
+    let alice = without(
+        &broker.sasl_env(&topic, "SCRAM-SHA-512", "alice", "wonderland"),
+        &["SITEWATCH_KAFKA_BROKERS"],
+    );
+    let mut alice = alice;
+    alice.push((
+        "SITEWATCH_KAFKA_BROKERS",
+        stack("STACK_KAFKA_SCRAM_ONLY_BROKERS"),
+    ));
+    let migrate = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &alice).await;
+    assert_eq!(migrate.code, 0, "{}", migrate.stderr);
 }
