@@ -582,6 +582,8 @@ async fn a_stuck_claim_that_cannot_be_ended_fails_the_run_and_names_the_session(
 struct OwnBroker {
     child: std::process::Child,
     port: u16,
+    /// What starts it again: java, the classpath, the configuration.
+    command: (String, String, std::path::PathBuf),
 }
 
 impl OwnBroker {
@@ -624,20 +626,43 @@ impl OwnBroker {
             .output()
             .unwrap();
         assert!(format.status.success(), "cannot format: {format:?}");
-        let child = std::process::Command::new(&java)
-            .args(["-Xms128m", "-Xmx256m", "-cp", &classpath, "kafka.Kafka"])
-            .arg(&config)
-            .current_dir(&home)
+        let mut broker = OwnBroker {
+            child: std::process::Command::new("true").spawn().unwrap(),
+            port,
+            command: (java, classpath, config),
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let (java, classpath, config) = &self.command;
+        self.child = std::process::Command::new(java)
+            .args(["-Xms128m", "-Xmx256m", "-cp", classpath, "kafka.Kafka"])
+            .arg(config)
+            .current_dir(config.parent().unwrap())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "the broker did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
-        OwnBroker { child, port }
+    }
+
+    /// Kills it (SIGKILL, a crash) and starts it again on the same data
+    /// and ports.
+    fn crash_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "the broker did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.spawn();
     }
 }
 
@@ -805,5 +830,139 @@ async fn a_broker_gone_mid_probe_fails_the_run_naming_how_many_were_lost() {
         run.elapsed < Duration::from_secs(14),
         "took {:?}: {last}",
         run.elapsed
+    );
+}
+
+/// The broker crashes and comes back while drain runs: whatever drain
+/// does meanwhile (goes on, or fails with offsets matching the rows), the
+/// next run completes the work, every check stored once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_restarted_mid_drain_loses_nothing_and_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let mut broker = OwnBroker::start(dir.path());
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let topic = unique_topic("broker-restart");
+    let mut env = env(&topic, &url);
+    env.retain(|(k, _)| *k != "SITEWATCH_KAFKA_BROKERS");
+    env.push(("SITEWATCH_KAFKA_BROKERS", brokers.clone()));
+    env.push(("SITEWATCH_KAFKA_PARTITIONS", "1".to_owned()));
+    let run = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let checks: Vec<Check> = (0..2000).map(sample).collect();
+    {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+        let pending: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                let payload = c.to_json();
+                producer
+                    .send_result(FutureRecord::to(&topic).key(&c.site).payload(&payload))
+                    .map_err(|(e, _)| e)
+                    .unwrap()
+            })
+            .collect();
+        for p in pending {
+            p.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+    }
+    let child = spawn_drain_with(dir.path(), &env, &["--batch-size", "1"]);
+    wait_for_progress(&url, &topic, 2000).await;
+    broker.crash_and_restart();
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("drain did not end")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stored = stored_ids(&url).await;
+    let next: i64 = db_offsets(&url, &topic).await.iter().map(|o| o.1).sum();
+    assert_eq!(stored.len() as i64, next, "{stderr}");
+    // The next run completes it: all 2,000 once.
+    let run = sitewatch(dir.path(), &["drain"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        stored_ids(&url).await,
+        checks.iter().map(|c| c.check_id).collect()
+    );
+    let client = db::connect(&url).await;
+    assert_eq!(
+        db::count(&client, "SELECT count(*) FROM checks").await,
+        2000
+    );
+}
+
+/// The broker crashes and comes back while probe-once publishes: the
+/// idempotent producer delivers everything once it is back, within the
+/// publish timeout, and drain stores each check once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_restarted_mid_publish_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let mut broker = OwnBroker::start(dir.path());
+    let web = crate::support::http::Server::start().await;
+    let topic = unique_topic("broker-restart-probe");
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let mut env = env(&topic, &url);
+    env.retain(|(k, _)| *k != "SITEWATCH_KAFKA_BROKERS");
+    env.extend([
+        ("SITEWATCH_KAFKA_BROKERS", brokers.clone()),
+        ("SITEWATCH_KAFKA_PARTITIONS", "1".to_owned()),
+        ("SITEWATCH_KAFKA_REPLICATION_FACTOR", "1".to_owned()),
+        ("SITEWATCH_KAFKA_PUBLISH_TIMEOUT", "60s".to_owned()),
+    ]);
+    let run = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Five checks end at once; five wait out their timeout. The test
+    // crashes and restarts the broker once the first five are on the
+    // topic: the last five are published while it is down or coming back.
+    let sites: Vec<String> = (0..10)
+        .map(|i| {
+            let (path, extra) = if i < 5 {
+                ("/ok", "")
+            } else {
+                ("/hang", r#","timeout":"5s""#)
+            };
+            format!(r#"{{"name":"s{i}","url":"{}"{extra}}}"#, web.url(path))
+        })
+        .collect();
+    let mut probe_env = env.clone();
+    probe_env.push(("SITEWATCH_SITES", format!("[{}]", sites.join(","))));
+    let probe = tokio::spawn({
+        let dir = dir.path().to_owned();
+        async move { sitewatch(&dir, &["probe-once"], &probe_env).await }
+    });
+    let waiting = Instant::now();
+    loop {
+        let high = {
+            use rdkafka::consumer::{BaseConsumer, Consumer};
+            let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .create()
+                .unwrap();
+            consumer
+                .fetch_watermarks(&topic, 0, Duration::from_secs(5))
+                .map_or(0, |(_, high)| high)
+        };
+        if high >= 5 {
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(15), "no publish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    broker.crash_and_restart();
+    let run = probe.await.unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("10 published"), "{}", run.stderr);
+    let run = sitewatch(dir.path(), &["drain"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let client = db::connect(&url).await;
+    assert_eq!(db::count(&client, "SELECT count(*) FROM checks").await, 10);
+    assert_eq!(
+        db::count(&client, "SELECT count(DISTINCT site) FROM checks").await,
+        10
     );
 }
