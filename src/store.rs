@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0013_state_rule.sql",
         include_str!("../migrations/0013_state_rule.sql"),
     ),
+    (
+        14,
+        "0014_condition_and_runs.sql",
+        include_str!("../migrations/0014_condition_and_runs.sql"),
+    ),
 ];
 
 /// How to secure the connection, as libpq's `sslmode` says.
