@@ -44,8 +44,14 @@ fn spawn_drain_with(dir: &Path, env: &[(&str, String)], args: &[&str]) -> tokio:
 }
 
 /// Waits until a running drain has stored something of `total`, failing
-/// if it finished first (the test would prove nothing) or stalls.
-async fn wait_for_progress(url: &str, topic: &str, total: i64) {
+/// if it finished first (the test would prove nothing, and its stderr says
+/// why) or stalls.
+async fn wait_for_progress(
+    child: &mut tokio::process::Child,
+    url: &str,
+    topic: &str,
+    total: i64,
+) {
     let waiting = Instant::now();
     loop {
         let progress: i64 = db_offsets(url, topic).await.iter().map(|o| o.1).sum();
@@ -53,7 +59,15 @@ async fn wait_for_progress(url: &str, topic: &str, total: i64) {
             assert!(progress < total, "the drain finished before the fault");
             return;
         }
-        assert!(waiting.elapsed() < Duration::from_secs(30), "no progress");
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = pipe.read_to_string(&mut stderr).await;
+            }
+            panic!("the drain ended ({status}) before storing anything: {stderr}");
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(90), "no progress");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -469,7 +483,7 @@ async fn postgres_stopped_mid_drain_fails_the_run_and_a_rerun_completes_exactly(
     let (topic, checks) = topic_with(dir.path(), "pg-crash", 2, 3000).await;
     // One record a transaction, so the crash lands mid-run on any broker.
     let mut child = spawn_drain(dir.path(), &topic, &url, &["--batch-size", "1"]);
-    wait_for_progress(&url, &topic, 3000).await;
+    wait_for_progress(&mut child, &url, &topic, 3000).await;
     pg.crash();
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
@@ -632,7 +646,33 @@ impl OwnBroker {
             command: (java, classpath, config),
         };
         broker.spawn();
+        broker.coordinator_ready();
         broker
+    }
+
+    /// A fresh Kafka makes its `__consumer_offsets` topic on the first
+    /// group request, which can take seconds on a busy machine: made here,
+    /// so that the test's first drain does not meet it (the stack does the
+    /// same for its broker).
+    fn coordinator_ready(&self) {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", format!("127.0.0.1:{}", self.port))
+            .set("group.id", "sitewatch-test-warm-up")
+            .create()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition("sitewatch-test-warm-up", 0);
+            match consumer.committed_offsets(tpl, Duration::from_secs(5)) {
+                Ok(_) => return,
+                Err(e) => assert!(
+                    Instant::now() < deadline,
+                    "the group coordinator is not ready: {e}"
+                ),
+            }
+        }
     }
 
     fn spawn(&mut self) {
@@ -707,12 +747,12 @@ async fn a_broker_gone_mid_drain_fails_the_run_with_offsets_matching_the_rows() 
             p.await.unwrap().map_err(|(e, _)| e).unwrap();
         }
     }
-    let child = spawn_drain_with(
+    let mut child = spawn_drain_with(
         dir.path(),
         &env,
         &["--batch-size", "1", "--idle-timeout", "3s"],
     );
-    wait_for_progress(&url, &topic, 3000).await;
+    wait_for_progress(&mut child, &url, &topic, 3000).await;
     broker.child.kill().unwrap();
     broker.child.wait().unwrap();
     let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
@@ -870,8 +910,8 @@ async fn a_broker_restarted_mid_drain_loses_nothing_and_stores_nothing_twice() {
             p.await.unwrap().map_err(|(e, _)| e).unwrap();
         }
     }
-    let child = spawn_drain_with(dir.path(), &env, &["--batch-size", "1"]);
-    wait_for_progress(&url, &topic, 2000).await;
+    let mut child = spawn_drain_with(dir.path(), &env, &["--batch-size", "1"]);
+    wait_for_progress(&mut child, &url, &topic, 2000).await;
     broker.crash_and_restart();
     let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
