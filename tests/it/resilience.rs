@@ -46,12 +46,7 @@ fn spawn_drain_with(dir: &Path, env: &[(&str, String)], args: &[&str]) -> tokio:
 /// Waits until a running drain has stored something of `total`, failing
 /// if it finished first (the test would prove nothing, and its stderr says
 /// why) or stalls.
-async fn wait_for_progress(
-    child: &mut tokio::process::Child,
-    url: &str,
-    topic: &str,
-    total: i64,
-) {
+async fn wait_for_progress(child: &mut tokio::process::Child, url: &str, topic: &str, total: i64) {
     let waiting = Instant::now();
     loop {
         let progress: i64 = db_offsets(url, topic).await.iter().map(|o| o.1).sum();
