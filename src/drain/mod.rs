@@ -361,7 +361,7 @@ async fn drain(
     let consumer = new_consumer(k, IDLE_FETCH_WAIT)?;
     let kafka_wait = || clock.bound(Duration::from_secs(10));
 
-    let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait(), kafka_wait)).await?;
+    let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
     summary.topic_partitions = partitions.len();
 
     // Start at a different partition in each run, so that concurrent drains
@@ -928,30 +928,46 @@ async fn blocking<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
     tokio::task::block_in_place(f).map_err(Error::Job)
 }
 
-/// The topic's partitions, read within `wait`; when they cannot be, over a
-/// secured connection, why (a refused login or certificate), asked within
-/// what `left` says is left of the deadline (3 s at most).
+/// The topic's partitions, read within `wait`. The consumer says only that
+/// a request timed out: over a secured connection, once a first short try
+/// fails, a client that reports why asks alongside, and a refused login or
+/// certificate ends the wait at once, named.
 fn topic_partitions(
     consumer: &DrainConsumer,
     k: &crate::config::KafkaSettings,
     wait: Duration,
-    left: impl Fn() -> Duration,
 ) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer.fetch_metadata(Some(&k.topic), wait).map_err(|e| {
-        // The consumer says only that the transport failed: ask a
-        // client that reports why (a refused login or certificate).
-        let why = k
-            .security_protocol
-            .secured()
-            .then(|| kafka::diagnose(k, left().min(Duration::from_secs(3))))
-            .flatten()
-            .unwrap_or_else(|| e.to_string());
+    const TRY: Duration = Duration::from_millis(250);
+    let deadline = Instant::now() + wait;
+    let mut why: Option<std::sync::mpsc::Receiver<Option<String>>> = None;
+    let failed = |why: String| {
         anyhow!(
             "cannot read the metadata of topic {} from {}: {why}",
             k.topic,
             k.brokers
         )
-    })?;
+    };
+    let metadata = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_metadata(Some(&k.topic), left.min(TRY)) {
+            Ok(metadata) => break metadata,
+            Err(e) => {
+                if why.is_none() && k.security_protocol.secured() {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let (k, within) = (k.clone(), left);
+                    std::thread::spawn(move || tx.send(kafka::diagnose(&k, within)));
+                    why = Some(rx);
+                }
+                if let Some(refused) = why.as_ref().and_then(|rx| rx.try_recv().ok()).flatten() {
+                    return Err(failed(refused));
+                }
+                if Instant::now() >= deadline {
+                    let said = why.and_then(|rx| rx.recv_timeout(TRY).ok().flatten());
+                    return Err(failed(said.unwrap_or_else(|| e.to_string())));
+                }
+            }
+        }
+    };
     let topic = metadata
         .topics()
         .first()

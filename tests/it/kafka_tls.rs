@@ -438,38 +438,119 @@ async fn the_kafka_ca_is_the_only_one_trusted_even_when_the_system_store_knows_t
     );
 }
 
-/// `migrate --only kafka` says why the broker refused it, as the other
-/// commands do, instead of waiting for its request to time out.
+/// Every command that talks to Kafka (`migrate --only kafka`, `probe-once`,
+/// `drain`) says in its last line why the broker refused it, for each
+/// refusal an Aiven user can meet, instead of waiting for a request to time
+/// out.
 #[tokio::test(flavor = "multi_thread")]
-async fn migrate_names_a_refused_login_or_certificate_instead_of_timing_out() {
+async fn every_command_that_talks_to_kafka_names_each_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let broker = TlsBroker::start(dir.path());
-    let topic = kafka::unique_topic("migrate-refused");
+    let web = Server::start().await;
+    let topic = kafka::unique_topic("refused");
     let other = read_only(dir.path(), "other-ca.pem", &Ca::new().pem());
-    let wrong_ca = {
-        let mut env = without(&broker.env(&topic), &["SITEWATCH_KAFKA_SSL_CA"]);
-        env.push(("SITEWATCH_KAFKA_SSL_CA", other.display().to_string()));
+    let (expired_cert, expired_key) = broker
+        .issuer()
+        .issue_pem_until(&["sitewatch-client"], crate::support::certs::EXPIRED_AT);
+    let expired_cert = read_only(dir.path(), "expired.cert", &expired_cert);
+    let expired_key = read_only(dir.path(), "expired.key", &expired_key);
+    let with = |env: Vec<(&'static str, String)>, extra: &[(&'static str, String)]| {
+        let keys: Vec<&str> = extra.iter().map(|(k, _)| *k).collect();
+        let mut env = without(&env, &keys);
+        env.extend(extra.iter().cloned());
         env
     };
-    let no_certificate = without(
-        &broker.env(&topic),
-        &["SITEWATCH_KAFKA_SSL_CERT", "SITEWATCH_KAFKA_SSL_KEY"],
-    );
-    let wrong_password = broker.sasl_env(&topic, "SCRAM-SHA-256", "bob", "not-the-password");
-    for (env, cause) in [
-        (wrong_ca, "certificate verify failed"),
-        (no_certificate, "bad certificate"),
-        (wrong_password, "SASL authentication error"),
-    ] {
-        let run = sitewatch(dir.path(), &["migrate", "--only", "kafka"], &env).await;
-        assert_eq!(run.code, 1, "{}", run.stderr);
-        let last = run.stderr.lines().last().unwrap_or_default();
-        assert!(
-            last.starts_with(&format!("error: cannot create topic {topic} on "))
-                && last.contains(cause)
-                && !last.contains("Timed out"),
-            "{last}"
+    let cases = [
+        (
+            "a wrong CA",
+            with(
+                broker.env(&topic),
+                &[("SITEWATCH_KAFKA_SSL_CA", other.display().to_string())],
+            ),
+            "certificate verify failed",
+        ),
+        (
+            "no client certificate",
+            without(
+                &broker.env(&topic),
+                &["SITEWATCH_KAFKA_SSL_CERT", "SITEWATCH_KAFKA_SSL_KEY"],
+            ),
+            "bad certificate",
+        ),
+        (
+            "an expired client certificate",
+            with(
+                broker.env(&topic),
+                &[
+                    (
+                        "SITEWATCH_KAFKA_SSL_CERT",
+                        expired_cert.display().to_string(),
+                    ),
+                    ("SITEWATCH_KAFKA_SSL_KEY", expired_key.display().to_string()),
+                ],
+            ),
+            "certificate",
+        ),
+        (
+            "a wrong SCRAM password",
+            broker.sasl_env(&topic, "SCRAM-SHA-256", "bob", "not-the-password"),
+            "SASL authentication error",
+        ),
+        (
+            "a wrong PLAIN password",
+            broker.sasl_env(
+                &topic,
+                "PLAIN",
+                &stack("STACK_KAFKA_PLAIN_USER"),
+                "not-the-password",
+            ),
+            "SASL authentication error",
+        ),
+        (
+            "a mechanism the broker does not offer",
+            with(
+                broker.sasl_env(&topic, "PLAIN", &stack("STACK_KAFKA_PLAIN_USER"), "x"),
+                &[(
+                    "SITEWATCH_KAFKA_BROKERS",
+                    stack("STACK_KAFKA_SCRAM_ONLY_BROKERS"),
+                )],
+            ),
+            "Unsupported SASL mechanism: broker's supported mechanisms: SCRAM-SHA-512",
+        ),
+    ];
+    let database = db::fresh(dir.path()).await;
+    for (what, env, cause) in cases {
+        let env = with(
+            env,
+            &[
+                (
+                    "SITEWATCH_SITES",
+                    format!(r#"[{{"name":"a","url":"{}"}}]"#, web.url("/ok")),
+                ),
+                ("SITEWATCH_DATABASE_URL", database.clone()),
+            ],
         );
+        for (command, says) in [
+            (
+                &["migrate", "--only", "kafka"][..],
+                format!("error: cannot create topic {topic} on "),
+            ),
+            (&["probe-once"][..], "error: ".to_owned()),
+            (
+                &["drain"][..],
+                format!("error: cannot read the metadata of topic {topic} from "),
+            ),
+        ] {
+            let run = sitewatch(dir.path(), command, &env).await;
+            assert_eq!(run.code, 1, "{what}, {command:?}: {}", run.stderr);
+            let last = run.stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with(&says) && last.contains(cause) && !last.contains("Timed out"),
+                "{what}, {command:?} ({:?}): {last}",
+                run.elapsed
+            );
+            assert!(!run.stderr.contains("not-the-password"), "{}", run.stderr);
+        }
     }
 }
 
