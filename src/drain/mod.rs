@@ -152,18 +152,10 @@ struct Partition {
 }
 
 /// Whether a record is past the end of this run: at or beyond the high
-/// watermark read at the start, *and* written after the run started.
-///
-/// The watermark alone would do on Kafka, but a broker may report a low one
-/// (Nisshi's memory engine is a few thousand records short on a busy
-/// partition): the records between it and the true end were written before
-/// the run started, so they are still taken, and the partition ends at EOF.
-/// The timestamp alone would not do either: a producer's clock may lag, so
-/// it only decides past the watermark. A record without a timestamp past the
-/// watermark ends the partition. Either way a busy topic cannot keep a
-/// drain running.
-fn past_end(offset: i64, bound: Option<i64>, created_ms: Option<i64>, started_ms: i64) -> bool {
-    bound.is_some_and(|b| offset >= b) && created_ms.is_none_or(|t| t >= started_ms)
+/// watermark read at the start. A busy topic cannot keep a drain running;
+/// what is written meanwhile is the next run's.
+fn past_end(offset: i64, bound: Option<i64>) -> bool {
+    bound.is_some_and(|b| offset >= b)
 }
 
 /// Records between where a partition was left and its low watermark: the
@@ -323,13 +315,6 @@ async fn drain(
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<()> {
     let start = Instant::now();
-    let started_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX);
     tokio::pin!(shutdown);
     let k = &settings.kafka;
     let claim = options.claim_timeout;
@@ -542,7 +527,7 @@ async fn drain(
         last_heard = Instant::now();
         let (p, offset) = (message.partition(), message.offset());
         let Some(s) = state.get_mut(&p) else { continue };
-        if s.done || past_end(offset, s.bound, message.timestamp().to_millis(), started_ms) {
+        if s.done || past_end(offset, s.bound) {
             // Past this run's end: the next run takes it.
             if !s.done {
                 s.done = true;
@@ -1062,18 +1047,12 @@ mod tests {
         );
     }
 
-    const START: i64 = 1_800_000_000_000;
-
     #[test]
-    fn a_partition_ends_past_the_watermark_at_a_record_written_after_the_start() {
-        // Below the watermark: taken, whenever it was written.
-        assert!(!past_end(99, Some(100), Some(START + 5000), START));
-        // At the watermark, written after the start: the end.
-        assert!(past_end(100, Some(100), Some(START + 1), START));
-        assert!(past_end(100, Some(100), None, START));
-        // Past a watermark that was too low, written before the start: taken.
-        assert!(!past_end(150, Some(100), Some(START - 1), START));
-        // No trustworthy watermark: only EOF ends the partition.
-        assert!(!past_end(10_000, None, Some(START + 1), START));
+    fn a_partition_ends_at_the_watermark_read_at_the_start() {
+        assert!(!past_end(99, Some(100)));
+        assert!(past_end(100, Some(100)));
+        assert!(past_end(150, Some(100)));
+        // An empty partition at the start: only its end of partition ends it.
+        assert!(!past_end(10_000, None));
     }
 }
