@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::sites::{SitesDoc, SitesSource};
 
-/// A setting's default, as `--help` and the README show it.
+/// A setting's default, as `--help` and the book's settings table show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Default {
     /// None: the setting is optional.
@@ -36,7 +36,7 @@ pub struct Declaration {
     /// `kafka_brokers`: flag `--kafka-brokers`, variable
     /// `SITEWATCH_KAFKA_BROKERS`.
     pub name: &'static str,
-    /// What it means: the flag's help and the README's row.
+    /// What it means: the flag's help and the settings table's row.
     pub help: &'static str,
     pub default: Default,
     /// The placeholder of its value in `--help`.
@@ -63,8 +63,8 @@ impl Declaration {
         !self.secret && !matches!(self.name, "sites" | "sites_file")
     }
 
-    /// The README's row for it.
-    pub fn readme_row(&self) -> String {
+    /// Its row in the book's settings table (docs/src/configuring.md).
+    pub fn table_row(&self) -> String {
         let default = match self.default {
             Default::None => "none".to_owned(),
             Default::Value(v) => format!("`{v}`"),
@@ -342,7 +342,7 @@ fn edits(a: &str, b: &str) -> usize {
 pub fn add_args(command: clap::Command, name: &str) -> clap::Command {
     let mut command = command.next_help_heading("Settings");
     for d in SETTINGS.iter().filter(|d| d.commands.contains(&name)) {
-        // clap shows the variable after the help; the README's backticks
+        // clap shows the variable after the help; the table's backticks
         // are for Markdown only.
         let mut arg = clap::Arg::new(d.name)
             .long(d.flag())
@@ -1103,19 +1103,19 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_setting_as_declared() {
-        let readme = include_str!("../README.md");
-        let table: Vec<&str> = readme
+    fn the_book_lists_every_setting_as_declared() {
+        let book = include_str!("../docs/src/configuring.md");
+        let table: Vec<&str> = book
             .lines()
             .skip_while(|l| !l.starts_with("| variable | flag |"))
             .skip(2)
             .take_while(|l| l.starts_with('|'))
             .collect();
-        let declared: Vec<String> = SETTINGS.iter().map(Declaration::readme_row).collect();
+        let declared: Vec<String> = SETTINGS.iter().map(Declaration::table_row).collect();
         assert_eq!(
             table,
             declared,
-            "the README's settings table differs from SETTINGS; its rows should read:\n{}",
+            "the settings table of docs/src/configuring.md differs from SETTINGS; its rows should read:\n{}",
             declared.join("\n")
         );
     }

@@ -298,8 +298,8 @@ impl Publisher {
 /// at start no broker connection is up, so the first try waits for the
 /// timer and every run would take half a second more. The first metadata
 /// request goes to the bootstrap connection, the second to the broker that
-/// is up by then, and its response gets the id at once (measured: first
-/// acknowledgement after 54 ms instead of 507 ms).
+/// is up by then, and its response gets the id at once
+/// (docs/src/decisions.md, Kafka).
 fn warm_up(producer: FutureProducer<Context>, topic: String) {
     tokio::task::spawn_blocking(move || {
         for _ in 0..2 {

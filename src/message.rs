@@ -273,4 +273,90 @@ mod tests {
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));
         assert_eq!(back.check_id, check.check_id);
     }
+
+    /// The backticked first cells of the table under `heading` in the
+    /// contract (docs/src/contract.md), each cell split at its commas.
+    fn contract_fields(heading: &str) -> Vec<String> {
+        let contract = include_str!("../docs/src/contract.md");
+        contract
+            .split_once(heading)
+            .unwrap_or_else(|| panic!("the contract has no {heading}"))
+            .1
+            .lines()
+            .skip_while(|l| !l.starts_with("| field |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .flat_map(|l| l.split('|').nth(1).unwrap_or_default().split(','))
+            .map(|f| f.trim().trim_matches('`').to_owned())
+            .collect()
+    }
+
+    fn keys(json: &[u8]) -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_slice(json).unwrap();
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn the_contract_lists_every_field_of_the_message_and_the_run_record() {
+        let check = Check {
+            schema: SCHEMA,
+            check_id: Uuid::nil(),
+            site: "s".into(),
+            url: "u".into(),
+            method: "GET".into(),
+            location: "l".into(),
+            started_at: datetime!(2026-11-22 13:45:01 UTC),
+            up: true,
+            degraded: None,
+            status_code: None,
+            reason: None,
+            response_time_ms: 1.0,
+            dns_ms: None,
+            connect_ms: None,
+            tls_ms: None,
+            ttfb_ms: None,
+            ip: None,
+            regex: None,
+            regex_matched: None,
+            json_matched: None,
+            body_bytes: None,
+            redirects: None,
+            final_url: None,
+            tls_expires_at: None,
+            error_kind: None,
+            error: None,
+            condition: None,
+            run_id: None,
+        };
+        let mut documented = contract_fields("## The message");
+        let mut declared = keys(&check.to_json());
+        documented.sort();
+        declared.sort();
+        assert_eq!(documented, declared, "docs/src/contract.md's message table");
+
+        let run = Run {
+            schema: SCHEMA,
+            record: Run::RECORD.into(),
+            run_id: Uuid::nil(),
+            job: "probe-once".into(),
+            location: "l".into(),
+            shard: None,
+            tick_s: 60.0,
+            started_at: datetime!(2026-11-22 13:45:01 UTC),
+            finished_at: datetime!(2026-11-22 13:45:02 UTC),
+            sites_due: 1,
+            checked: 1,
+            published: 1,
+            answered: Some(1),
+            outcome: "ok".into(),
+        };
+        let mut documented = contract_fields("## The run record");
+        let mut declared = keys(&run.to_json());
+        documented.sort();
+        declared.sort();
+        assert_eq!(
+            documented, declared,
+            "docs/src/contract.md's run record table"
+        );
+    }
 }

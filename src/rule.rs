@@ -37,7 +37,7 @@ impl Quorum {
     }
 }
 
-/// A site's rule (SPEC.md's defaults: 3, 2, 1, 15 minutes).
+/// A site's rule (the defaults of docs/src/report.md's state rule: 3, 2, 1, 15 minutes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     pub failure_threshold: u32,

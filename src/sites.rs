@@ -801,8 +801,8 @@ pub fn duration(key: &str, text: &str, example: &str) -> std::result::Result<Dur
 
 /// What sites have in common is built once: a regex is compiled once and
 /// shared behind an `Arc`, so that all the sites that carry it use one
-/// automaton and one pool of match caches (compiling or cloning it per site
-/// cost seconds and over 100 MB at 10,000 sites), and a CA file is read once.
+/// automaton and one pool of match caches (docs/src/decisions.md, Checks),
+/// and a CA file is read once.
 #[derive(Default)]
 pub struct Shared {
     regexes: HashMap<String, Arc<BodyRegex>>,

@@ -366,8 +366,8 @@ fn tls_connector(
         _ => tokio_postgres::config::SslMode::Require,
     });
     // One connector per mode and trust in a process: building one loads
-    // the system's CA bundle (twice, whatever the trust), 15-25 ms, and
-    // `report` opens three connections.
+    // the system's CA bundle, and `report` opens three connections
+    // (docs/src/decisions.md, PostgreSQL).
     type Built = Vec<((SslMode, Option<RootCert>), native_tls::TlsConnector)>;
     static BUILT: std::sync::Mutex<Built> = std::sync::Mutex::new(Vec::new());
     let key = (mode, trust);
@@ -680,9 +680,8 @@ enum Insert {
     /// once, and drained once.
     Direct,
     /// Binary COPY into a staging table, then `INSERT ... ON CONFLICT DO
-    /// NOTHING`: a known check is skipped. PostgreSQL takes about 1.5 times
-    /// as long as for [`Insert::Direct`] (200,000 checks: 1.97 s against
-    /// 1.35 s, the staging copy aside).
+    /// NOTHING`: a known check is skipped, at a cost (docs/src/decisions.md,
+    /// PostgreSQL).
     SkippingKnown,
 }
 
@@ -1044,9 +1043,9 @@ const CHECK_TYPES: [Type; 31] = [
 
 /// The checks, [`Insert::Direct`] or [`Insert::SkippingKnown`]: binary
 /// COPY, then (skipping known checks) one `INSERT ... SELECT` from the
-/// staging table, measured 1.3x faster than a single `INSERT ... SELECT
-/// FROM UNNEST(...)` at 5000 rows a batch (`cargo run --release --example
-/// bench_insert`). Adds the checks it inserted (not the skipped ones) to
+/// staging table, rather than `INSERT ... SELECT FROM UNNEST(...)`
+/// (docs/src/decisions.md, PostgreSQL). Adds the checks it inserted (not
+/// the skipped ones) to
 /// `rollup`.
 async fn insert_checks(
     tx: &tokio_postgres::Transaction<'_>,
@@ -1075,8 +1074,7 @@ async fn insert_checks(
     let writer = BinaryCopyInWriter::new(sink, &CHECK_TYPES);
     futures::pin_mut!(writer);
     // In the order of the index by site: each insert then lands beside the
-    // one before, not on a random page (10 % less of PostgreSQL's time on
-    // 400,000 checks of 10,000 sites, BENCHMARKS.md).
+    // one before, not on a random page (docs/src/decisions.md, PostgreSQL).
     let mut sorted: Vec<&Located> = checks.iter().collect();
     sorted.sort_unstable_by(|a, b| {
         (&a.check.site, b.check.started_at).cmp(&(&b.check.site, a.check.started_at))

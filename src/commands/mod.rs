@@ -19,9 +19,8 @@ use crate::schedule::Shard;
 /// TLS handshakes) and `drain` (batches stored while the next are decoded)
 /// use every core. `report` runs on this thread alone: its work is
 /// PostgreSQL's, and waking worker threads for every message of its three
-/// streams of rows cost more than they gave (30 days of 1,000 sites: 0.84 s
-/// and 0.52 CPU-seconds on one thread, 0.93 s and 0.74 on a worker per
-/// core).
+/// streams of rows cost more than they gave (docs/src/decisions.md,
+/// report).
 pub fn runtime(command: &Command) -> tokio::runtime::Builder {
     let mut builder = match command {
         Command::Report(_) => tokio::runtime::Builder::new_current_thread(),

@@ -13,7 +13,7 @@
 //! - `check_id` is unique: a message published twice is stored once.
 //!
 //! Partitions are `assign()`ed, not subscribed: no group join, whose
-//! rebalance costs seconds (about 25 s on the local broker).
+//! rebalance costs seconds (docs/src/decisions.md, Kafka).
 //!
 //! A claim cannot outlive a drain that stopped making progress: every drain
 //! connection runs under server-side limits ([`store::Limits`]: idle,
@@ -49,9 +49,8 @@ use crate::telemetry;
 
 /// Messages per transaction when not told otherwise: large enough that a
 /// transaction's fixed cost is amortised, and that a batch's rollup chunk
-/// holds several checks per site and hour (a million checks of 10,000
-/// sites: 7.4-7.8 s at 20,000, 8.0 s at 10,000, 8.9 s at 5,000, peak RSS
-/// 134, 132 and 130 MB); memory stays bounded by `--batch-bytes` too.
+/// holds several checks per site and hour (docs/src/decisions.md,
+/// PostgreSQL); memory stays bounded by `--batch-bytes` too.
 pub const DEFAULT_BATCH_SIZE: usize = 20_000;
 
 /// Database connections that store batches at once, each for its own share
@@ -262,24 +261,18 @@ impl Drop for Detached {
     }
 }
 
-/// How long the broker may hold a fetch that finds nothing new, when
-/// every partition is at its end as the run starts: an empty partition
-/// reports its end after this wait, so short keeps an idle drain fast
-/// (0.3 s).
-const IDLE_FETCH_WAIT: &str = "50";
+/// How long the broker may hold a fetch that finds nothing new: an empty
+/// partition reports its end only after this wait, so short keeps an idle
+/// drain fast and a busy one quick at each partition's end; a fetch that
+/// finds records is answered at once whatever the wait
+/// (docs/src/decisions.md, Kafka).
+const FETCH_WAIT: &str = "50";
 
-/// The same when there are records to take. Waits shorter than the time a
-/// broker needs to read a fetch make it redo the work: Nisshi's sqlite
-/// engine spent 4.6 CPU-seconds on 20,000 records at 50 ms and 0.7 at
-/// 500 ms (librdkafka's default), and drain took 3 times as long.
-const BUSY_FETCH_WAIT: &str = "500";
-
-/// The consumer, with `fetch_wait` (ms) as the broker's longest hold of a
-/// fetch.
-fn new_consumer(k: &crate::config::KafkaSettings, fetch_wait: &str) -> Result<Detached> {
+/// The consumer.
+fn new_consumer(k: &crate::config::KafkaSettings) -> Result<Detached> {
     let consumer = kafka::client_config(k)
         .set("group.id", &k.group)
-        .set("fetch.wait.max.ms", fetch_wait)
+        .set("fetch.wait.max.ms", FETCH_WAIT)
         // Prefetch a few batches (a check is under 1 KiB), not librdkafka's
         // defaults (100,000 records and 64 MiB a partition): peak memory
         // then stays the same whatever the backlog, and whatever the
@@ -343,7 +336,7 @@ async fn drain(
     // Today's and tomorrow's partitions, ahead of need.
     let today = time::OffsetDateTime::now_utc().date().to_julian_day();
     store::ensure_partitions(&db, [today, today + 1].into(), true).await?;
-    let consumer = new_consumer(k, IDLE_FETCH_WAIT)?;
+    let consumer = new_consumer(k)?;
     let kafka_wait = || clock.bound(Duration::from_secs(10));
 
     let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
@@ -431,14 +424,6 @@ async fn drain(
             },
         );
     }
-    // With records to take, a consumer that lets the broker hold a fetch
-    // longer: see IDLE_FETCH_WAIT. The watermarks only choose the wait;
-    // either way each partition is read to its end.
-    let consumer = if state.values().any(|s| s.bound.is_some()) {
-        new_consumer(k, BUSY_FETCH_WAIT)?
-    } else {
-        consumer
-    };
     consumer
         .assign(&assignment)
         .context("cannot assign the partitions")?;

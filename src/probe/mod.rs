@@ -39,11 +39,9 @@ use crate::sites::{Site, redact_url};
 use timing::{Marks, Recorder, TimingLayer, TimingResolver};
 
 /// Body bytes that the checks in flight may hold at once, for the regexes
-/// that cannot be matched as the body streams in ([`crate::matcher`]).
-/// Before streaming, 1,000 sites each streaming a large body to a regex
-/// held up to 1,000 x `max_body_bytes` (1.4 GB reported); now only such a
-/// pattern buffers, and a check that finds the budget spent waits for room
-/// within its own timeout.
+/// that cannot be matched as the body streams in ([`crate::matcher`]):
+/// only such a pattern buffers, and a check that finds the budget spent
+/// waits for room within its own timeout (docs/src/decisions.md, Checks).
 pub const BODY_BUDGET_BYTES: usize = 96 * 1024 * 1024;
 
 /// Runs checks. Cheap to share: one client, one TLS configuration.

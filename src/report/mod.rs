@@ -125,7 +125,7 @@ pub struct Runs {
     pub tick_s: f64,
 }
 
-/// One site, as SPEC.md's report JSON has it.
+/// One site, as the report's JSON has it (docs/src/report.md).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SiteReport {
     pub site: String,
@@ -397,7 +397,7 @@ impl Tallies {
 /// A read-only transaction for the report, without JIT compilation: the
 /// report's queries are many short index reads, which PostgreSQL's
 /// default (JIT above a cost of 100,000) compiled for longer than they ran
-/// (30 days of 1,000 sites: 0.66 s without, 0.77 s with).
+/// (docs/src/decisions.md, report).
 async fn begin(client: &mut Client) -> anyhow::Result<tokio_postgres::Transaction<'_>> {
     let tx = client
         .build_transaction()
@@ -568,8 +568,8 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
                 &format!(
                     // Each range on its own through the `hour` index (the
                     // OFFSET keeps the subquery whole): joined on the
-                    // ranges, the planner scanned the whole table (0.58 s
-                    // instead of 0.15 s at 43.2 million checks).
+                    // ranges, the planner scanned the whole table
+                    // (docs/src/decisions.md, report).
                     "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[], $4::bool[]) AS r(lo, hi, sketched)
                      CROSS JOIN LATERAL (
                          SELECT * FROM rollups_hourly x WHERE x.hour >= r.lo AND x.hour < r.hi OFFSET 0
@@ -880,7 +880,7 @@ struct FailedHour {
 /// hourly rollups, by a partial index on the hours with failures. The
 /// hour before is looked up first where it usually is (the hour just
 /// before, by equality), and searched backwards only where that one had no
-/// check: 0.11 s instead of 0.19 s for 21,000 failed hours. The chunks not
+/// check (docs/src/decisions.md, report). The chunks not
 /// folded yet add theirs; [`hours_to_read`] picks what to read.
 async fn failed_hours(
     tx: &tokio_postgres::Transaction<'_>,

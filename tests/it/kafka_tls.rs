@@ -554,15 +554,15 @@ async fn every_command_that_talks_to_kafka_names_each_refusal() {
     }
 }
 
-/// The README's rehearsal of "Connecting to Aiven", run as written: the
+/// The book's rehearsal of "Connecting to Aiven", run as written: the
 /// block's commands, from the checkout, with this build's `sitewatch` on
 /// the PATH, on a topic of the test's own.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_readmes_aiven_rehearsal_runs_as_written() {
-    let readme = include_str!("../../README.md");
-    let after = readme
+async fn the_books_aiven_rehearsal_runs_as_written() {
+    let chapter = include_str!("../../docs/src/aiven.md");
+    let after = chapter
         .split_once("**Rehearse it on the local stack.**")
-        .expect("the README has its rehearsal")
+        .expect("docs/src/aiven.md has its rehearsal")
         .1;
     let block = after
         .split_once("```sh\n")
