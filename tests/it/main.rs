@@ -10,6 +10,7 @@ mod hostile;
 mod jobs;
 mod kafka_real;
 mod kafka_tls;
+mod migrations;
 mod postgres_tls;
 mod probe_once;
 mod report;
