@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
                 let checks: Vec<Check> = (0..rows).map(check).collect();
                 let start = Instant::now();
                 let mut offset = 0i64;
+                let learned = store::Learned::default();
                 for chunk in checks.chunks(batch_size) {
                     let mut batch = Batch::default();
                     for c in chunk {
@@ -151,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
                     if mode == "unnest" {
                         unnest_batch(&mut client, "bench", &batch).await?;
                     } else {
-                        store::store(&mut client, "bench", "bench", &batch).await?;
+                        store::store(&mut client, &learned, "bench", "bench", &batch).await?;
                     }
                 }
                 let rate = rows as f64 / start.elapsed().as_secs_f64();

@@ -68,11 +68,13 @@ async fn main() -> anyhow::Result<()> {
         .enumerate()
         .map(|(w, (mut client, batches))| {
             tokio::spawn(async move {
+                let learned = store::Learned::default();
                 let mut stored = 0;
                 for batch in &batches {
-                    stored += store::store(&mut client, &format!("alone-{w}"), "alone", batch)
-                        .await?
-                        .inserted;
+                    stored +=
+                        store::store(&mut client, &learned, &format!("alone-{w}"), "alone", batch)
+                            .await?
+                            .inserted;
                 }
                 anyhow::Ok(stored)
             })

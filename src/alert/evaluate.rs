@@ -62,12 +62,40 @@ pub struct Site {
     pub tls_days_sent: Vec<i32>,
 }
 
-/// A prober (a location): `up`, `prober_down` or `stale`.
+/// What a prober (a location) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProberState {
+    Up,
+    /// Its runs are blind: it lost its own network.
+    ProberDown,
+    /// Its runs stopped (the run ledger).
+    Stale,
+}
+
+impl ProberState {
+    /// As `alert_probers` stores it and events say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProberState::Up => "up",
+            ProberState::ProberDown => "prober_down",
+            ProberState::Stale => "stale",
+        }
+    }
+
+    /// The stored name; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<ProberState> {
+        [ProberState::Up, ProberState::ProberDown, ProberState::Stale]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// A prober (a location): its state, and what receivers were last told.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prober {
-    pub state: String,
+    pub state: ProberState,
     pub since: OffsetDateTime,
-    pub notified: String,
+    pub notified: ProberState,
 }
 
 /// Everything `alert` keeps between runs.
@@ -143,64 +171,119 @@ pub fn evaluate(
 ) -> Outcome {
     let mut out = Outcome::default();
     checks.sort_by_key(|c| (c.started_at, c.check_id));
+    let blindness = Blindness::of(&checks);
+    probers_from_checks(now, state, &checks, &blindness, &mut out);
+    probers_from_runs(config, now, state, runs, &mut out);
+    let blind: Vec<bool> = checks.iter().map(|c| blindness.is_blind(c)).collect();
+    let certificates = apply_streaks(config, state, checks, &blind, &mut out);
+    judge_sites(config, now, state, &certificates, &mut out);
+    prober_events(config, now, state, &blindness.sites_seen, &mut out);
+    out
+}
 
-    // A prober that lost its own network: a run of several checks none of
-    // which was answered (crate::rule::blind). Its checks say nothing about
-    // the sites. The run record says so; for checks whose record is not
-    // stored yet, the same rule over the location's new checks does.
-    let mut by_location: BTreeMap<&str, Vec<&NewCheck>> = BTreeMap::new();
-    for c in &checks {
-        by_location.entry(&c.location).or_default().push(c);
-    }
-    let mut blind_batch = BTreeSet::new();
-    let mut sites_seen: HashMap<String, usize> = HashMap::new();
-    for (location, seen) in &by_location {
-        let sites: BTreeSet<&str> = seen.iter().map(|c| c.site.as_str()).collect();
-        sites_seen.insert((*location).to_owned(), sites.len());
-        let unrecorded: Vec<&&NewCheck> = seen.iter().filter(|c| c.run_blind.is_none()).collect();
-        let unrecorded_sites: BTreeSet<&str> = unrecorded.iter().map(|c| c.site.as_str()).collect();
-        let answered = unrecorded
-            .iter()
-            .filter(|c| rule::answered(c.up, c.status_code, c.error_kind.as_deref()))
-            .count();
-        if rule::blind(unrecorded_sites.len() as u64, answered as u64) {
-            blind_batch.insert((*location).to_owned());
+/// Which checks came from a prober that lost its own network: a run of
+/// several checks none of which was answered ([`rule::blind`]). Its checks
+/// say nothing about the sites. The run record says so; for checks whose
+/// record is not stored yet, the same rule over the location's new checks
+/// does.
+struct Blindness {
+    /// Locations whose new checks without a run record were blind.
+    batch: BTreeSet<String>,
+    /// Sites each location's new checks mention.
+    sites_seen: HashMap<String, usize>,
+}
+
+impl Blindness {
+    fn of(checks: &[NewCheck]) -> Blindness {
+        let mut out = Blindness {
+            batch: BTreeSet::new(),
+            sites_seen: HashMap::new(),
+        };
+        for (location, seen) in by_location(checks) {
+            let sites: BTreeSet<&str> = seen.iter().map(|c| c.site.as_str()).collect();
+            out.sites_seen.insert(location.to_owned(), sites.len());
+            let unrecorded: Vec<&&NewCheck> =
+                seen.iter().filter(|c| c.run_blind.is_none()).collect();
+            let unrecorded_sites: BTreeSet<&str> =
+                unrecorded.iter().map(|c| c.site.as_str()).collect();
+            let answered = unrecorded
+                .iter()
+                .filter(|c| rule::answered(c.up, c.status_code, c.error_kind.as_deref()))
+                .count();
+            if rule::blind(unrecorded_sites.len() as u64, answered as u64) {
+                out.batch.insert(location.to_owned());
+            }
         }
+        out
     }
-    let is_blind = |c: &NewCheck| {
+
+    fn is_blind(&self, c: &NewCheck) -> bool {
         c.run_blind
-            .unwrap_or_else(|| blind_batch.contains(&c.location))
-    };
-    for (location, seen) in &by_location {
+            .unwrap_or_else(|| self.batch.contains(&c.location))
+    }
+}
+
+/// The checks of each location, in the order given.
+fn by_location(checks: &[NewCheck]) -> BTreeMap<&str, Vec<&NewCheck>> {
+    let mut out: BTreeMap<&str, Vec<&NewCheck>> = BTreeMap::new();
+    for c in checks {
+        out.entry(&c.location).or_default().push(c);
+    }
+    out
+}
+
+/// A prober as first seen: up.
+fn new_prober(now: OffsetDateTime) -> Prober {
+    Prober {
+        state: ProberState::Up,
+        since: now,
+        notified: ProberState::Up,
+    }
+}
+
+/// Each location's prober is `prober_down` while its newest check is blind,
+/// else `up`; since the first check of that stretch.
+fn probers_from_checks(
+    now: OffsetDateTime,
+    state: &mut State,
+    checks: &[NewCheck],
+    blindness: &Blindness,
+    out: &mut Outcome,
+) {
+    for (location, seen) in by_location(checks) {
         let Some(newest) = seen.last() else { continue };
         let prober = state
             .probers
-            .entry((*location).to_owned())
-            .or_insert_with(|| Prober {
-                state: "up".to_owned(),
-                since: now,
-                notified: "up".to_owned(),
-            });
-        let next = if is_blind(newest) {
-            "prober_down"
+            .entry(location.to_owned())
+            .or_insert_with(|| new_prober(now));
+        let blind = blindness.is_blind(newest);
+        let next = if blind {
+            ProberState::ProberDown
         } else {
-            "up"
+            ProberState::Up
         };
         if prober.state != next {
-            prober.state = next.to_owned();
+            prober.state = next;
             prober.since = seen
                 .iter()
                 .rev()
-                .take_while(|c| is_blind(c) == (next == "prober_down"))
+                .take_while(|c| blindness.is_blind(c) == blind)
                 .last()
                 .map_or(now, |c| c.started_at);
-            out.probers.insert((*location).to_owned());
+            out.probers.insert(location.to_owned());
         }
     }
-    let blind: Vec<bool> = checks.iter().map(is_blind).collect();
-    drop(by_location);
-    // A location whose runs stopped (the run ledger): no run for three
-    // ticks, and at least the site default's stale_after.
+}
+
+/// A location whose runs stopped (the run ledger) is `stale`: no run for
+/// three ticks, and at least the site default's stale_after.
+fn probers_from_runs(
+    config: &Config,
+    now: OffsetDateTime,
+    state: &mut State,
+    runs: &[LastRun],
+    out: &mut Outcome,
+) {
     for run in runs {
         // Checked: a run record's tick is data (drain bounds it to a year).
         let limit = run
@@ -212,25 +295,31 @@ pub fn evaluate(
         let prober = state
             .probers
             .entry(run.location.clone())
-            .or_insert_with(|| Prober {
-                state: "up".to_owned(),
-                since: now,
-                notified: "up".to_owned(),
-            });
-        if stopped && prober.state != "stale" {
-            prober.state = "stale".to_owned();
+            .or_insert_with(|| new_prober(now));
+        if stopped && prober.state != ProberState::Stale {
+            prober.state = ProberState::Stale;
             prober.since = run.started_at;
             out.probers.insert(run.location.clone());
-        } else if !stopped && prober.state == "stale" {
-            prober.state = "up".to_owned();
+        } else if !stopped && prober.state == ProberState::Stale {
+            prober.state = ProberState::Up;
             prober.since = run.started_at;
             out.probers.insert(run.location.clone());
         }
     }
+}
 
-    // Each location's streak, check by check in time order.
+/// Each location's streak, check by check in time order (blind checks move
+/// the position only). Returns the newest plausible certificate expiry
+/// seen per site.
+fn apply_streaks(
+    config: &Config,
+    state: &mut State,
+    checks: Vec<NewCheck>,
+    blind: &[bool],
+    out: &mut Outcome,
+) -> HashMap<String, OffsetDateTime> {
     let mut certificates: HashMap<String, OffsetDateTime> = HashMap::new();
-    for (c, blind) in checks.into_iter().zip(blind) {
+    for (c, &blind) in checks.into_iter().zip(blind) {
         let key = (c.site.clone(), c.location.clone());
         let rule = config.policy(&c.site).rule();
         if let Some(loc) = state.locations.get(&key)
@@ -272,9 +361,68 @@ pub fn evaluate(
         }
         loc.streak.apply(c.started_at, c.up, &rule);
     }
+    certificates
+}
 
-    // Every site known or configured: its state from its locations, by
-    // the rule `report` shows (crate::rule).
+/// One site as judged now: what its locations say, by the rule `report`
+/// shows ([`crate::rule`]), and what its events need.
+struct Judged<'a> {
+    site: &'a str,
+    policy: &'a super::policy::Policy,
+    now: OffsetDateTime,
+    verdict: rule::Verdict,
+    /// The state shown: `maintenance` inside a window.
+    shown: SiteState,
+    /// Inside a maintenance window.
+    quiet: bool,
+    stale_after: time::Duration,
+    /// Up again since the newest good streak began where one was failing.
+    recovered: Option<OffsetDateTime>,
+    /// The fresh location that says most: down, else failing, else newest.
+    worst: Option<&'a Location>,
+    url: String,
+    /// Every location's prober stopped (the run ledger): their `stale`
+    /// says it, not one per site.
+    probers_stopped: bool,
+    tls_expires_at: Option<OffsetDateTime>,
+}
+
+impl Judged<'_> {
+    /// The worst location, when it is failing.
+    fn failing(&self) -> Option<&Location> {
+        self.worst.filter(|l| l.streak.is_failing())
+    }
+
+    /// An event's payload, as a webhook receives it.
+    fn payload(&self, kind: &str, since: OffsetDateTime, summary: String) -> Value {
+        let failing = self.failing();
+        json!({
+            "kind": kind,
+            "site": self.site,
+            "url": self.url,
+            "state": self.shown.as_str(),
+            "at": ts(self.now),
+            "since": ts(since),
+            "locations_down": self.verdict.down,
+            "locations_total": self.verdict.fresh,
+            "status_code": self.worst.and_then(|l| l.status_code),
+            "error_kind": failing.and_then(|l| l.error_kind.clone()),
+            "error": failing.and_then(|l| l.error.clone()),
+            "tls_expires_at": self.tls_expires_at.map(ts),
+            "summary": summary,
+        })
+    }
+}
+
+/// Every site known or configured: its state from its locations, and the
+/// events its change calls for.
+fn judge_sites(
+    config: &Config,
+    now: OffsetDateTime,
+    state: &mut State,
+    certificates: &HashMap<String, OffsetDateTime>,
+    out: &mut Outcome,
+) {
     let mut all: BTreeSet<String> = state.sites.keys().cloned().collect();
     all.extend(state.locations.keys().map(|(s, _)| s.clone()));
     all.extend(config.urls.keys().cloned());
@@ -287,213 +435,54 @@ pub fn evaluate(
     }
     for site in all {
         let policy = config.policy(&site);
-        let rule = policy.rule();
         let locs = locations_of.get(site.as_str()).cloned().unwrap_or_default();
-        let seen: Vec<Seen> = locs
-            .iter()
-            .map(|(_, l)| Seen {
-                last_at: l.last_started_at,
-                streak: l.streak,
-                degraded: l.degraded,
-            })
-            .collect();
-        let quiet = config.in_maintenance(&site, now);
-        // Events follow the state under the window; the state kept (and
-        // shown) says `maintenance`, as report's does.
-        let verdict = rule::site(&rule, now, false, &seen);
-        let shown = rule::site(&rule, now, quiet, &seen).state;
-        let stale_after =
-            time::Duration::try_from(policy.stale_after).unwrap_or(time::Duration::MAX);
-        // Up again since the newest good streak began where one was failing.
-        let recovered = seen.iter().filter_map(|l| l.streak.first_good_at).max();
+        // The newest certificate seen, else the one stored.
+        let tls_expires_at = certificates
+            .get(&site)
+            .copied()
+            .or_else(|| state.sites.get(&site).and_then(|s| s.tls_expires_at));
+        let judged = judge(
+            config,
+            now,
+            &state.probers,
+            &site,
+            policy,
+            &locs,
+            tls_expires_at,
+        );
         if !state.sites.contains_key(&site) {
             out.sites.insert(site.clone());
         }
         let entry = state.sites.entry(site.clone()).or_insert_with(|| Site {
             state: SiteState::Unknown,
-            since: seen.iter().map(|l| l.last_at).min().unwrap_or(now),
+            since: locs
+                .iter()
+                .map(|(_, l)| l.last_started_at)
+                .min()
+                .unwrap_or(now),
             notified: SiteState::Up,
             outage_since: None,
             notified_at: None,
             tls_expires_at: None,
             tls_days_sent: Vec::new(),
         });
-        if entry.state != shown {
-            entry.since = match shown {
-                SiteState::Up | SiteState::Degraded => recovered.unwrap_or(now),
+        if entry.state != judged.shown {
+            entry.since = match judged.shown {
+                SiteState::Up | SiteState::Degraded => judged.recovered.unwrap_or(now),
                 SiteState::Maintenance | SiteState::Unknown => now,
-                _ => verdict.since.unwrap_or(now),
+                _ => judged.verdict.since.unwrap_or(now),
             };
-            entry.state = shown;
+            entry.state = judged.shown;
             out.sites.insert(site.clone());
         }
-        let fresh: Vec<&Location> = locs
-            .iter()
-            .map(|(_, l)| *l)
-            .filter(|l| now - l.last_started_at <= stale_after)
-            .collect();
-        let worst = fresh
-            .iter()
-            .filter(|l| l.streak.is_down())
-            .max_by_key(|l| l.last_started_at)
-            .or_else(|| {
-                fresh
-                    .iter()
-                    .filter(|l| l.streak.is_failing())
-                    .max_by_key(|l| l.last_started_at)
-            })
-            .or_else(|| fresh.iter().max_by_key(|l| l.last_started_at))
-            .copied();
-        let url = config
-            .urls
-            .get(&site)
-            .cloned()
-            .or_else(|| locs.first().map(|(_, l)| l.url.clone()))
-            .unwrap_or_default();
-        // A site that went stale because its probers stopped (the run
-        // ledger says so): their one `stale` each says it, not one per site.
-        let probers_stopped = !locs.is_empty()
-            && locs.iter().all(|(location, _)| {
-                state
-                    .probers
-                    .get(*location)
-                    .is_some_and(|p| p.state == "stale")
-            });
-        let tls_expires_at = certificates.get(&site).copied().or(entry.tls_expires_at);
-        let failing = worst.filter(|l| l.streak.is_failing());
-        let payload = |kind: &str, since: OffsetDateTime, summary: String| {
-            json!({
-                "kind": kind,
-                "site": site,
-                "url": url,
-                "state": shown.as_str(),
-                "at": ts(now),
-                "since": ts(since),
-                "locations_down": verdict.down,
-                "locations_total": verdict.fresh,
-                "status_code": worst.and_then(|l| l.status_code),
-                "error_kind": failing.and_then(|l| l.error_kind.clone()),
-                "error": failing.and_then(|l| l.error.clone()),
-                "tls_expires_at": tls_expires_at.map(ts),
-                "summary": summary,
-            })
-        };
-        let reason = failing.map(reason).unwrap_or_default();
-        let mut events: Vec<(&'static str, Value)> = Vec::new();
-        let total = verdict.fresh;
-        match (verdict.state, entry.notified) {
-            (SiteState::Down, SiteState::Up | SiteState::Stale) if !quiet => {
-                let start = verdict.since.unwrap_or(now);
-                let summary = format!(
-                    "{site} is down from {} of {total} location{} since {}{reason}",
-                    verdict.down,
-                    if total == 1 { "" } else { "s" },
-                    ts(start)
-                );
-                events.push(("down", payload("down", start, summary)));
-                entry.notified = SiteState::Down;
-                entry.outage_since = Some(start);
-                entry.notified_at = Some(now);
-            }
-            (SiteState::Down, SiteState::Down) if !quiet => {
-                let start = entry.outage_since.or(verdict.since).unwrap_or(now);
-                if let (Some(every), Some(last)) = (policy.remind_every, entry.notified_at)
-                    && now - last >= time::Duration::try_from(every).unwrap_or(time::Duration::MAX)
-                {
-                    let summary =
-                        format!("{site} is still down, for {}{reason}", span(now - start));
-                    events.push(("reminder", payload("reminder", start, summary)));
-                    entry.notified_at = Some(now);
-                }
-            }
-            (SiteState::Up | SiteState::Pending | SiteState::Degraded, SiteState::Down) => {
-                let start = entry.outage_since.unwrap_or(entry.since);
-                let end = recovered.filter(|t| *t >= start).unwrap_or(now);
-                let summary = format!(
-                    "{site} is up again after {} down (from {} to {})",
-                    span(end - start),
-                    ts(start),
-                    ts(end)
-                );
-                let mut p = payload("resolved", end, summary);
-                p["resolves"] = "down".into();
-                p["outage_start"] = ts(start).into();
-                p["outage_end"] = ts(end).into();
-                p["duration_s"] = ((end - start).whole_milliseconds() as f64 / 1000.0).into();
-                events.push(("resolved", p));
-                entry.notified = SiteState::Up;
-                entry.outage_since = None;
-                entry.notified_at = Some(now);
-            }
-            (SiteState::Up | SiteState::Pending | SiteState::Degraded, SiteState::Stale) => {
-                let summary = format!("{site} is checked again, and {}", verdict.state.as_str());
-                let mut p = payload("resolved", entry.since, summary);
-                p["resolves"] = "stale".into();
-                events.push(("resolved", p));
-                entry.notified = SiteState::Up;
-                entry.notified_at = Some(now);
-            }
-            (SiteState::Stale, SiteState::Up | SiteState::Down) if !quiet && !probers_stopped => {
-                let last = verdict.since.unwrap_or(entry.since);
-                let summary = format!(
-                    "{site} has not been checked for {} (the last check was at {}): the prober or its scheduler stopped",
-                    span(now - last),
-                    ts(last)
-                );
-                events.push(("stale", payload("stale", last, summary)));
-                entry.notified = SiteState::Stale;
-                entry.notified_at = Some(now);
-            }
-            // A configured site no check mentions, for its stale_after
-            // since alert first saw it configured.
-            (SiteState::Unknown, SiteState::Up | SiteState::Down)
-                if !quiet
-                    && config.urls.contains_key(&site)
-                    && now - entry.since >= stale_after =>
-            {
-                let summary = format!(
-                    "{site} has never been checked (configured, and no check stored since {}): is its prober running, its shard scheduled, its row valid?",
-                    ts(entry.since)
-                );
-                events.push(("stale", payload("stale", entry.since, summary)));
-                entry.notified = SiteState::Stale;
-                entry.notified_at = Some(now);
-            }
-            _ => {}
-        }
-        // Certificates: one event per threshold crossed, for the
-        // certificate seen last; a new certificate starts over.
+        let mut events = state_events(config, &judged, entry);
         if let Some(expires) = certificates.get(&site).copied() {
             if entry.tls_expires_at != Some(expires) {
                 entry.tls_expires_at = Some(expires);
                 entry.tls_days_sent.clear();
                 out.sites.insert(site.clone());
             }
-            let days_left = (expires - now).whole_seconds() as f64 / 86_400.0;
-            let crossed: Vec<i32> = policy
-                .tls_expiry_days
-                .iter()
-                .map(|d| *d as i32)
-                .filter(|d| days_left <= f64::from(*d) && !entry.tls_days_sent.contains(d))
-                .collect();
-            if let Some(smallest) = crossed.iter().min() {
-                let summary = if days_left < 0.0 {
-                    format!("{site}'s certificate expired at {}", ts(expires))
-                } else {
-                    format!(
-                        "{site}'s certificate expires in {} day{} ({}), within {smallest} days",
-                        days_left.floor(),
-                        if days_left.floor() == 1.0 { "" } else { "s" },
-                        ts(expires)
-                    )
-                };
-                let mut p = payload("tls_expiring", entry.since, summary);
-                p["tls_expires_at"] = ts(expires).into();
-                p["tls_days_left"] = days_left.floor().into();
-                p["threshold_days"] = (*smallest).into();
-                events.push(("tls_expiring", p));
-                entry.tls_days_sent.extend(crossed);
-            }
+            events.extend(certificate_event(&judged, entry, expires));
         }
         if !events.is_empty() {
             out.sites.insert(site.clone());
@@ -511,27 +500,226 @@ pub fn evaluate(
             });
         }
     }
+}
 
-    // Probers: one event for a location instead of one per site.
+/// What a site's locations say now.
+fn judge<'a>(
+    config: &Config,
+    now: OffsetDateTime,
+    probers: &HashMap<String, Prober>,
+    site: &'a str,
+    policy: &'a super::policy::Policy,
+    locs: &[(&str, &'a Location)],
+    tls_expires_at: Option<OffsetDateTime>,
+) -> Judged<'a> {
+    let rule = policy.rule();
+    let seen: Vec<Seen> = locs
+        .iter()
+        .map(|(_, l)| Seen {
+            last_at: l.last_started_at,
+            streak: l.streak,
+            degraded: l.degraded,
+        })
+        .collect();
+    let quiet = config.in_maintenance(site, now);
+    // Events follow the state under the window; the state kept (and shown)
+    // says `maintenance`, as report's does.
+    let verdict = rule::site(&rule, now, false, &seen);
+    let shown = rule::site(&rule, now, quiet, &seen).state;
+    let stale_after = time::Duration::try_from(policy.stale_after).unwrap_or(time::Duration::MAX);
+    let fresh: Vec<&Location> = locs
+        .iter()
+        .map(|(_, l)| *l)
+        .filter(|l| now - l.last_started_at <= stale_after)
+        .collect();
+    let worst = fresh
+        .iter()
+        .filter(|l| l.streak.is_down())
+        .max_by_key(|l| l.last_started_at)
+        .or_else(|| {
+            fresh
+                .iter()
+                .filter(|l| l.streak.is_failing())
+                .max_by_key(|l| l.last_started_at)
+        })
+        .or_else(|| fresh.iter().max_by_key(|l| l.last_started_at))
+        .copied();
+    Judged {
+        site,
+        policy,
+        now,
+        shown,
+        quiet,
+        stale_after,
+        recovered: seen.iter().filter_map(|l| l.streak.first_good_at).max(),
+        worst,
+        url: config
+            .urls
+            .get(site)
+            .cloned()
+            .or_else(|| locs.first().map(|(_, l)| l.url.clone()))
+            .unwrap_or_default(),
+        probers_stopped: !locs.is_empty()
+            && locs.iter().all(|(location, _)| {
+                probers
+                    .get(*location)
+                    .is_some_and(|p| p.state == ProberState::Stale)
+            }),
+        tls_expires_at,
+        verdict,
+    }
+}
+
+/// The event a site's change of state calls for (`down`, `reminder`,
+/// `resolved`, `stale`), given what receivers were last told; updates
+/// that.
+fn state_events(config: &Config, j: &Judged, entry: &mut Site) -> Vec<(&'static str, Value)> {
+    let (site, now, verdict) = (j.site, j.now, &j.verdict);
+    let reason = j.failing().map(reason).unwrap_or_default();
+    let total = verdict.fresh;
+    let mut events = Vec::new();
+    match (verdict.state, entry.notified) {
+        (SiteState::Down, SiteState::Up | SiteState::Stale) if !j.quiet => {
+            let start = verdict.since.unwrap_or(now);
+            let summary = format!(
+                "{site} is down from {} of {total} location{} since {}{reason}",
+                verdict.down,
+                if total == 1 { "" } else { "s" },
+                ts(start)
+            );
+            events.push(("down", j.payload("down", start, summary)));
+            entry.notified = SiteState::Down;
+            entry.outage_since = Some(start);
+            entry.notified_at = Some(now);
+        }
+        (SiteState::Down, SiteState::Down) if !j.quiet => {
+            let start = entry.outage_since.or(verdict.since).unwrap_or(now);
+            if let (Some(every), Some(last)) = (j.policy.remind_every, entry.notified_at)
+                && now - last >= time::Duration::try_from(every).unwrap_or(time::Duration::MAX)
+            {
+                let summary = format!("{site} is still down, for {}{reason}", span(now - start));
+                events.push(("reminder", j.payload("reminder", start, summary)));
+                entry.notified_at = Some(now);
+            }
+        }
+        (SiteState::Up | SiteState::Pending | SiteState::Degraded, SiteState::Down) => {
+            let start = entry.outage_since.unwrap_or(entry.since);
+            let end = j.recovered.filter(|t| *t >= start).unwrap_or(now);
+            let summary = format!(
+                "{site} is up again after {} down (from {} to {})",
+                span(end - start),
+                ts(start),
+                ts(end)
+            );
+            let mut p = j.payload("resolved", end, summary);
+            p["resolves"] = "down".into();
+            p["outage_start"] = ts(start).into();
+            p["outage_end"] = ts(end).into();
+            p["duration_s"] = ((end - start).whole_milliseconds() as f64 / 1000.0).into();
+            events.push(("resolved", p));
+            entry.notified = SiteState::Up;
+            entry.outage_since = None;
+            entry.notified_at = Some(now);
+        }
+        (SiteState::Up | SiteState::Pending | SiteState::Degraded, SiteState::Stale) => {
+            let summary = format!("{site} is checked again, and {}", verdict.state.as_str());
+            let mut p = j.payload("resolved", entry.since, summary);
+            p["resolves"] = "stale".into();
+            events.push(("resolved", p));
+            entry.notified = SiteState::Up;
+            entry.notified_at = Some(now);
+        }
+        (SiteState::Stale, SiteState::Up | SiteState::Down) if !j.quiet && !j.probers_stopped => {
+            let last = verdict.since.unwrap_or(entry.since);
+            let summary = format!(
+                "{site} has not been checked for {} (the last check was at {}): the prober or its scheduler stopped",
+                span(now - last),
+                ts(last)
+            );
+            events.push(("stale", j.payload("stale", last, summary)));
+            entry.notified = SiteState::Stale;
+            entry.notified_at = Some(now);
+        }
+        // A configured site no check mentions, for its stale_after since
+        // alert first saw it configured.
+        (SiteState::Unknown, SiteState::Up | SiteState::Down)
+            if !j.quiet && config.urls.contains_key(site) && now - entry.since >= j.stale_after =>
+        {
+            let summary = format!(
+                "{site} has never been checked (configured, and no check stored since {}): is its prober running, its shard scheduled, its row valid?",
+                ts(entry.since)
+            );
+            events.push(("stale", j.payload("stale", entry.since, summary)));
+            entry.notified = SiteState::Stale;
+            entry.notified_at = Some(now);
+        }
+        _ => {}
+    }
+    events
+}
+
+/// Certificates: one event per threshold crossed, for the certificate seen
+/// last (a new certificate starts over); records the thresholds sent.
+fn certificate_event(
+    j: &Judged,
+    entry: &mut Site,
+    expires: OffsetDateTime,
+) -> Option<(&'static str, Value)> {
+    let site = j.site;
+    let days_left = (expires - j.now).whole_seconds() as f64 / 86_400.0;
+    let crossed: Vec<i32> = j
+        .policy
+        .tls_expiry_days
+        .iter()
+        .map(|d| *d as i32)
+        .filter(|d| days_left <= f64::from(*d) && !entry.tls_days_sent.contains(d))
+        .collect();
+    let smallest = *crossed.iter().min()?;
+    let summary = if days_left < 0.0 {
+        format!("{site}'s certificate expired at {}", ts(expires))
+    } else {
+        format!(
+            "{site}'s certificate expires in {} day{} ({}), within {smallest} days",
+            days_left.floor(),
+            if days_left.floor() == 1.0 { "" } else { "s" },
+            ts(expires)
+        )
+    };
+    let mut p = j.payload("tls_expiring", entry.since, summary);
+    p["tls_expires_at"] = ts(expires).into();
+    p["tls_days_left"] = days_left.floor().into();
+    p["threshold_days"] = smallest.into();
+    entry.tls_days_sent.extend(crossed);
+    Some(("tls_expiring", p))
+}
+
+/// Probers: one event for a location instead of one per site.
+fn prober_events(
+    config: &Config,
+    now: OffsetDateTime,
+    state: &mut State,
+    sites_seen: &HashMap<String, usize>,
+    out: &mut Outcome,
+) {
     let names: Vec<String> = state.probers.keys().cloned().collect();
     for location in names {
         let prober = state.probers.get_mut(&location).expect("listed");
         let sites_seen = sites_seen.get(&location).copied().unwrap_or(0);
-        let (kind, summary) = match (prober.state.as_str(), prober.notified.as_str()) {
-            ("prober_down", n) if n != "prober_down" => (
+        let (kind, summary) = match (prober.state, prober.notified) {
+            (ProberState::ProberDown, n) if n != ProberState::ProberDown => (
                 "prober_down",
                 format!(
                     "the prober at {location} lost its own network: all {sites_seen} sites it checked failed without an answer; their checks are not counted"
                 ),
             ),
-            ("stale", n) if n != "stale" => (
+            (ProberState::Stale, n) if n != ProberState::Stale => (
                 "stale",
                 format!(
                     "the prober at {location} has made no run since {}: its scheduler stopped or skips ticks",
                     ts(prober.since)
                 ),
             ),
-            ("up", "prober_down" | "stale") => {
+            (ProberState::Up, ProberState::ProberDown | ProberState::Stale) => {
                 ("resolved", format!("the prober at {location} works again"))
             }
             _ => continue,
@@ -554,12 +742,12 @@ pub fn evaluate(
             "summary": summary,
         });
         if kind == "resolved" {
-            payload["resolves"] = prober.notified.clone().into();
+            payload["resolves"] = prober.notified.as_str().into();
         }
-        prober.notified = if kind == "resolved" {
-            "up".to_owned()
-        } else {
-            kind.to_owned()
+        prober.notified = match kind {
+            "resolved" => ProberState::Up,
+            "stale" => ProberState::Stale,
+            _ => ProberState::ProberDown,
         };
         out.probers.insert(location.clone());
         out.events.push(Event {
@@ -571,5 +759,256 @@ pub fn evaluate(
             notify: config.defaults().notify.clone(),
         });
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::policy::{self, Urls};
+    use crate::sites::SitesDoc;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);
+
+    fn config(toml: &str) -> Config {
+        let doc: SitesDoc = toml::from_str(toml).unwrap();
+        policy::load(Some(&doc), &doc.site, &HashMap::new(), Urls::IfSet).unwrap()
+    }
+
+    const ONE_SITE: &str = r#"
+[[site]]
+name = "api"
+url = "https://api.example/"
+"#;
+
+    /// A check of `site` from `location`, `minute` minutes after T0.
+    fn check(site: &str, location: &str, minute: i64, up: bool) -> NewCheck {
+        NewCheck {
+            site: site.to_owned(),
+            location: location.to_owned(),
+            started_at: T0 + time::Duration::minutes(minute),
+            check_id: Uuid::new_v4(),
+            up,
+            degraded: false,
+            status_code: if up { Some(200) } else { Some(503) },
+            error_kind: None,
+            error: (!up).then(|| "status 503, expected 200-399".to_owned()),
+            tls_expires_at: None,
+            url: format!("https://{site}.example/"),
+            run_blind: Some(false),
+        }
+    }
+
+    fn at(minute: i64) -> OffsetDateTime {
+        T0 + time::Duration::minutes(minute)
+    }
+
+    fn kinds(out: &Outcome) -> Vec<&str> {
+        out.events.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn a_site_is_down_at_its_threshold_and_resolved_with_its_outage() {
+        let config = config(ONE_SITE);
+        let mut state = State::default();
+        // Two good checks, then two failures: pending, nothing sent.
+        let checks = (0..4).map(|m| check("api", "eu", m, m < 2)).collect();
+        let out = evaluate(&config, at(4), &mut state, checks, &[]);
+        assert!(out.events.is_empty(), "{:?}", kinds(&out));
+        assert_eq!(state.sites["api"].state, SiteState::Pending);
+        // The third failure: down, since the first failed check.
+        let out = evaluate(
+            &config,
+            at(5),
+            &mut state,
+            vec![check("api", "eu", 4, false)],
+            &[],
+        );
+        assert_eq!(kinds(&out), ["down"]);
+        let down = &out.events[0].payload;
+        assert_eq!(down["since"], ts(at(2)));
+        assert_eq!(down["error"], "status 503, expected 200-399");
+        assert_eq!(
+            down["summary"],
+            format!(
+                "api is down from 1 of 1 location since {}: status 503, expected 200-399",
+                ts(at(2))
+            )
+        );
+        // Still down: nothing more without remind_every.
+        let out = evaluate(
+            &config,
+            at(6),
+            &mut state,
+            vec![check("api", "eu", 5, false)],
+            &[],
+        );
+        assert!(out.events.is_empty());
+        // One good check is not yet a recovery; two are.
+        let out = evaluate(
+            &config,
+            at(7),
+            &mut state,
+            vec![check("api", "eu", 6, true)],
+            &[],
+        );
+        assert!(out.events.is_empty());
+        let out = evaluate(
+            &config,
+            at(8),
+            &mut state,
+            vec![check("api", "eu", 7, true)],
+            &[],
+        );
+        assert_eq!(kinds(&out), ["resolved"]);
+        let resolved = &out.events[0].payload;
+        assert_eq!(resolved["resolves"], "down");
+        assert_eq!(resolved["outage_start"], ts(at(2)));
+        assert_eq!(resolved["outage_end"], ts(at(6)), "the first good check");
+        assert_eq!(resolved["duration_s"], 240.0);
+        assert_eq!(state.sites["api"].state, SiteState::Up);
+    }
+
+    #[test]
+    fn checks_in_any_order_and_again_count_once() {
+        let config = config(ONE_SITE);
+        let mut state = State::default();
+        let mut checks: Vec<NewCheck> = (0..3).map(|m| check("api", "eu", m, false)).collect();
+        checks.reverse();
+        let again = checks.clone();
+        let out = evaluate(&config, at(3), &mut state, checks, &[]);
+        assert_eq!(kinds(&out), ["down"]);
+        // The same checks once more (a lookback reads them again): nothing.
+        let out = evaluate(&config, at(4), &mut state, again, &[]);
+        assert!(out.events.is_empty());
+        assert_eq!(
+            state.locations[&("api".into(), "eu".into())].streak.fails,
+            3
+        );
+    }
+
+    #[test]
+    fn a_maintenance_window_silences_down_and_the_down_comes_when_it_ends() {
+        let config = config(&format!(
+            "{ONE_SITE}\n[[maintenance]]\nsites = [\"api\"]\nstart = \"{}\"\nduration = \"10m\"\n",
+            ts(at(0))
+        ));
+        let mut state = State::default();
+        let checks = (0..5).map(|m| check("api", "eu", m, false)).collect();
+        let out = evaluate(&config, at(5), &mut state, checks, &[]);
+        assert!(out.events.is_empty());
+        assert_eq!(state.sites["api"].state, SiteState::Maintenance);
+        let out = evaluate(
+            &config,
+            at(11),
+            &mut state,
+            vec![check("api", "eu", 10, false)],
+            &[],
+        );
+        assert_eq!(kinds(&out), ["down"]);
+    }
+
+    #[test]
+    fn a_blind_run_is_one_prober_down_and_counts_for_no_site() {
+        let config = config(ONE_SITE);
+        let mut state = State::default();
+        let blind = |site: &str, minute| NewCheck {
+            status_code: None,
+            error_kind: Some("connect".to_owned()),
+            run_blind: None,
+            ..check(site, "eu", minute, false)
+        };
+        let checks = (0..3)
+            .flat_map(|m| [blind("api", m), blind("web", m), blind("db", m)])
+            .collect();
+        let out = evaluate(&config, at(3), &mut state, checks, &[]);
+        assert_eq!(kinds(&out), ["prober_down"]);
+        assert_eq!(out.skipped, 9);
+        assert_eq!(out.events[0].payload["location"], "eu");
+        assert_eq!(state.probers["eu"].state, ProberState::ProberDown);
+        // Answers again: resolved, for the location.
+        let out = evaluate(
+            &config,
+            at(4),
+            &mut state,
+            vec![check("api", "eu", 3, true)],
+            &[],
+        );
+        assert_eq!(kinds(&out), ["resolved"]);
+        assert_eq!(out.events[0].payload["resolves"], "prober_down");
+    }
+
+    #[test]
+    fn each_certificate_threshold_is_sent_once_and_a_new_certificate_starts_over() {
+        let config = config(ONE_SITE);
+        let mut state = State::default();
+        let with_expiry = |minute, days| NewCheck {
+            tls_expires_at: Some(
+                at(minute) + time::Duration::days(days) + time::Duration::hours(1),
+            ),
+            ..check("api", "eu", minute, true)
+        };
+        // First seen at 5 days left with [14, 7, 1]: one event, for 7.
+        let out = evaluate(&config, at(1), &mut state, vec![with_expiry(0, 5)], &[]);
+        assert_eq!(kinds(&out), ["tls_expiring"]);
+        assert_eq!(out.events[0].payload["threshold_days"], 7);
+        assert_eq!(out.events[0].payload["tls_days_left"], 5.0);
+        let expiry = state.sites["api"].tls_expires_at;
+        let same = NewCheck {
+            tls_expires_at: expiry,
+            ..check("api", "eu", 1, true)
+        };
+        let out = evaluate(&config, at(2), &mut state, vec![same], &[]);
+        assert!(out.events.is_empty());
+        // Renewed, then close to expiry again: sent again.
+        let out = evaluate(&config, at(3), &mut state, vec![with_expiry(2, 90)], &[]);
+        assert!(out.events.is_empty());
+        let out = evaluate(&config, at(4), &mut state, vec![with_expiry(3, 0)], &[]);
+        assert_eq!(kinds(&out), ["tls_expiring"]);
+        assert_eq!(out.events[0].payload["threshold_days"], 1);
+    }
+
+    #[test]
+    fn a_prober_whose_runs_stopped_is_stale_once_and_no_site_is() {
+        let config = config(ONE_SITE);
+        let mut state = State::default();
+        let out = evaluate(
+            &config,
+            at(1),
+            &mut state,
+            vec![check("api", "eu", 0, true)],
+            &[],
+        );
+        assert!(out.events.is_empty());
+        let runs = [LastRun {
+            location: "eu".to_owned(),
+            started_at: at(0),
+            tick: Duration::from_secs(60),
+        }];
+        // 20 minutes without a run: past 3 ticks and the 15-minute default.
+        let out = evaluate(&config, at(20), &mut state, Vec::new(), &runs);
+        assert_eq!(kinds(&out), ["stale"], "the location's, not the site's");
+        assert!(out.events[0].payload["site"].is_null());
+        let out = evaluate(&config, at(21), &mut state, Vec::new(), &runs);
+        assert!(out.events.is_empty());
+    }
+
+    #[test]
+    fn a_configured_site_never_checked_is_stale_after_its_stale_after() {
+        let config = config(ONE_SITE);
+        let mut state = State::default();
+        let out = evaluate(&config, at(0), &mut state, Vec::new(), &[]);
+        assert!(out.events.is_empty());
+        assert_eq!(state.sites["api"].state, SiteState::Unknown);
+        let out = evaluate(&config, at(16), &mut state, Vec::new(), &[]);
+        assert_eq!(kinds(&out), ["stale"]);
+        let summary = out.events[0].payload["summary"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            summary.starts_with("api has never been checked"),
+            "{summary}"
+        );
+    }
 }

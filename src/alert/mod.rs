@@ -34,7 +34,7 @@ use crate::message::rfc3339_ms;
 use crate::rule::{SiteState, Streak};
 use crate::sites::SitesSource;
 use crate::store;
-use evaluate::{Event, LastRun, Location, NewCheck, Outcome, Prober, Site, State};
+use evaluate::{Event, LastRun, Location, NewCheck, Outcome, Prober, ProberState, Site, State};
 use policy::Config;
 
 /// A check is evaluated when `alert` runs after it is stored; one stored
@@ -251,9 +251,9 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
         state.probers.insert(
             r.get(0),
             Prober {
-                state: r.get(1),
+                state: ProberState::parse(r.get(1)).unwrap_or(ProberState::Up),
                 since: r.get(2),
-                notified: r.get(3),
+                notified: ProberState::parse(r.get(3)).unwrap_or(ProberState::Up),
             },
         );
     }
@@ -482,8 +482,8 @@ async fn save(
         .filter_map(|name| {
             let p = state.probers.get(name)?;
             Some(json!({
-                "location": name, "state": p.state, "since": ts(Some(p.since)),
-                "notified": p.notified,
+                "location": name, "state": p.state.as_str(), "since": ts(Some(p.since)),
+                "notified": p.notified.as_str(),
             }))
         })
         .collect();

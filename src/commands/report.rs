@@ -20,10 +20,11 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
         ));
     }
     // Three connections: the report's big reads run side by side.
+    let connector = store::Connector::new(&settings.database, &store::Session::default())?;
     let (a, b, c) = tokio::try_join!(
-        store::connect(&settings.database),
-        store::connect(&settings.database),
-        store::connect(&settings.database),
+        connector.connect(),
+        connector.connect(),
+        connector.connect(),
     )?;
     // A site's state by the rule `alert` uses: the same sites file, each
     // site's own [site.alerts], the maintenance windows.

@@ -321,21 +321,23 @@ async fn drain(
         }),
     };
     // The other writers' connections open while Kafka is set up.
+    let connector = store::Connector::new(&settings.database, &session)?;
     let more_db: Vec<_> = (1..WRITERS)
         .map(|_| {
-            let (database, session) = (settings.database.clone(), session.clone());
+            let connector = connector.clone();
             tokio::spawn(async move {
-                let db = store::connect_as(&database, &session).await?;
+                let db = connector.connect().await?;
                 store::prepare(&db).await?;
                 Ok::<_, Error>(db)
             })
         })
         .collect();
-    let db = store::connect_as(&settings.database, &session).await?;
+    let db = connector.connect().await?;
     store::prepare(&db).await?;
     // Today's and tomorrow's partitions, ahead of need.
     let today = time::OffsetDateTime::now_utc().date().to_julian_day();
-    store::ensure_partitions(&db, [today, today + 1].into(), true).await?;
+    let learned = Arc::new(store::Learned::default());
+    store::ensure_partitions(&db, &learned, [today, today + 1].into(), true).await?;
     let consumer = new_consumer(k)?;
     let kafka_wait = || clock.bound(Duration::from_secs(10));
 
@@ -383,10 +385,10 @@ async fn drain(
     };
     let mut assignment = TopicPartitionList::new();
     let mut state = BTreeMap::new();
-    let mut writers = vec![Writer::new(db, options.batch_size)];
+    let mut writers = vec![Writer::new(db, options.batch_size, Arc::clone(&learned))];
     for db in more_db.into_iter().take(owned.len() - 1) {
         let db = db.await.map_err(|e| Error::Job(anyhow!("{e}")))??;
-        writers.push(Writer::new(db, options.batch_size));
+        writers.push(Writer::new(db, options.batch_size, Arc::clone(&learned)));
     }
     for (i, &p) in owned.iter().enumerate() {
         let start_at = from_db.get(&p).or(from_kafka.get(&p)).copied();
@@ -731,11 +733,13 @@ async fn mirror_offsets(consumer: &Detached, offsets: TopicPartitionList, clock:
 /// time. Memory stays bounded: per writer, one batch in the database, one
 /// being filled, each bounded by count and by bytes.
 struct Writer {
+    /// What the run learned of the database, shared by its writers.
+    learned: Arc<store::Learned>,
     batch: Batch,
     /// Site-hours of ended hours at which [`Writer::rolled`] is folded.
     fold_at: usize,
     idle: Option<tokio_postgres::Client>,
-    busy: Option<tokio::task::JoinHandle<Stored>>,
+    busy: Option<tokio::task::JoinHandle<Landed>>,
     /// When the connection last did something: a claim must look alive.
     last_used: Instant,
     /// The next offset of each partition stored so far, for the final
@@ -745,19 +749,21 @@ struct Writer {
     rolled: rollup::Written,
 }
 
-/// A batch's outcome, with the connection back, the offsets to mirror, and
-/// the writer's rollup chunks of ended hours with the batch's added (added
-/// in the batch's task: on the loop's thread, this was 7 % of drain's CPU).
-type Stored = (
-    tokio_postgres::Client,
-    anyhow::Result<store::Stored>,
-    TopicPartitionList,
-    rollup::Written,
-);
+/// A batch back from the database: the connection, what was stored, the
+/// offsets to mirror, and the writer's rollup chunks of ended hours with
+/// the batch's added (added in the batch's task: on the loop's thread, this
+/// was 7 % of drain's CPU).
+struct Landed {
+    db: tokio_postgres::Client,
+    stored: anyhow::Result<store::Stored>,
+    offsets: TopicPartitionList,
+    rolled: rollup::Written,
+}
 
 impl Writer {
-    fn new(db: tokio_postgres::Client, batch_size: usize) -> Writer {
+    fn new(db: tokio_postgres::Client, batch_size: usize, learned: Arc<store::Learned>) -> Writer {
         Writer {
+            learned,
             batch: Batch::default(),
             fold_at: batch_size.saturating_mul(FOLD_AFTER_BATCHES),
             idle: Some(db),
@@ -815,13 +821,19 @@ impl Writer {
             .expect("a finished writer has its connection");
         let mut rolled = std::mem::take(&mut self.rolled);
         let (group, topic) = (k.group.clone(), k.topic.clone());
+        let learned = Arc::clone(&self.learned);
         self.busy = Some(tokio::spawn(async move {
-            let mut stored = store::store(&mut db, &group, &topic, &batch).await;
+            let mut stored = store::store(&mut db, &learned, &group, &topic, &batch).await;
             drop(batch);
             if let Ok(s) = &mut stored {
                 rolled.merge(std::mem::take(&mut s.rolled));
             }
-            (db, stored, offsets, rolled)
+            Landed {
+                db,
+                stored,
+                offsets,
+                rolled,
+            }
         }));
         Ok(())
     }
@@ -845,7 +857,12 @@ impl Writer {
                 busy.await.map_err(|e| Error::Job(anyhow!("{e}")))
             })
             .await;
-        let (db, stored, offsets, rolled) = match outcome {
+        let Landed {
+            db,
+            stored,
+            offsets,
+            rolled,
+        } = match outcome {
             Ok(done) => done,
             Err(e) => {
                 // Dropping the connection rolls the transaction back.

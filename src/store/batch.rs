@@ -104,12 +104,13 @@ pub struct Stored {
 /// whatever the error; and the common path pays nothing for it.
 pub async fn store(
     client: &mut Client,
+    learned: &Learned,
     group: &str,
     topic: &str,
     batch: &Batch,
 ) -> anyhow::Result<Stored> {
-    ensure_partitions(client, days_of(&batch.checks), true).await?;
-    let mut how = Insert::choose();
+    ensure_partitions(client, learned, days_of(&batch.checks), true).await?;
+    let mut how = Insert::choose(learned);
     let mut remade = false;
     // Each cause of a retry at most once, whichever comes first: at most
     // three attempts.
@@ -121,14 +122,14 @@ pub async fn store(
             // A partition this process created was dropped since (`prune`,
             // or by hand): create it again rather than dead-letter its checks.
             Err(e) if !remade && is_missing_partition(e) => {
-                ensure_partitions(client, days_of(&batch.checks), false).await?;
+                ensure_partitions(client, learned, days_of(&batch.checks), false).await?;
                 remade = true;
             }
             _ => break outcome,
         }
     };
     if how == Insert::SkippingKnown {
-        Insert::after_skipping(outcome.as_ref().is_ok_and(|s| s.duplicates > 0));
+        Insert::after_skipping(learned, outcome.as_ref().is_ok_and(|s| s.duplicates > 0));
     }
     match outcome {
         Err(e) if is_data_error(&e) => {
@@ -153,17 +154,30 @@ enum Insert {
     SkippingKnown,
 }
 
-/// Batches still to store skipping known checks: set when a batch met
-/// checks already stored, so that a topic full of duplicates (a producer
-/// that retries often, a replay) does not pay for a failed COPY per batch.
-static SKIP_KNOWN_FOR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// What one job learned of the database while storing, shared by its
+/// writers (one per drain run, never global).
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// The UTC days (Julian day numbers) whose `checks` partitions are
+    /// known to exist.
+    days: std::sync::Mutex<BTreeSet<i32>>,
+    /// Batches still to store skipping known checks: set when a batch met
+    /// checks already stored, so that a topic full of duplicates (a
+    /// producer that retries often, a replay) does not pay for a failed
+    /// COPY per batch.
+    skip_known_for: std::sync::atomic::AtomicU32,
+}
 
 /// Batches stored skipping known checks after one met a duplicate.
 const SKIP_KNOWN_BATCHES: u32 = 16;
 
 impl Insert {
-    fn choose() -> Insert {
-        if SKIP_KNOWN_FOR.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+    fn choose(learned: &Learned) -> Insert {
+        if learned
+            .skip_known_for
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
             Insert::SkippingKnown
         } else {
             Insert::Direct
@@ -172,12 +186,13 @@ impl Insert {
 
     /// After a batch stored skipping known checks: start over when it met
     /// duplicates, else count down to [`Insert::Direct`].
-    fn after_skipping(met_duplicates: bool) {
+    fn after_skipping(learned: &Learned, met_duplicates: bool) {
         use std::sync::atomic::Ordering::Relaxed;
+        let left = &learned.skip_known_for;
         if met_duplicates {
-            SKIP_KNOWN_FOR.store(SKIP_KNOWN_BATCHES, Relaxed);
+            left.store(SKIP_KNOWN_BATCHES, Relaxed);
         } else {
-            let _ = SKIP_KNOWN_FOR.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+            let _ = left.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
         }
     }
 }
@@ -187,9 +202,6 @@ fn is_duplicate(error: &anyhow::Error) -> bool {
     db_error(error)
         .is_some_and(|db| *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
-
-/// The UTC days whose `checks` partitions this process knows exist.
-static KNOWN_PARTITIONS: std::sync::Mutex<BTreeSet<i32>> = std::sync::Mutex::new(BTreeSet::new());
 
 /// The UTC days (Julian day numbers) the checks fall on.
 fn days_of(checks: &[Located]) -> BTreeSet<i32> {
@@ -207,15 +219,16 @@ fn days_of(checks: &[Located]) -> BTreeSet<i32> {
 
 /// Creates the day partitions of `checks` (UTC days, as Julian day numbers)
 /// that are missing (`sitewatch_check_partition`, each in its own short
-/// transaction). With `trust_known`, days this process already saw are not
+/// transaction). With `trust_known`, days `learned` already holds are not
 /// asked again.
 pub async fn ensure_partitions(
     client: &Client,
+    learned: &Learned,
     days: BTreeSet<i32>,
     trust_known: bool,
 ) -> anyhow::Result<()> {
     let wanted: Vec<i32> = {
-        let known = KNOWN_PARTITIONS.lock().expect("not poisoned");
+        let known = learned.days.lock().expect("not poisoned");
         days.into_iter()
             .filter(|d| !trust_known || !known.contains(d))
             .collect()
@@ -226,7 +239,7 @@ pub async fn ensure_partitions(
             .execute("SELECT sitewatch_check_partition($1)", &[&date])
             .await
             .with_context(|| format!("cannot create the partition of checks for {date}"))?;
-        KNOWN_PARTITIONS.lock().expect("not poisoned").insert(day);
+        learned.days.lock().expect("not poisoned").insert(day);
     }
     Ok(())
 }

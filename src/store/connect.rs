@@ -191,49 +191,88 @@ pub async fn connect(db: &DatabaseSettings) -> Result<Client> {
 
 /// Connects as `session` says, within its connect timeout.
 pub async fn connect_as(db: &DatabaseSettings, session: &Session) -> Result<Client> {
-    let ParsedUrl {
-        mut config,
-        mode,
-        root_cert,
-    } = parse_url(db.url.expose())?;
-    config.application_name(&session.application_name);
-    config.connect_timeout(session.connect_timeout);
-    // Keepalives find a vanished server; tcp_user_timeout one that stops
-    // acknowledging what is sent.
-    config
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(15))
-        .keepalives_interval(Duration::from_secs(5))
-        .keepalives_retries(3)
-        .tcp_user_timeout(Duration::from_secs(30));
-    let target = describe(&config);
-    let host = target.split(':').next().unwrap_or_default().to_owned();
-    let fail = |e: tokio_postgres::Error| {
-        let context = format!("cannot connect to PostgreSQL at {target}");
-        let e = anyhow::Error::new(e);
-        match tls_hint(&format!("{e:#}"), &host) {
-            Some(hint) => Error::Job(anyhow::anyhow!("{context}: {hint}")),
-            None => Error::Job(e.context(context)),
-        }
-    };
-    let timed_out = || {
-        Error::Job(anyhow::anyhow!(
-            "cannot connect to PostgreSQL at {target}: no answer within {}",
-            humantime::format_duration(session.connect_timeout)
-        ))
-    };
-    let opened = if mode == SslMode::Disable {
-        open(&config, NoTls, session.connect_timeout).await
-    } else {
-        let tls = tls_connector(db, mode, root_cert, &mut config)?;
-        let tls = postgres_native_tls::MakeTlsConnector::new(tls);
-        open(&config, tls, session.connect_timeout).await
-    };
-    let client = opened.map_err(|e| e.map_or_else(timed_out, fail))?;
-    if let Some(limits) = &session.limits {
-        apply_limits(&client, limits).await?;
+    Connector::new(db, session)?.connect().await
+}
+
+/// Opens connections to one database as one session: the URL read and the
+/// TLS connector built once, so that a job opening several (`report`'s
+/// three, `drain`'s writers) builds it once (docs/src/decisions.md,
+/// PostgreSQL).
+#[derive(Clone)]
+pub struct Connector {
+    config: tokio_postgres::Config,
+    /// `None` with `sslmode=disable`.
+    tls: Option<native_tls::TlsConnector>,
+    session: Session,
+    /// `host:port/db`, for errors.
+    target: String,
+}
+
+impl Connector {
+    /// Reads the URL and builds the TLS connector; a bad URL or CA is a
+    /// configuration error here, before any connection.
+    pub fn new(db: &DatabaseSettings, session: &Session) -> Result<Connector> {
+        let ParsedUrl {
+            mut config,
+            mode,
+            root_cert,
+        } = parse_url(db.url.expose())?;
+        config.application_name(&session.application_name);
+        config.connect_timeout(session.connect_timeout);
+        // Keepalives find a vanished server; tcp_user_timeout one that stops
+        // acknowledging what is sent.
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(30));
+        let tls = if mode == SslMode::Disable {
+            None
+        } else {
+            Some(tls_connector(db, mode, root_cert, &mut config)?)
+        };
+        Ok(Connector {
+            target: describe(&config),
+            config,
+            tls,
+            session: session.clone(),
+        })
     }
-    Ok(client)
+
+    /// Connects within the session's connect timeout, and applies its
+    /// limits.
+    pub async fn connect(&self) -> Result<Client> {
+        let target = &self.target;
+        let timeout = self.session.connect_timeout;
+        let host = target.split(':').next().unwrap_or_default().to_owned();
+        let fail = |e: tokio_postgres::Error| {
+            let context = format!("cannot connect to PostgreSQL at {target}");
+            let e = anyhow::Error::new(e);
+            match tls_hint(&format!("{e:#}"), &host) {
+                Some(hint) => Error::Job(anyhow::anyhow!("{context}: {hint}")),
+                None => Error::Job(e.context(context)),
+            }
+        };
+        let timed_out = || {
+            Error::Job(anyhow::anyhow!(
+                "cannot connect to PostgreSQL at {target}: no answer within {}",
+                humantime::format_duration(timeout)
+            ))
+        };
+        let opened = match &self.tls {
+            None => open(&self.config, NoTls, timeout).await,
+            Some(tls) => {
+                let tls = postgres_native_tls::MakeTlsConnector::new(tls.clone());
+                open(&self.config, tls, timeout).await
+            }
+        };
+        let client = opened.map_err(|e| e.map_or_else(timed_out, fail))?;
+        if let Some(limits) = &self.session.limits {
+            apply_limits(&client, limits).await?;
+        }
+        Ok(client)
+    }
 }
 
 /// Connects with `tls` and drives the connection in the background; `None`
@@ -282,23 +321,7 @@ fn tls_connector(
         SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
         _ => tokio_postgres::config::SslMode::Require,
     });
-    // One connector per mode and trust in a process: building one loads
-    // the system's CA bundle, and `report` opens three connections
-    // (docs/src/decisions.md, PostgreSQL).
-    type Built = Vec<((SslMode, Option<RootCert>), native_tls::TlsConnector)>;
-    static BUILT: std::sync::Mutex<Built> = std::sync::Mutex::new(Vec::new());
-    let key = (mode, trust);
-    if let Some((_, tls)) = BUILT
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .find(|(k, _)| *k == key)
-    {
-        return Ok(tls.clone());
-    }
-    let tls = build_connector(key.0, key.1.as_ref())?;
-    BUILT.lock().expect("not poisoned").push((key, tls.clone()));
-    Ok(tls)
+    build_connector(mode, trust.as_ref())
 }
 
 /// A TLS connector that trusts `trust` and verifies what `mode` asks.

@@ -98,9 +98,14 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<&'static str>> {
     let result = match result {
         Ok(applied) => {
             let today = time::OffsetDateTime::now_utc().date().to_julian_day();
-            ensure_partitions(client, (today - 1..=today + 7).collect(), false)
-                .await
-                .map(|()| applied)
+            ensure_partitions(
+                client,
+                &super::Learned::default(),
+                (today - 1..=today + 7).collect(),
+                false,
+            )
+            .await
+            .map(|()| applied)
         }
         Err(e) => Err(e),
     };

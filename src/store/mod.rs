@@ -8,13 +8,13 @@ mod connect;
 mod migrations;
 
 pub use batch::{
-    Batch, DeadLetter, Located, LocatedRun, MAX_REASON_CHARS, Stored, ensure_partitions, prepare,
-    storable, store,
+    Batch, DeadLetter, Learned, Located, LocatedRun, MAX_REASON_CHARS, Stored, ensure_partitions,
+    prepare, storable, store,
 };
 pub use claims::{Claimant, claimants, next_offsets, partition_key, terminate, try_lock_partition};
 pub use connect::{
-    DEFAULT_CONNECT_TIMEOUT, Limits, ParsedUrl, RootCert, Session, SslMode, connect, connect_as,
-    describe, parse_url,
+    Connector, DEFAULT_CONNECT_TIMEOUT, Limits, ParsedUrl, RootCert, Session, SslMode, connect,
+    connect_as, describe, parse_url,
 };
 pub use migrations::{MIGRATIONS, checksum, migrate};
 
