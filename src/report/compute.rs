@@ -1,0 +1,630 @@
+//! The report's computation, pure: tallies merged over windows, outages
+//! placed to the check by the state rule, and each site's report.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::rollup::{self, Tally};
+use crate::rule::{self, Period, Quorum, Rule, Seen, Streak};
+use crate::sketch::Sketch;
+
+use super::State;
+use super::model::*;
+
+pub(super) const HOUR: i64 = 3600;
+
+pub(super) const DAY: i64 = 86_400;
+
+pub(super) fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(super) fn at_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The first hour (Unix seconds) of a window of `hours` ending with the
+/// hour of `now`.
+pub(super) fn window_start(now: OffsetDateTime, hours: i64) -> i64 {
+    rollup::hour_of(now) - (hours - 1) * HOUR
+}
+
+pub(super) fn window_hours(window: Duration) -> i64 {
+    (window.as_secs() as i64).div_euclid(HOUR).max(1)
+}
+
+/// One site's rollup tallies, every location together: the start of the
+/// day or hour (Unix seconds) and what it holds.
+#[derive(Default)]
+pub(super) struct SiteTallies {
+    /// Counts only: the daily sketches inside the report window are summed
+    /// as they are read, into `daily_window`.
+    pub(super) daily: Vec<(i64, Tally)>,
+    pub(super) hourly: Vec<(i64, Tally)>,
+    /// From the chunks not folded yet.
+    pub(super) open: Vec<(i64, Tally)>,
+    /// The sum of the daily sketches of the report window's whole days
+    /// before today, every location together.
+    pub(super) daily_window: Option<[Sketch; 5]>,
+}
+
+impl SiteTallies {
+    /// What the site adds up to from the hour `start` on; `start` is the
+    /// report window's, the only one whose sketches are read.
+    pub(super) fn sum(&self, start: i64, now: OffsetDateTime) -> Tally {
+        let parts: Vec<&Tally> = self.from(start, now).collect();
+        let mut total = Tally::sum(parts.iter().copied());
+        if let Some([latency, dns, connect, tls, ttfb]) = &self.daily_window {
+            total.latency.merge(latency);
+            total.dns.merge(dns);
+            total.connect.merge(connect);
+            total.tls.merge(tls);
+            total.ttfb.merge(ttfb);
+        }
+        total
+    }
+
+    /// The checks and up checks from the hour `start` on (no sketches).
+    pub(super) fn count(&self, start: i64, now: OffsetDateTime) -> (u64, u64) {
+        self.from(start, now).fold((0, 0), |(c, u), t| {
+            (c + u64::from(t.checks), u + u64::from(t.up_checks))
+        })
+    }
+
+    /// The tallies that make up the time from the hour `start` on: daily
+    /// ones for whole days before today, hourly ones for the rest, and the
+    /// chunks not folded yet.
+    pub(super) fn from(&self, start: i64, now: OffsetDateTime) -> impl Iterator<Item = &Tally> {
+        let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
+        let first_full_day = start.div_euclid(DAY) * DAY + if start % DAY == 0 { 0 } else { DAY };
+        let days = self
+            .daily
+            .iter()
+            .filter(move |(day, _)| *day >= first_full_day && *day < today);
+        let hours = self
+            .hourly
+            .iter()
+            .filter(move |(hour, _)| *hour >= start && (*hour < first_full_day || *hour >= today));
+        let open = self.open.iter().filter(move |(hour, _)| *hour >= start);
+        days.chain(hours).chain(open).map(|(_, t)| t)
+    }
+
+    /// Each day's and each hour's tallies, every location together, as
+    /// [`SiteTallies::sum`] counts them: daily rollups for the days before
+    /// today, hourly ones for today, and the chunks not folded yet.
+    pub(super) fn page(&self, report_from: i64, now: OffsetDateTime) -> Page {
+        let this_hour = rollup::hour_of(now);
+        let today = this_hour.div_euclid(DAY) * DAY;
+        let first_day = today - (PAGE_DAYS - 1) * DAY;
+        let mut days: BTreeMap<i64, Tally> = BTreeMap::new();
+        let mut hours: BTreeMap<i64, Tally> = BTreeMap::new();
+        for (day, t) in &self.daily {
+            if *day >= first_day && *day < today {
+                days.entry(*day).or_default().merge(t);
+            }
+        }
+        for (hour, t) in self.hourly.iter().chain(&self.open) {
+            if *hour >= report_from && *hour <= this_hour {
+                hours.entry(*hour).or_default().merge(t);
+            }
+        }
+        for (hour, t) in &self.hourly {
+            let day = hour.div_euclid(DAY) * DAY;
+            if day == today {
+                days.entry(day).or_default().merge(t);
+            }
+        }
+        for (hour, t) in &self.open {
+            let day = hour.div_euclid(DAY) * DAY;
+            if day >= first_day {
+                days.entry(day).or_default().merge(t);
+            }
+        }
+        let days = (0..PAGE_DAYS)
+            .map(|i| {
+                let day = first_day + i * DAY;
+                let t = days.remove(&day).unwrap_or_default();
+                DayUptime {
+                    day: at(day).date(),
+                    checks: t.checks,
+                    up_checks: t.up_checks,
+                }
+            })
+            .collect();
+        let hours = (report_from..=this_hour)
+            .step_by(HOUR as usize)
+            .map(|hour| {
+                let t = hours.remove(&hour).unwrap_or_default();
+                HourLatency {
+                    hour: at(hour),
+                    checks: t.checks,
+                    up_checks: t.up_checks,
+                    latency: Percentiles {
+                        p50: t.latency.quantile(0.5),
+                        p95: t.latency.quantile(0.95),
+                        p99: t.latency.quantile(0.99),
+                    },
+                    phases_p50_ms: Phases {
+                        dns: t.dns.quantile(0.5),
+                        connect: t.connect.quantile(0.5),
+                        tls: t.tls.quantile(0.5),
+                        ttfb: t.ttfb.quantile(0.5),
+                    },
+                }
+            })
+            .collect();
+        Page { days, hours }
+    }
+
+    /// The latest certificate seen: (when, in Unix ms; expiry, in Unix s).
+    pub(super) fn tls_seen(&self) -> Option<(i64, i64)> {
+        self.daily
+            .iter()
+            .chain(&self.hourly)
+            .chain(&self.open)
+            .filter_map(|(_, t)| t.tls_seen)
+            .max()
+    }
+}
+
+/// Overlapping or touching ranges joined, in order.
+pub(super) fn merge_ranges(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}
+
+/// `ranges` without what `minus` covers.
+pub(super) fn subtract_ranges(ranges: &[(i64, i64)], minus: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for &(mut lo, hi) in ranges {
+        for &(mlo, mhi) in minus {
+            if mhi <= lo || mlo >= hi {
+                continue;
+            }
+            if mlo > lo {
+                out.push((lo, mlo));
+            }
+            lo = lo.max(mhi);
+        }
+        if lo < hi {
+            out.push((lo, hi));
+        }
+    }
+    out
+}
+
+/// The rollup tallies read, per site, and the (site, location) pairs they
+/// came from.
+#[derive(Default)]
+pub(super) struct Tallies {
+    pub(super) sites: HashMap<String, SiteTallies>,
+    pub(super) pairs: BTreeSet<(String, String)>,
+    /// Pairs count from here (Unix seconds): the page reads further back
+    /// than the longest window but reports on the same sites.
+    pub(super) pairs_from: i64,
+}
+
+impl Tallies {
+    pub(super) fn add(
+        &mut self,
+        (site, location, start, tally): (String, String, i64, Tally),
+        into: fn(&mut SiteTallies) -> &mut Vec<(i64, Tally)>,
+    ) {
+        if start >= self.pairs_from {
+            self.pairs.insert((site.clone(), location));
+        }
+        into(self.sites.entry(site).or_default()).push((start, tally));
+    }
+}
+
+/// A location's hour that holds failed checks.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FailedHour {
+    pub(super) site: String,
+    pub(super) location: String,
+    pub(super) hour: i64,
+    pub(super) failed: u32,
+    /// The location's latest hour before it with any check, and its up
+    /// checks; `None` when unknown (an hour from a chunk not folded yet).
+    pub(super) before: Option<(i64, u32)>,
+}
+
+/// Which failed hours can hold a down period. A location's failed hours
+/// form a stretch unless an hour between them had checks, all up, at least
+/// `success_threshold` of them (a recovery, whatever came before). A period
+/// needs `failure_threshold` failed checks in a row, so a stretch with
+/// fewer failures (a blip) holds none and need not be read, unless it may
+/// still be going on (its last hour within `stale_after` of `now`): then
+/// the site may be pending, and its streak is read. Each site's rule is
+/// `rule_of`'s. Also returns each site's latest failed hour.
+pub(super) fn hours_to_read(
+    mut failed: Vec<FailedHour>,
+    rule_of: &dyn Fn(&str) -> Rule,
+    now: OffsetDateTime,
+) -> (BTreeMap<String, BTreeSet<i64>>, BTreeMap<String, i64>) {
+    failed.sort_by(|a, b| (&a.site, &a.location, a.hour).cmp(&(&b.site, &b.location, b.hour)));
+    let mut out: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+    let mut stretch: Vec<i64> = Vec::new();
+    let mut total = 0u32;
+    let this_hour = rollup::hour_of(now);
+    let mut keep = |site: &str, stretch: &mut Vec<i64>, total: u32, rule: &Rule| {
+        let recent = stretch.last().is_some_and(|last| {
+            let stale = rule.stale_after.as_secs().min(i64::MAX as u64) as i64;
+            *last >= this_hour.saturating_sub(stale.saturating_add(HOUR))
+        });
+        if total >= rule.failure_threshold.max(1) || recent {
+            out.entry(site.to_owned())
+                .or_default()
+                .extend(stretch.iter());
+        }
+        stretch.clear();
+    };
+    let mut rule = Rule::default();
+    for (i, f) in failed.iter().enumerate() {
+        let previous = i
+            .checked_sub(1)
+            .map(|j| &failed[j])
+            .filter(|p| p.site == f.site && p.location == f.location);
+        let joined = previous.is_some_and(|p| match f.before {
+            None => true,
+            Some((hour, up)) => hour <= p.hour || up < rule.success_threshold.max(1),
+        });
+        if !joined {
+            // The stretch before (of this location, or of the one before
+            // it) is complete.
+            if let Some(p) = i.checked_sub(1).map(|j| &failed[j]) {
+                keep(&p.site, &mut stretch, total, &rule);
+            }
+            total = 0;
+            rule = rule_of(&f.site);
+        }
+        stretch.push(f.hour);
+        total = total.saturating_add(f.failed);
+        let last = latest.entry(f.site.clone()).or_insert(f.hour);
+        *last = (*last).max(f.hour);
+    }
+    if let Some(f) = failed.last() {
+        keep(&f.site, &mut stretch, total, &rule);
+    }
+    (out, latest)
+}
+
+/// A stretch of hours of one site to read check by check: hours with
+/// failed checks, each with the hour after it (where recoveries end),
+/// joined when they touch. Before it, every location was up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Stretch {
+    pub(super) site: String,
+    pub(super) from: i64,
+    pub(super) to: i64,
+}
+
+/// The runs that overlap the window, and the latest few before it (for
+/// `since`).
+pub(super) fn stretches_to_read(
+    down: &BTreeMap<String, BTreeSet<i64>>,
+    window_from: i64,
+) -> Vec<Stretch> {
+    let mut out = Vec::new();
+    for (site, hours) in down {
+        let mut runs: Vec<Stretch> = Vec::new();
+        for &h in hours {
+            match runs.last_mut() {
+                Some(r) if h <= r.to => r.to = r.to.max(h + 2 * HOUR),
+                _ => runs.push(Stretch {
+                    site: site.clone(),
+                    from: h,
+                    to: h + 2 * HOUR,
+                }),
+            }
+        }
+        let before = runs.iter().filter(|r| r.to <= window_from).count();
+        out.extend(runs.into_iter().skip(before.saturating_sub(5)));
+    }
+    out
+}
+
+/// A check read for placing outages.
+#[derive(Debug, Clone)]
+pub(super) struct Read {
+    pub(super) location: String,
+    pub(super) at: i64,
+    pub(super) up: bool,
+    pub(super) status_code: Option<i16>,
+    pub(super) error_kind: Option<String>,
+    /// From a blind run (the prober's own outage): not counted.
+    pub(super) blind: bool,
+}
+
+pub(super) fn site_report(
+    site: &str,
+    options: &Options,
+    tallies: &Tallies,
+    latest: &BTreeMap<(String, String), Latest>,
+    outages: &[(Stretch, Vec<Read>)],
+    firsts: &BTreeMap<String, OffsetDateTime>,
+    last_errors: &BTreeMap<String, LastError>,
+) -> SiteReport {
+    let now = options.now;
+    let report_from = window_start(now, window_hours(options.window));
+    let none = SiteTallies::default();
+    let mine = tallies.sites.get(site).unwrap_or(&none);
+    let in_window = mine.sum(report_from, now);
+    let uptime_pct = UPTIME_WINDOWS
+        .iter()
+        .map(|(name, hours)| {
+            let (checks, up) = mine.count(window_start(now, *hours as i64), now);
+            (
+                *name,
+                (checks > 0).then(|| 100.0 * up as f64 / checks as f64),
+            )
+        })
+        .collect();
+
+    // Outages, check by check, over the runs read (oldest first), by the
+    // site's own rule; and the streak each location ends the newest run
+    // with, when that run reaches now.
+    let rule = options.config.policy(site).rule();
+    let mut periods: Vec<(Period, Option<String>)> = Vec::new();
+    let mut streaks: BTreeMap<String, Streak> = BTreeMap::new();
+    let site_runs: Vec<&(Stretch, Vec<Read>)> =
+        outages.iter().filter(|(r, _)| r.site == site).collect();
+    let this_hour = rollup::hour_of(now);
+    for (i, (run, reads)) in site_runs.iter().enumerate() {
+        // Only a run that reaches this hour can hold an outage going on.
+        let current = i + 1 == site_runs.len() && run.to > this_hour;
+        let mut by_location: BTreeMap<&str, Vec<(OffsetDateTime, bool)>> = BTreeMap::new();
+        for r in reads.iter().filter(|r| !r.blind) {
+            by_location
+                .entry(&r.location)
+                .or_default()
+                .push((at_ms(r.at), r.up));
+        }
+        let per_location: Vec<Vec<Period>> = by_location
+            .iter()
+            .map(|(location, checks)| {
+                let (mut p, streak) = rule::location_periods(checks, &rule);
+                if current {
+                    streaks.insert((*location).to_owned(), streak);
+                } else if let Some(last) = p.last_mut()
+                    && last.end.is_none()
+                {
+                    // Recovered after the stretch read, with checks too far
+                    // apart to show it inside.
+                    last.end = Some(at(run.to));
+                }
+                p
+            })
+            .collect();
+        for p in rule::site_periods(&per_location, rule.quorum) {
+            let start_ms = rollup::unix_ms(p.start);
+            let kind = reads
+                .iter()
+                .find(|r| !r.up && !r.blind && r.at >= start_ms)
+                .and_then(|r| {
+                    r.error_kind
+                        .clone()
+                        .or_else(|| r.status_code.map(|_| "http".to_owned()))
+                });
+            periods.push((p, kind));
+        }
+    }
+
+    // Each location's state (the rule, applied to it alone); the site's
+    // from all of them, as `alert` decides it.
+    let alone = Rule {
+        quorum: Quorum::Count(1),
+        ..rule
+    };
+    let mut locations = Vec::new();
+    let mut seen = Vec::new();
+    let mut url = None;
+    let mut last_check_at: Option<OffsetDateTime> = None;
+    for ((s, location), l) in latest.range((site.to_owned(), String::new())..) {
+        if s != site {
+            break;
+        }
+        let one = Seen {
+            last_at: l.at,
+            streak: streaks.get(location).copied().unwrap_or_default(),
+            degraded: l.degraded,
+        };
+        seen.push(one);
+        if last_check_at.is_none_or(|t| l.at > t) {
+            last_check_at = Some(l.at);
+            url = Some(l.url.clone());
+        }
+        locations.push(LocationState {
+            runs: None,
+            location: location.clone(),
+            state: rule::site(&alone, now, false, &[one]).state,
+            last_check_at: l.at,
+        });
+    }
+    let verdict = rule::site(&rule, now, options.config.in_maintenance(site, now), &seen);
+    let state = verdict.state;
+    // Up since the last outage ended, or since the first check.
+    let up_since = periods
+        .iter()
+        .rev()
+        .find_map(|(p, _)| p.end)
+        .or_else(|| firsts.get(site).copied())
+        .or_else(|| seen.iter().map(|l| l.last_at).min());
+    let since = match state {
+        State::Unknown => None,
+        State::Up | State::Degraded => up_since,
+        State::Maintenance => verdict.since.or(up_since),
+        State::Down | State::Pending | State::Stale => verdict.since.or(last_check_at),
+    };
+
+    let report_from_at = at(report_from);
+    let mut incidents: Vec<Incident> = periods
+        .iter()
+        .filter(|(p, _)| p.end.is_none_or(|e| e > report_from_at) && p.start <= now)
+        .map(|(p, kind)| Incident {
+            start: p.start,
+            end: p.end,
+            duration_s: (p.end.unwrap_or(now) - p.start).whole_milliseconds() as f64 / 1000.0,
+            error_kind: kind.clone(),
+        })
+        .collect();
+    incidents.reverse();
+
+    let reason = match state {
+        State::Down | State::Pending => last_errors.get(site).map(LastError::describe),
+        State::Degraded => latest
+            .range((site.to_owned(), String::new())..)
+            .take_while(|((s, _), _)| s == site)
+            .filter(|(_, l)| l.degraded)
+            .max_by_key(|(_, l)| l.at)
+            .and_then(|(_, l)| l.condition.clone()),
+        _ => None,
+    };
+    let tls = mine.tls_seen();
+    let tls_expires_at = tls.map(|(_, expires)| at(expires));
+    SiteReport {
+        site: site.to_owned(),
+        url: url.or_else(|| options.config.urls.get(site).cloned()),
+        state,
+        since,
+        last_check_at,
+        uptime_pct,
+        checks: u64::from(in_window.checks),
+        latency_ms: Percentiles {
+            p50: in_window.latency.quantile(0.5),
+            p95: in_window.latency.quantile(0.95),
+            p99: in_window.latency.quantile(0.99),
+        },
+        phases_p95_ms: Phases {
+            dns: in_window.dns.quantile(0.95),
+            connect: in_window.connect.quantile(0.95),
+            tls: in_window.tls.quantile(0.95),
+            ttfb: in_window.ttfb.quantile(0.95),
+        },
+        tls_expires_at,
+        tls_days_left: tls_expires_at.map(|e| (e - now).whole_days()),
+        last_error: last_errors.get(site).cloned(),
+        reason,
+        incidents,
+        locations,
+        page: options.page.then(|| mine.page(report_from, now)),
+    }
+}
+
+/// The newest check of a location.
+pub(super) struct Latest {
+    pub(super) at: OffsetDateTime,
+    pub(super) url: String,
+    /// Up, but slower than the site's `degraded_after`.
+    pub(super) degraded: bool,
+    /// Why it is degraded (the check's `condition`).
+    pub(super) condition: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(
+        site: &str,
+        location: &str,
+        hour: i64,
+        failed: u32,
+        before: Option<(i64, u32)>,
+    ) -> FailedHour {
+        FailedHour {
+            site: site.to_owned(),
+            location: location.to_owned(),
+            hour: hour * HOUR,
+            failed,
+            before: before.map(|(h, up)| (h * HOUR, up)),
+        }
+    }
+
+    fn hours(out: &BTreeMap<String, BTreeSet<i64>>, site: &str) -> Vec<i64> {
+        out.get(site)
+            .map_or_else(Vec::new, |h| h.iter().map(|h| h / HOUR).collect())
+    }
+
+    #[test]
+    fn ranges_merge_and_subtract() {
+        assert_eq!(
+            merge_ranges(vec![(5, 8), (1, 3), (3, 4), (7, 9)]),
+            [(1, 4), (5, 9)]
+        );
+        assert_eq!(
+            subtract_ranges(&[(0, 10), (20, 30)], &[(2, 4), (6, 8), (25, 40)]),
+            [(0, 2), (4, 6), (8, 10), (20, 25)]
+        );
+        assert!(subtract_ranges(&[(3, 5)], &[(0, 10)]).is_empty());
+    }
+
+    #[test]
+    fn blips_are_not_read_but_outages_and_the_latest_failure_are() {
+        let (out, latest) = hours_to_read(
+            vec![
+                // a: a blip of 2 at hour 10 (hour 9 all up), an outage of
+                // 2 + 2 over hours 20 and 21, a blip of 1 at hour 30.
+                f("a", "eu", 10, 2, Some((9, 60))),
+                f("a", "eu", 20, 2, Some((19, 60))),
+                f("a", "eu", 21, 2, Some((20, 58))),
+                f("a", "eu", 30, 1, Some((29, 60))),
+                // b: 1 failure an hour, hours apart with no check between
+                // (the prober stopped): 3 in a row.
+                f("b", "eu", 5, 1, Some((4, 60))),
+                f("b", "eu", 8, 1, Some((5, 59))),
+                f("b", "eu", 12, 1, Some((8, 59))),
+                // c: 2 failures, then one lone up check (no recovery),
+                // then 2 more: one stretch of 4.
+                f("c", "us", 1, 2, Some((0, 60))),
+                f("c", "us", 3, 2, Some((2, 1))),
+                // d: the same with a recovery between: two blips.
+                f("d", "us", 1, 2, Some((0, 60))),
+                f("d", "us", 3, 2, Some((2, 2))),
+                // e: one failure from each of two locations, and one
+                // from a chunk not folded.
+                f("e", "eu", 7, 1, Some((6, 60))),
+                f("e", "us", 7, 1, Some((6, 60))),
+                f("e", "us", 8, 2, None),
+                // f: a blip of 1 in the hour before now: maybe pending.
+                f("f", "eu", 99, 1, Some((98, 60))),
+            ],
+            &|_: &str| Rule::default(),
+            at(100 * HOUR + 60),
+        );
+        assert_eq!(hours(&out, "a"), [20, 21]);
+        assert_eq!(latest["a"], 30 * HOUR, "the latest failed hour");
+        assert_eq!(hours(&out, "b"), [5, 8, 12]);
+        assert_eq!(hours(&out, "c"), [1, 3]);
+        assert!(hours(&out, "d").is_empty());
+        assert_eq!(latest["d"], 3 * HOUR);
+        assert_eq!(hours(&out, "e"), [7, 8], "us: 1 + 2 from the chunk");
+        assert_eq!(hours(&out, "f"), [99], "a blip that may go on is read");
+        // With a threshold of 1 for a alone, its blips are outages.
+        let one = |site: &str| Rule {
+            failure_threshold: if site == "a" { 1 } else { 3 },
+            ..Rule::default()
+        };
+        let (out, _) = hours_to_read(
+            vec![
+                f("a", "eu", 10, 1, Some((9, 60))),
+                f("b", "eu", 10, 1, Some((9, 60))),
+            ],
+            &one,
+            at(100 * HOUR),
+        );
+        assert_eq!(hours(&out, "a"), [10]);
+        assert!(hours(&out, "b").is_empty());
+    }
+}
