@@ -152,7 +152,15 @@ async fn main() -> anyhow::Result<()> {
                     if mode == "unnest" {
                         unnest_batch(&mut client, "bench", &batch).await?;
                     } else {
-                        store::store(&mut client, &learned, "bench", "bench", &batch).await?;
+                        store::store(
+                            &mut client,
+                            &learned,
+                            "bench",
+                            "bench",
+                            &batch,
+                            time::OffsetDateTime::now_utc(),
+                        )
+                        .await?;
                     }
                 }
                 let rate = rows as f64 / start.elapsed().as_secs_f64();

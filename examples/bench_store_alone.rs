@@ -71,10 +71,16 @@ async fn main() -> anyhow::Result<()> {
                 let learned = store::Learned::default();
                 let mut stored = 0;
                 for batch in &batches {
-                    stored +=
-                        store::store(&mut client, &learned, &format!("alone-{w}"), "alone", batch)
-                            .await?
-                            .inserted;
+                    stored += store::store(
+                        &mut client,
+                        &learned,
+                        &format!("alone-{w}"),
+                        "alone",
+                        batch,
+                        time::OffsetDateTime::now_utc(),
+                    )
+                    .await?
+                    .inserted;
                 }
                 anyhow::Ok(stored)
             })

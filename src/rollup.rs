@@ -331,13 +331,14 @@ impl Written {
 }
 
 /// Adds a batch's chunks, in the batch's transaction: one for the hours
-/// that have ended (the next fold takes it whole), one for this hour and
-/// later.
+/// that have ended as of `now` (the next fold takes it whole), one for
+/// this hour and later.
 pub async fn insert_chunk(
     tx: &tokio_postgres::Transaction<'_>,
     rollup: Rollup,
+    now: OffsetDateTime,
 ) -> anyhow::Result<Written> {
-    let now = hour_of(OffsetDateTime::now_utc());
+    let now = hour_of(now);
     // Usually every check of a batch is on one side: no need to split.
     let (ended, open) = if rollup.tallies.keys().all(|k| k.2 < now) {
         (rollup, Rollup::default())

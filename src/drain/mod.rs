@@ -100,9 +100,31 @@ pub struct Options {
     /// dated more than a few minutes ahead): no partition is made for a
     /// day outside the window.
     pub max_age: Duration,
-    /// The run's clock for that window (tests set it); the system's when
-    /// `None`.
+    /// The run's wall clock at its start (tests set it; the system's when
+    /// `None`): the window above, the day partitions made ahead, and which
+    /// hours have ended for the rollups, all read from it as it moves on.
     pub now: Option<time::OffsetDateTime>,
+}
+
+/// The run's wall clock: the system's, or the time a test told it, moving
+/// on with the run.
+#[derive(Debug, Clone, Copy)]
+struct Wall {
+    at: time::OffsetDateTime,
+    start: Instant,
+}
+
+impl Wall {
+    fn new(at: Option<time::OffsetDateTime>) -> Wall {
+        Wall {
+            at: at.unwrap_or_else(time::OffsetDateTime::now_utc),
+            start: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.at + self.start.elapsed()
+    }
 }
 
 impl Default for Options {
@@ -174,14 +196,14 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<Summary> {
     let start = Instant::now();
-    let clock = Clock::new(start, options.deadline);
+    let end_by = Deadline::new(start, options.deadline);
     let mut summary = Summary::default();
     // The last guard: whatever is still waiting at the deadline is dropped.
-    // It fires halfway between the clock's end and the deadline, so that
-    // the waits bounded by the clock (connecting, say) fail first and say
+    // It fires halfway between the run's end and the deadline, so that
+    // the waits bounded by that end (connecting, say) fail first and say
     // what they were waiting for.
-    let guard = Clock {
-        end: clock
+    let guard = Deadline {
+        end: end_by
             .end
             .zip(options.deadline)
             .map(|(end, d)| end + (start + d).saturating_duration_since(end) / 2),
@@ -189,7 +211,7 @@ pub async fn run(
     let outcome = guard
         .within(
             "the drain",
-            drain(settings, options, clock, &mut summary, shutdown),
+            drain(settings, options, end_by, &mut summary, shutdown),
         )
         .await;
     summary.seconds = start.elapsed().as_secs_f64();
@@ -200,13 +222,13 @@ pub async fn run(
 /// The run's hard end (`--deadline`, less a moment to exit): every wait
 /// after the start is bounded by it.
 #[derive(Debug, Clone, Copy)]
-struct Clock {
+struct Deadline {
     end: Option<Instant>,
 }
 
-impl Clock {
-    fn new(start: Instant, deadline: Option<Duration>) -> Clock {
-        Clock {
+impl Deadline {
+    fn new(start: Instant, deadline: Option<Duration>) -> Deadline {
+        Deadline {
             // Less a tenth (at most 1 s) to exit; consuming stops earlier
             // (a fifth, at most 5 s), so the last batch has time to store.
             end: deadline.map(|d| start + d - (d / 10).min(Duration::from_secs(1))),
@@ -303,7 +325,7 @@ fn application_name(location: &str) -> String {
 async fn drain(
     settings: &Settings,
     options: &Options,
-    clock: Clock,
+    end_by: Deadline,
     summary: &mut Summary,
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<()> {
@@ -313,11 +335,11 @@ async fn drain(
     let claim = options.claim_timeout;
     let session = store::Session {
         application_name: application_name(&settings.location),
-        connect_timeout: clock.bound(store::DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout: end_by.bound(store::DEFAULT_CONNECT_TIMEOUT),
         limits: Some(store::Limits {
             idle: claim,
-            statement: clock.bound(claim),
-            lock: clock.bound(claim / 2),
+            statement: end_by.bound(claim),
+            lock: end_by.bound(claim / 2),
         }),
     };
     // The other writers' connections open while Kafka is set up.
@@ -335,11 +357,12 @@ async fn drain(
     let db = connector.connect().await?;
     store::prepare(&db).await?;
     // Today's and tomorrow's partitions, ahead of need.
-    let today = time::OffsetDateTime::now_utc().date().to_julian_day();
+    let wall = Wall::new(options.now);
+    let today = wall.now().date().to_julian_day();
     let learned = Arc::new(store::Learned::default());
     store::ensure_partitions(&db, &learned, [today, today + 1].into(), true).await?;
     let consumer = new_consumer(k)?;
-    let kafka_wait = || clock.bound(Duration::from_secs(10));
+    let kafka_wait = || end_by.bound(Duration::from_secs(10));
 
     let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
     summary.topic_partitions = partitions.len();
@@ -385,10 +408,20 @@ async fn drain(
     };
     let mut assignment = TopicPartitionList::new();
     let mut state = BTreeMap::new();
-    let mut writers = vec![Writer::new(db, options.batch_size, Arc::clone(&learned))];
+    let mut writers = vec![Writer::new(
+        db,
+        options.batch_size,
+        Arc::clone(&learned),
+        wall,
+    )];
     for db in more_db.into_iter().take(owned.len() - 1) {
         let db = db.await.map_err(|e| Error::Job(anyhow!("{e}")))??;
-        writers.push(Writer::new(db, options.batch_size, Arc::clone(&learned)));
+        writers.push(Writer::new(
+            db,
+            options.batch_size,
+            Arc::clone(&learned),
+            wall,
+        ));
     }
     for (i, &p) in owned.iter().enumerate() {
         let start_at = from_db.get(&p).or(from_kafka.get(&p)).copied();
@@ -443,10 +476,7 @@ async fn drain(
     .min()
     .map(|d| start + d);
     let heartbeat = claim / 3;
-    let window = decode::Window::new(
-        options.now.unwrap_or_else(time::OffsetDateTime::now_utc),
-        options.max_age,
-    );
+    let window = decode::Window::new(wall.now(), options.max_age);
     let mut last_heard = Instant::now();
     loop {
         if state.values().all(|s| s.done) {
@@ -468,7 +498,7 @@ async fn drain(
             break;
         }
         for writer in &mut writers {
-            writer.keep_alive(now, heartbeat, clock).await?;
+            writer.keep_alive(now, heartbeat, end_by).await?;
         }
         let wait = deadline.map_or(Duration::from_millis(200), |d| {
             (d - now).min(Duration::from_millis(200))
@@ -485,7 +515,7 @@ async fn drain(
                 // Quiet: store what is waiting, and give up on a silent broker.
                 for writer in &mut writers {
                     if !writer.batch.is_empty() {
-                        writer.submit(&consumer, settings, summary, clock).await?;
+                        writer.submit(&consumer, settings, summary, end_by).await?;
                     }
                 }
                 if last_heard.elapsed() >= options.idle_timeout {
@@ -547,30 +577,30 @@ async fn drain(
         }
         batch.next_offsets.insert(p, offset + 1);
         if batch.len() >= options.batch_size || batch.bytes >= options.batch_bytes {
-            writer.submit(&consumer, settings, summary, clock).await?;
+            writer.submit(&consumer, settings, summary, end_by).await?;
         }
     }
     for writer in &mut writers {
         if !writer.batch.is_empty() {
-            writer.submit(&consumer, settings, summary, clock).await?;
+            writer.submit(&consumer, settings, summary, end_by).await?;
         }
     }
     let mut stored = TopicPartitionList::new();
     for writer in &mut writers {
-        writer.finish(&consumer, summary, clock).await?;
+        writer.finish(&consumer, summary, end_by).await?;
         for (&p, &next) in &writer.committed {
             stored
                 .add_partition_offset(&k.topic, p, Offset::Offset(next))
                 .context("cannot build the offsets to commit")?;
         }
     }
-    mirror_offsets(&consumer, stored, clock).await;
+    mirror_offsets(&consumer, stored, end_by).await;
     let mut rolled = rollup::Written::default();
     for writer in &mut writers {
         rolled.merge(std::mem::take(&mut writer.rolled));
     }
     if let Some(db) = writers[0].idle.as_mut() {
-        fold_rollups(db, &rolled, clock).await;
+        fold_rollups(db, &rolled, wall.now(), end_by).await;
     }
     Ok(())
 }
@@ -578,10 +608,14 @@ async fn drain(
 /// Folds the rollup chunks of the hours that have ended. Its failure is
 /// not the run's: the rows are stored, readers count unfolded chunks, and
 /// the next run folds them.
-async fn fold_rollups(db: &mut tokio_postgres::Client, own: &rollup::Written, clock: Clock) {
-    let now = time::OffsetDateTime::now_utc();
+async fn fold_rollups(
+    db: &mut tokio_postgres::Client,
+    own: &rollup::Written,
+    now: time::OffsetDateTime,
+    end_by: Deadline,
+) {
     let hour = time::OffsetDateTime::from_unix_timestamp(rollup::hour_of(now)).unwrap_or(now);
-    let folded = clock
+    let folded = end_by
         .within("folding the rollups", async {
             rollup::fold(db, hour, own).await.map_err(Error::Job)
         })
@@ -709,13 +743,13 @@ async fn every_partition_claimed(
 /// Mirrors the stored offsets to Kafka, for lag tools: bounded (5 s, or
 /// less before the deadline), since PostgreSQL already holds the truth and
 /// a broker without a group coordinator must not hold the job.
-async fn mirror_offsets(consumer: &Detached, offsets: TopicPartitionList, clock: Clock) {
+async fn mirror_offsets(consumer: &Detached, offsets: TopicPartitionList, end_by: Deadline) {
     if offsets.count() == 0 {
         return;
     }
     let consumer = Arc::clone(consumer.0.as_ref().expect("the consumer lives"));
     let commit = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync));
-    match tokio::time::timeout(clock.bound(Duration::from_secs(5)), commit).await {
+    match tokio::time::timeout(end_by.bound(Duration::from_secs(5)), commit).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "cannot commit offsets to Kafka (PostgreSQL has them)");
@@ -735,6 +769,7 @@ async fn mirror_offsets(consumer: &Detached, offsets: TopicPartitionList, clock:
 struct Writer {
     /// What the run learned of the database, shared by its writers.
     learned: Arc<store::Learned>,
+    wall: Wall,
     batch: Batch,
     /// Site-hours of ended hours at which [`Writer::rolled`] is folded.
     fold_at: usize,
@@ -761,9 +796,15 @@ struct Landed {
 }
 
 impl Writer {
-    fn new(db: tokio_postgres::Client, batch_size: usize, learned: Arc<store::Learned>) -> Writer {
+    fn new(
+        db: tokio_postgres::Client,
+        batch_size: usize,
+        learned: Arc<store::Learned>,
+        wall: Wall,
+    ) -> Writer {
         Writer {
             learned,
+            wall,
             batch: Batch::default(),
             fold_at: batch_size.saturating_mul(FOLD_AFTER_BATCHES),
             idle: Some(db),
@@ -775,14 +816,14 @@ impl Writer {
     }
 
     /// Touches an idle connection that has not been used for `every` as of
-    /// `now` (the loop's clock, read once per record), so the server's idle
+    /// `now` (the loop's monotonic clock, read once per record), so the server's idle
     /// timeout never ends a working drain's session.
-    async fn keep_alive(&mut self, now: Instant, every: Duration, clock: Clock) -> Result<()> {
+    async fn keep_alive(&mut self, now: Instant, every: Duration, end_by: Deadline) -> Result<()> {
         if now.saturating_duration_since(self.last_used) < every {
             return Ok(());
         }
         if let Some(db) = &self.idle {
-            clock
+            end_by
                 .within("a keep-alive query", async {
                     db.batch_execute("SELECT 1").await.map_err(|e| {
                         Error::Job(
@@ -804,9 +845,9 @@ impl Writer {
         consumer: &DrainConsumer,
         settings: &Settings,
         summary: &mut Summary,
-        clock: Clock,
+        end_by: Deadline,
     ) -> Result<()> {
-        self.finish(consumer, summary, clock).await?;
+        self.finish(consumer, summary, end_by).await?;
         let k = &settings.kafka;
         let mut offsets = TopicPartitionList::new();
         for (&p, &next) in &self.batch.next_offsets {
@@ -822,8 +863,10 @@ impl Writer {
         let mut rolled = std::mem::take(&mut self.rolled);
         let (group, topic) = (k.group.clone(), k.topic.clone());
         let learned = Arc::clone(&self.learned);
+        let wall = self.wall;
         self.busy = Some(tokio::spawn(async move {
-            let mut stored = store::store(&mut db, &learned, &group, &topic, &batch).await;
+            let now = wall.now();
+            let mut stored = store::store(&mut db, &learned, &group, &topic, &batch, now).await;
             drop(batch);
             if let Ok(s) = &mut stored {
                 rolled.merge(std::mem::take(&mut s.rolled));
@@ -846,13 +889,13 @@ impl Writer {
         &mut self,
         consumer: &DrainConsumer,
         summary: &mut Summary,
-        clock: Clock,
+        end_by: Deadline,
     ) -> Result<()> {
         let Some(busy) = self.busy.take() else {
             return Ok(());
         };
         let abort = busy.abort_handle();
-        let outcome = clock
+        let outcome = end_by
             .within("storing a batch", async {
                 busy.await.map_err(|e| Error::Job(anyhow!("{e}")))
             })
@@ -894,7 +937,7 @@ impl Writer {
             // them (the other writer's, the final fold) reads the rest back.
             let rolled = std::mem::take(&mut self.rolled);
             if let Some(db) = self.idle.as_mut() {
-                fold_rollups(db, &rolled, clock).await;
+                fold_rollups(db, &rolled, self.wall.now(), end_by).await;
             }
             self.last_used = Instant::now();
         }

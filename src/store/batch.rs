@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use anyhow::Context as _;
+use time::OffsetDateTime;
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -108,6 +109,7 @@ pub async fn store(
     group: &str,
     topic: &str,
     batch: &Batch,
+    now: OffsetDateTime,
 ) -> anyhow::Result<Stored> {
     ensure_partitions(client, learned, days_of(&batch.checks), true).await?;
     let mut how = Insert::choose(learned);
@@ -115,7 +117,7 @@ pub async fn store(
     // Each cause of a retry at most once, whichever comes first: at most
     // three attempts.
     let outcome = loop {
-        let outcome = store_at_once(client, group, topic, batch, how).await;
+        let outcome = store_at_once(client, group, topic, batch, how, now).await;
         match &outcome {
             // A check already stored: the batch again, skipping known checks.
             Err(e) if how == Insert::Direct && is_duplicate(e) => how = Insert::SkippingKnown,
@@ -134,7 +136,7 @@ pub async fn store(
     match outcome {
         Err(e) if is_data_error(&e) => {
             tracing::warn!(error = %format!("{e:#}"), "PostgreSQL refused a batch for its data: isolating the records it refuses");
-            store_isolating(client, group, topic, batch).await
+            store_isolating(client, group, topic, batch, now).await
         }
         other => other,
     }
@@ -257,6 +259,7 @@ async fn store_at_once(
     topic: &str,
     batch: &Batch,
     how: Insert,
+    now: OffsetDateTime,
 ) -> anyhow::Result<Stored> {
     let tx = client
         .transaction()
@@ -266,7 +269,7 @@ async fn store_at_once(
     let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup, how).await?;
     insert_runs(&tx, topic, &batch.runs).await?;
     let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
-    let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
+    let rolled = crate::rollup::insert_chunk(&tx, rollup, now).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {
@@ -285,6 +288,7 @@ async fn store_isolating(
     group: &str,
     topic: &str,
     batch: &Batch,
+    now: OffsetDateTime,
 ) -> anyhow::Result<Stored> {
     let tx = client
         .transaction()
@@ -361,7 +365,7 @@ async fn store_isolating(
         }
     }
     let dead_letters = insert_dead_letters(&tx, topic, &dead).await?;
-    let rolled = crate::rollup::insert_chunk(&tx, rollup).await?;
+    let rolled = crate::rollup::insert_chunk(&tx, rollup, now).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {

@@ -94,6 +94,8 @@ pub(crate) async fn publish_checks(topic: &str, checks: &[Check]) {
 
 /// Waits out the last two minutes of an hour, so that the hour a test
 /// starts in is still the current one when it checks what was folded.
+/// (For the tests whose SQL still reads the database's `now()`; a test
+/// that gives drain and report their clock uses [`mid_hour`].)
 pub(crate) async fn away_from_hour_end() {
     let into_hour = OffsetDateTime::now_utc().unix_timestamp().rem_euclid(3600);
     if into_hour >= 3480 {
@@ -101,8 +103,21 @@ pub(crate) async fn away_from_hour_end() {
     }
 }
 
+/// The middle of the current hour, in whole seconds: a clock for drain
+/// (`--at`) and report (`--at`) that no hour boundary is near, whenever the
+/// test runs.
+pub(crate) fn mid_hour() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    OffsetDateTime::from_unix_timestamp(now - now.rem_euclid(3600) + 1800).unwrap()
+}
+
 async fn setup(dir: &Path, test: &str) -> (String, String, Client) {
     away_from_hour_end().await;
+    fresh(dir, test).await
+}
+
+/// A topic and a database of the test's own, and a connection to it.
+async fn fresh(dir: &Path, test: &str) -> (String, String, Client) {
     let topic = unique_topic(test);
     create_topic(dir, &topic, 3).await;
     let url = db::fresh(dir).await;
@@ -113,8 +128,11 @@ async fn setup(dir: &Path, test: &str) -> (String, String, Client) {
 #[tokio::test]
 async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     let dir = tempfile::tempdir().unwrap();
-    let (topic, url, client) = setup(dir.path(), "rollups").await;
-    let now = OffsetDateTime::now_utc();
+    let (topic, url, client) = fresh(dir.path(), "rollups").await;
+    // drain's clock and every query's, in the middle of an hour.
+    let now = mid_hour();
+    let at = sitewatch::message::rfc3339_ms::format(&now);
+    let days_ago = |ago: i64| (now - Duration::days(ago)).date();
     // Three days ago to two hours ago (ended hours), then a few in this hour.
     let mut checks = history(4, now - Duration::days(3), 70);
     let this_hour = OffsetDateTime::from_unix_timestamp(hour_of(now)).unwrap();
@@ -127,7 +145,13 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     // Some published twice: stored once, counted once.
     publish_checks(&topic, &checks[100..400]).await;
 
-    let run = drain(dir.path(), &topic, &url, &["--batch-size", "700"]).await;
+    let run = drain(
+        dir.path(),
+        &topic,
+        &url,
+        &["--batch-size", "700", "--at", &at],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let f = figures(&run);
     assert_eq!((f["stored"], f["duplicates"]), (checks.len() as u64, 300));
@@ -142,15 +166,15 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     assert_eq!(got, ended);
-    assert_eq!(
-        db::count(
-            &client,
-            "SELECT count(*) FROM rollup_chunks WHERE last_hour < date_trunc('hour', now())"
+    let unfolded: i64 = client
+        .query_one(
+            "SELECT count(*) FROM rollup_chunks WHERE last_hour < date_trunc('hour', $1::timestamptz)",
+            &[&now],
         )
-        .await,
-        0,
-        "every chunk of ended hours is folded"
-    );
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unfolded, 0, "every chunk of ended hours is folded");
     let open = sitewatch::rollup::open_chunks(&client).await.unwrap();
     let waiting: u32 = open.tallies.values().map(|t| t.checks).sum();
     assert_eq!(
@@ -187,8 +211,8 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
         .execute(
             "UPDATE rollups_hourly SET dns_keys = '{1, 2}', dns_counts = '{3, 4}'
              WHERE site = 'site-2'
-               AND (hour AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date - 2",
-            &[],
+               AND (hour AT TIME ZONE 'UTC')::date = $1",
+            &[&days_ago(2)],
         )
         .await
         .unwrap();
@@ -197,9 +221,9 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
         .query_one(
             "SELECT dns_packed FROM rollups_hourly
              WHERE site = 'site-2'
-               AND (hour AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date - 2
+               AND (hour AT TIME ZONE 'UTC')::date = $1
              LIMIT 1",
-            &[],
+            &[&days_ago(2)],
         )
         .await
         .unwrap()
@@ -221,11 +245,11 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     assert_eq!(db::count(&client, &sql).await, 0, "after an INSERT");
     // Back as drain wrote them, for what follows.
     client
-        .batch_execute(
-            "DELETE FROM rollups_daily WHERE site = 'by-hand';
-             SELECT sitewatch_rebuild_rollups((now() AT TIME ZONE 'UTC')::date - 2,
-                                              (now() AT TIME ZONE 'UTC')::date - 2)",
-        )
+        .batch_execute("DELETE FROM rollups_daily WHERE site = 'by-hand'")
+        .await
+        .unwrap();
+    client
+        .execute("SELECT sitewatch_rebuild_rollups($1, $1)", &[&days_ago(2)])
         .await
         .unwrap();
 
@@ -349,21 +373,23 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     // Rebuilt from the rows (migration 0005's repair function), the days
     // before today come out exactly as drain wrote them; today still has
     // a chunk not folded, so it is refused.
+    let today = days_ago(0);
     let snapshot = |table: &'static str| {
         let client = &client;
+        let today = &today;
         async move {
             client
                 .query_one(
                     &format!(
                         "SELECT string_agg(r::text, E'\\n' ORDER BY r::text) FROM {table} r
-                         WHERE {} < (now() AT TIME ZONE 'UTC')::date",
+                         WHERE {} < $1",
                         if table == "rollups_daily" {
                             "day"
                         } else {
                             "(hour AT TIME ZONE 'UTC')::date"
                         }
                     ),
-                    &[],
+                    &[today],
                 )
                 .await
                 .unwrap()
@@ -376,9 +402,8 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     );
     let rebuilt: i64 = client
         .query_one(
-            "SELECT sitewatch_rebuild_rollups((now() AT TIME ZONE 'UTC')::date - 4,
-                                              (now() AT TIME ZONE 'UTC')::date - 1)",
-            &[],
+            "SELECT sitewatch_rebuild_rollups($1, $2)",
+            &[&days_ago(4), &days_ago(1)],
         )
         .await
         .unwrap()
@@ -387,10 +412,7 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     assert_eq!(snapshot("rollups_hourly").await, hours_before);
     assert_eq!(snapshot("rollups_daily").await, days_before);
     let refused = client
-        .query_one(
-            "SELECT sitewatch_rebuild_rollups((now() AT TIME ZONE 'UTC')::date, (now() AT TIME ZONE 'UTC')::date)",
-            &[],
-        )
+        .query_one("SELECT sitewatch_rebuild_rollups($1, $1)", &[&days_ago(0)])
         .await
         .unwrap_err();
     assert!(
@@ -399,7 +421,7 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
     );
 
     // A second run finds nothing new and leaves the rollups as they are.
-    let again = drain(dir.path(), &topic, &url, &[]).await;
+    let again = drain(dir.path(), &topic, &url, &["--at", &at]).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(hourly(&client).await, ended);
 }

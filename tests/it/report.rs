@@ -6,7 +6,7 @@ use sitewatch::message::{Check, ErrorKind};
 use time::{Duration, OffsetDateTime};
 
 use crate::drain::{drain, figures, sample};
-use crate::history::{away_from_hour_end, exact, hour_of, publish_checks};
+use crate::history::{exact, hour_of, mid_hour, publish_checks};
 use crate::support::kafka::unique_topic;
 use crate::support::{create_topic, db, sitewatch};
 
@@ -116,21 +116,19 @@ fn time(v: &Value) -> OffsetDateTime {
 #[tokio::test]
 async fn report_json_matches_the_checks() {
     let dir = tempfile::tempdir().unwrap();
-    // Whole seconds, away from the end of an hour (so that the drain's fold
-    // and the report see the same current hour).
-    away_from_hour_end().await;
-    let now =
-        OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+    // One clock for drain's fold and the report, in the middle of an hour:
+    // no hour ends while the test runs, whenever it runs.
+    let now = mid_hour();
+    let at = sitewatch::message::rfc3339_ms::format(&now);
     let checks = history(now);
     let topic = unique_topic("report");
     create_topic(dir.path(), &topic, 3).await;
     let url = db::fresh(dir.path()).await;
     publish_checks(&topic, &checks).await;
-    let run = drain(dir.path(), &topic, &url, &[]).await;
+    let run = drain(dir.path(), &topic, &url, &["--at", &at]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(figures(&run)["stored"], checks.len() as u64);
 
-    let at = sitewatch::message::rfc3339_ms::format(&now);
     let env = [("SITEWATCH_DATABASE_URL", url.clone())];
     let report = |args: Vec<&'static str>| {
         let mut all = vec!["report", "--at", at.as_str()];
