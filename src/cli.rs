@@ -356,15 +356,7 @@ pub struct MigrateArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| e.to_string())
-        .and_then(|d| {
-            if d.is_zero() {
-                Err("must not be zero".into())
-            } else {
-                Ok(d)
-            }
-        })
+    crate::duration::non_zero(text)
 }
 
 #[derive(Debug, Args)]

@@ -719,7 +719,7 @@ fn positive<T: std::str::FromStr + PartialOrd + std::default::Default>(s: &str) 
 }
 
 fn duration(s: &str) -> Option<Duration> {
-    humantime::parse_duration(s).ok().filter(|d| !d.is_zero())
+    crate::duration::non_zero(s).ok()
 }
 
 fn host_name() -> String {

@@ -7,28 +7,34 @@
 //! - [`cli`]: the command line (clap); doc comments are the help.
 //! - [`config`]: flags, `SITEWATCH_*` environment and the sites file's
 //!   `[settings]` merged and validated into [`config::Settings`].
+//! - [`duration`]: durations as people write them, one parser.
 //! - [`sites`]: the sites file and inline sites, validated into [`sites::Site`].
+//! - [`conditions`]: a site's JSON conditions, checked against a body.
 //! - [`secret`]: values never shown.
 //! - [`site_table`]: the `sites` table (sites kept in PostgreSQL).
 //! - [`probe`]: the checker: one site to one [`message::Check`], phase
 //!   timings, certificate expiry; many sites with bounded concurrency.
 //! - [`matcher`]: a site's body regex, matched as the body streams in.
 //! - [`schedule`]: which sites a run checks: interval slots and shards.
-//! - [`message`]: the Kafka message, the one place its shape is defined.
+//! - [`message`]: the Kafka message and the run record, the one place
+//!   their shape is defined (the book's contract lists it, kept equal by a
+//!   test).
 //! - [`kafka`]: client configuration shared by every Kafka client, the
-//!   publisher, topic creation.
+//!   publisher, topic creation, why a broker refused a client.
 //! - [`drain`]: consume to the end as of the run, batch, store, commit.
-//! - [`store`]: PostgreSQL: connect (TLS), migrate, store a batch, its
-//!   rollup chunk and the partition offsets in one transaction; the day
-//!   partitions of `checks`.
+//! - [`store`]: PostgreSQL: connecting (TLS), the migrations (with
+//!   checksums), drain's batches (checks, rollup chunk, offsets in one
+//!   transaction, the day partitions of `checks`) and its claims.
 //! - [`rollup`]: per site, location and hour: counts and latency sketches;
 //!   chunks per batch, folded into hourly and daily rollups.
 //! - [`sketch`]: log-bucket latency sketches (1 % relative accuracy).
-//! - [`state`]: when a site is down (thresholds, quorum), and its outages.
+//! - [`rule`]: when a site is down (thresholds, quorum, staleness, blind
+//!   probers), one rule for `report` and `alert`.
 //! - [`alert`]: evaluates the new checks, records events (an outbox),
 //!   delivers each once per notifier.
 //! - [`report`]: per site, from the rollups: state, uptime, percentiles,
-//!   incidents; rendered as a table, Markdown or JSON.
+//!   incidents; queries, a pure computation, and the renderers (table,
+//!   Markdown, JSON, the HTML page and badges).
 //! - [`commands`]: one module per subcommand, each with a `run`.
 //! - [`keys`]: stable keys of names (advisory locks, slots and shards).
 //! - [`telemetry`]: logs and summary lines.
@@ -42,6 +48,7 @@ pub mod commands;
 pub mod conditions;
 pub mod config;
 pub mod drain;
+pub mod duration;
 pub mod error;
 pub mod escape;
 pub mod kafka;
@@ -99,6 +106,23 @@ mod tests {
                     deps.insert(name);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_layout_names_every_module() {
+        let lib = include_str!("lib.rs");
+        let modules: Vec<&str> = lib
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub mod "))
+            .map(|l| l.trim_end_matches(';'))
+            .collect();
+        assert!(modules.len() > 20);
+        for module in modules {
+            assert!(
+                lib.contains(&format!("//! - [`{module}`]")),
+                "lib.rs's Layout does not name `{module}`"
+            );
         }
     }
 

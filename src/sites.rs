@@ -793,10 +793,8 @@ fn validate_all(raw: Vec<RawSite>, defaults: &Defaults, base: &Path) -> Result<V
 /// A non-zero duration as written for `key` (`"10s"`); the error names the
 /// key and shows `example`.
 pub fn duration(key: &str, text: &str, example: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{key} `{text}`: expected a non-zero duration such as {example}"))
+    crate::duration::non_zero(text)
+        .map_err(|_| format!("{key} `{text}`: expected a non-zero duration such as {example}"))
 }
 
 /// What sites have in common is built once: a regex is compiled once and

@@ -385,7 +385,7 @@ pub fn load(
         let interval = site
             .interval
             .as_deref()
-            .and_then(|t| humantime::parse_duration(t).ok());
+            .and_then(|t| crate::duration::non_zero(t).ok());
         match policy(site.alerts.as_ref(), &base, interval) {
             Ok(mut p) => {
                 if pick(site.alerts.as_ref(), &base, |r| r.notify.as_ref()).is_none() {
