@@ -3,7 +3,7 @@
 
 /// A setting's default, as `--help` and the book's settings table show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Default {
+pub enum Fallback {
     /// None: the setting is optional.
     None,
     /// This value, parsed like a given one.
@@ -21,7 +21,7 @@ pub struct Declaration {
     pub name: &'static str,
     /// What it means: the flag's help and the settings table's row.
     pub help: &'static str,
-    pub default: Default,
+    pub default: Fallback,
     /// The placeholder of its value in `--help`.
     pub value_name: &'static str,
     /// Never shown, and not accepted in the sites file.
@@ -49,9 +49,9 @@ impl Declaration {
     /// Its row in the book's settings table (docs/src/configuring.md).
     pub fn table_row(&self) -> String {
         let default = match self.default {
-            Default::None => "none".to_owned(),
-            Default::Value(v) => format!("`{v}`"),
-            Default::Described(d) => d.to_owned(),
+            Fallback::None => "none".to_owned(),
+            Fallback::Value(v) => format!("`{v}`"),
+            Fallback::Described(d) => d.to_owned(),
         };
         let commands = if self.commands == ALL {
             "all".to_owned()
@@ -104,7 +104,7 @@ const SITES: &[&str] = &["probe-once", "alert", "report", "validate"];
 pub(super) const fn setting(
     name: &'static str,
     value_name: &'static str,
-    default: Default,
+    default: Fallback,
     commands: &'static [&'static str],
     help: &'static str,
 ) -> Declaration {
@@ -121,7 +121,7 @@ pub(super) const fn setting(
 pub(super) const fn secret(
     name: &'static str,
     value_name: &'static str,
-    default: Default,
+    default: Fallback,
     commands: &'static [&'static str],
     help: &'static str,
 ) -> Declaration {
@@ -136,147 +136,147 @@ pub const SETTINGS: &[Declaration] = &[
     setting(
         "kafka_brokers",
         "HOST:PORT,...",
-        Default::Value("127.0.0.1:9092"),
+        Fallback::Value("127.0.0.1:9092"),
         KAFKA,
         "bootstrap servers, `host:port,...`",
     ),
     setting(
         "kafka_topic",
         "TOPIC",
-        Default::Value("sitewatch.checks"),
+        Fallback::Value("sitewatch.checks"),
         KAFKA,
         "topic for check results",
     ),
     setting(
         "kafka_group",
         "GROUP",
-        Default::Value("sitewatch-drain"),
+        Fallback::Value("sitewatch-drain"),
         &["drain", "validate"],
         "group id under which `drain` commits offsets",
     ),
     setting(
         "kafka_security_protocol",
         "PROTOCOL",
-        Default::Value("plaintext"),
+        Fallback::Value("plaintext"),
         KAFKA,
         "`plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`",
     ),
     setting(
         "kafka_ssl_ca",
         "PATH",
-        Default::None,
+        Fallback::None,
         KAFKA,
         "PEM path of the brokers' CA (Aiven's `ca.pem`)",
     ),
     setting(
         "kafka_ssl_cert",
         "PATH",
-        Default::None,
+        Fallback::None,
         KAFKA,
         "PEM path of the client certificate (Aiven's `service.cert`); with `kafka_ssl_key`",
     ),
     setting(
         "kafka_ssl_key",
         "PATH",
-        Default::None,
+        Fallback::None,
         KAFKA,
         "PEM path of the client key (Aiven's `service.key`); with `kafka_ssl_cert`",
     ),
     setting(
         "kafka_sasl_mechanism",
         "MECHANISM",
-        Default::None,
+        Fallback::None,
         KAFKA,
         "`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (required with `sasl_*`)",
     ),
     setting(
         "kafka_sasl_username",
         "USER",
-        Default::None,
+        Fallback::None,
         KAFKA,
         "SASL user name (required with `sasl_*`)",
     ),
     secret(
         "kafka_sasl_password",
         "PASSWORD",
-        Default::None,
+        Fallback::None,
         KAFKA,
         "SASL password (required with `sasl_*`; a secret: prefer the `_FILE` variable)",
     ),
     setting(
         "kafka_partitions",
         "N",
-        Default::Value("6"),
+        Fallback::Value("6"),
         &["migrate", "validate"],
         "partitions of the topic `migrate` creates",
     ),
     setting(
         "kafka_replication_factor",
         "N",
-        Default::Value("-1"),
+        Fallback::Value("-1"),
         &["migrate", "validate"],
         "replication factor of that topic; `-1` asks for the broker's default",
     ),
     setting(
         "kafka_publish_timeout",
         "DURATION",
-        Default::Value("30s"),
+        Fallback::Value("30s"),
         &["probe-once", "validate"],
         "how long a message may wait for its acknowledgement before the run fails",
     ),
     secret(
         "database_url",
         "URL",
-        Default::Value("postgres://postgres@127.0.0.1:5432/sitewatch"),
+        Fallback::Value("postgres://postgres@127.0.0.1:5432/sitewatch"),
         DATABASE,
         "`postgres://user:pass@host:port/db?sslmode=require` (a secret: prefer the `_FILE` variable)",
     ),
     setting(
         "database_ca",
         "PATH",
-        Default::None,
+        Fallback::None,
         DATABASE,
         "PEM path of the CA that signs the database's certificate: the only CA trusted (as libpq's `sslrootcert`; `sslrootcert=...` in the URL works too, and `sslrootcert=system` trusts the system store instead)",
     ),
     setting(
         "sites_file",
         "PATH",
-        Default::Value("sites.toml"),
+        Fallback::Value("sites.toml"),
         ALL,
         "path of the sites file (its `[settings]` apply to every command)",
     ),
     setting(
         "sites",
         "JSON",
-        Default::None,
+        Fallback::None,
         SITES,
         "the sites inline, as a JSON list of site objects (same keys as `[[site]]`); they replace the sites file's sites (with a warning when it has some), while its `[settings]` and `[defaults]` still apply",
     ),
     setting(
         "sites_source",
         "SOURCE",
-        Default::Value("file"),
+        Fallback::Value("file"),
         SITES,
         "`file` (the sites file or `SITEWATCH_SITES`) or `database` (the `sites` table, with the sites file's `[defaults]`)",
     ),
     setting(
         "location",
         "LABEL",
-        Default::Described("host name"),
+        Fallback::Described("host name"),
         &["probe-once", "check", "validate"],
         "label of where the probe runs (`eu-west`, `gha`, ...)",
     ),
     setting(
         "concurrency",
         "N",
-        Default::Value("1000"),
+        Fallback::Value("1000"),
         &["probe-once", "validate"],
         "checks in flight at once, 1 to 100000",
     ),
     setting(
         "log_format",
         "FORMAT",
-        Default::Value("text"),
+        Fallback::Value("text"),
         ALL,
         "`text` or `json` logs on stderr",
     ),
@@ -335,8 +335,8 @@ pub fn add_args(command: clap::Command, name: &str) -> clap::Command {
             .hide_env_values(d.secret)
             .global(true);
         match d.default {
-            Default::Value(v) => arg = arg.default_value(v),
-            Default::Described(text) => {
+            Fallback::Value(v) => arg = arg.default_value(v),
+            Fallback::Described(text) => {
                 arg = arg.help(format!("{} [default: {text}]", d.help.replace('`', "")))
             }
             _ => {}

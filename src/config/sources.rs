@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-use super::declarations::{SETTINGS, declared, near_miss};
+use super::declarations::{Fallback, SETTINGS, declared, near_miss};
 
 /// Where a value came from, so an error can name the exact culprit.
 #[derive(Debug, Clone)]
@@ -194,7 +194,7 @@ impl Sources {
         match self.get(name) {
             Some(v) => v.text.clone(),
             None => match declared(name).map(|d| d.default) {
-                Some(Default::Value(v)) => v.to_owned(),
+                Some(Fallback::Value(v)) => v.to_owned(),
                 _ => String::new(),
             },
         }
@@ -221,7 +221,7 @@ impl Sources {
             }
         }
         let text = match declared(name).map(|d| d.default) {
-            Some(Default::Value(v)) => v,
+            Some(Fallback::Value(v)) => v,
             _ => panic!("{name} has no default to parse"),
         };
         parse(text).unwrap_or_else(|| panic!("the default of {name}, `{text}`, is not {expected}"))
