@@ -160,6 +160,7 @@ pub(super) fn topic_partitions(
     const TRY: Duration = Duration::from_millis(250);
     let deadline = Instant::now() + wait;
     let mut why: Option<std::sync::mpsc::Receiver<Option<String>>> = None;
+    let mut asked = false;
     let failed = |why: String| {
         anyhow!(
             "cannot read the metadata of topic {} from {}: {why}",
@@ -172,18 +173,31 @@ pub(super) fn topic_partitions(
         match consumer.fetch_metadata(Some(&k.topic), left.min(TRY)) {
             Ok(metadata) => break metadata,
             Err(e) => {
-                if why.is_none() && k.security_protocol.secured() {
+                if !asked && k.security_protocol.secured() {
+                    asked = true;
                     let (tx, rx) = std::sync::mpsc::channel();
                     let (k, within) = (k.clone(), left);
                     std::thread::spawn(move || tx.send(kafka::diagnose(&k, within)));
                     why = Some(rx);
                 }
-                if let Some(refused) = why.as_ref().and_then(|rx| rx.try_recv().ok()).flatten() {
-                    return Err(failed(refused));
+                // Waiting for the answer paces the retries too (a failed
+                // request can return at once).
+                let left = deadline.saturating_duration_since(Instant::now());
+                let answer = match &why {
+                    Some(rx) => rx.recv_timeout(left.min(TRY)).ok(),
+                    None => {
+                        std::thread::sleep(left.min(TRY / 5));
+                        None
+                    }
+                };
+                match answer {
+                    Some(Some(refused)) => return Err(failed(refused)),
+                    // Reachable after all: the consumer's own retries decide.
+                    Some(None) => why = None,
+                    None => {}
                 }
                 if Instant::now() >= deadline {
-                    let said = why.and_then(|rx| rx.recv_timeout(TRY).ok().flatten());
-                    return Err(failed(said.unwrap_or_else(|| e.to_string())));
+                    return Err(failed(e.to_string()));
                 }
             }
         }

@@ -39,153 +39,140 @@ async fn rejects(extra: &str, env: &[(&str, &str)], args: &[&str], expected: &st
     assert_eq!(web.hits(), 0, "no check ran");
 }
 
+/// Every bad setting or site, each: exit 2, its one line, nothing checked.
 #[tokio::test]
-async fn an_unknown_key_in_a_site_is_named_with_its_line() {
-    rejects(
-        "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
-        &[],
-        &[],
-        "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_duplicate_site_name_is_rejected() {
-    rejects(
-        "[[site]]\nname = \"good\"\nurl = \"http://127.0.0.1/\"\n",
-        &[],
-        &[],
-        "sites.toml: site `good`: duplicate name: names are message keys and must be unique",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_url_that_is_not_http_is_rejected() {
-    rejects(
-        "[[site]]\nname = \"ftp\"\nurl = \"ftp://example.com/\"\n",
-        &[],
-        &[],
-        "sites.toml: site `ftp`: url `ftp://example.com/`: only http:// and https:// URLs with a host can be checked",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_regex_that_does_not_compile_is_rejected() {
-    rejects(
-        "[[site]]\nname = \"re\"\nurl = \"http://127.0.0.1/\"\nregex = \"(unclosed\"\n",
-        &[],
-        &[],
-        "sites.toml: site `re`: regex `(unclosed` does not compile: error: unclosed group",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_zero_timeout_is_rejected() {
-    rejects(
-        "[[site]]\nname = \"zero\"\nurl = \"http://127.0.0.1/\"\ntimeout = \"0s\"\n",
-        &[],
-        &[],
-        "sites.toml: site `zero`: timeout `0s`: expected a non-zero duration such as 10s",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_missing_ca_file_is_rejected() {
-    rejects(
-        "[[site]]\nname = \"internal\"\nurl = \"https://127.0.0.1/\"\nca_file = \"nope.pem\"\n",
-        &[],
-        &[],
-        "sites.toml: site `internal`: ca_file nope.pem: I/O error: No such file or directory (os error 2)",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_missing_sites_file_is_rejected() {
-    rejects(
-        "",
-        &[("SITEWATCH_SITES_FILE", "{dir}/elsewhere.toml")],
-        &[],
-        "SITEWATCH_SITES_FILE `{dir}/elsewhere.toml`: file not found",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_missing_kafka_ca_file_is_rejected() {
-    rejects(
-        "",
-        &[
-            ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "ssl"),
-            ("SITEWATCH_KAFKA_SSL_CA", "/no/ca.pem"),
-        ],
-        &[],
-        "SITEWATCH_KAFKA_SSL_CA `/no/ca.pem`: file not found",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_secret_file_that_cannot_be_read_is_rejected() {
-    rejects(
-        "",
-        &[("SITEWATCH_KAFKA_SASL_PASSWORD_FILE", "/no/password")],
-        &[],
-        "SITEWATCH_KAFKA_SASL_PASSWORD_FILE: cannot read /no/password: No such file or directory (os error 2)",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn an_unknown_setting_in_the_sites_file_is_rejected() {
-    rejects(
-        "[settings]\nkafka_brokerz = \"x:1\"\n",
-        &[],
-        &[],
-        "sites.toml [settings]: unknown setting `kafka_brokerz`",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_bad_flag_value_is_named_as_the_flag() {
-    rejects(
-        "",
-        &[("SITEWATCH_CONCURRENCY", "10")],
-        &["--concurrency", "0"],
-        "--concurrency `0`: expected a number of checks in flight from 1 to 100000",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn inline_sites_that_are_not_json_are_rejected() {
-    rejects(
-        "",
-        &[("SITEWATCH_SITES", "[{\"name\": \"a\", \"url\": }]")],
-        &[],
-        "SITEWATCH_SITES: expected value at line 1 column 23 (expected a JSON list of sites)",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn sasl_without_credentials_is_rejected() {
-    rejects(
-        "",
-        &[
-            ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
-            ("SITEWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
-        ],
-        &[],
-        "SITEWATCH_KAFKA_SECURITY_PROTOCOL is sasl_ssl but SITEWATCH_KAFKA_SASL_USERNAME is not set",
-    )
-    .await;
+async fn every_bad_setting_or_site_exits_2_naming_it_before_any_check() {
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+        &'static str,
+    );
+    let cases: &[Case] = &[
+        (
+            "an unknown key in a site is named with its line",
+            "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
+            &[],
+            &[],
+            "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`",
+        ),
+        (
+            "a duplicate site name is rejected",
+            "[[site]]\nname = \"good\"\nurl = \"http://127.0.0.1/\"\n",
+            &[],
+            &[],
+            "sites.toml: site `good`: duplicate name: names are message keys and must be unique",
+        ),
+        (
+            "a url that is not http is rejected",
+            "[[site]]\nname = \"ftp\"\nurl = \"ftp://example.com/\"\n",
+            &[],
+            &[],
+            "sites.toml: site `ftp`: url `ftp://example.com/`: only http:// and https:// URLs with a host can be checked",
+        ),
+        (
+            "a regex that does not compile is rejected",
+            "[[site]]\nname = \"re\"\nurl = \"http://127.0.0.1/\"\nregex = \"(unclosed\"\n",
+            &[],
+            &[],
+            "sites.toml: site `re`: regex `(unclosed` does not compile: error: unclosed group",
+        ),
+        (
+            "a zero timeout is rejected",
+            "[[site]]\nname = \"zero\"\nurl = \"http://127.0.0.1/\"\ntimeout = \"0s\"\n",
+            &[],
+            &[],
+            "sites.toml: site `zero`: timeout `0s`: expected a non-zero duration such as 10s",
+        ),
+        (
+            "a missing ca file is rejected",
+            "[[site]]\nname = \"internal\"\nurl = \"https://127.0.0.1/\"\nca_file = \"nope.pem\"\n",
+            &[],
+            &[],
+            "sites.toml: site `internal`: ca_file nope.pem: I/O error: No such file or directory (os error 2)",
+        ),
+        (
+            "a missing sites file is rejected",
+            "",
+            &[("SITEWATCH_SITES_FILE", "{dir}/elsewhere.toml")],
+            &[],
+            "SITEWATCH_SITES_FILE `{dir}/elsewhere.toml`: file not found",
+        ),
+        (
+            "a missing kafka ca file is rejected",
+            "",
+            &[
+                ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "ssl"),
+                ("SITEWATCH_KAFKA_SSL_CA", "/no/ca.pem"),
+            ],
+            &[],
+            "SITEWATCH_KAFKA_SSL_CA `/no/ca.pem`: file not found",
+        ),
+        (
+            "a secret file that cannot be read is rejected",
+            "",
+            &[("SITEWATCH_KAFKA_SASL_PASSWORD_FILE", "/no/password")],
+            &[],
+            "SITEWATCH_KAFKA_SASL_PASSWORD_FILE: cannot read /no/password: No such file or directory (os error 2)",
+        ),
+        (
+            "an unknown setting in the sites file is rejected",
+            "[settings]\nkafka_brokerz = \"x:1\"\n",
+            &[],
+            &[],
+            "sites.toml [settings]: unknown setting `kafka_brokerz`",
+        ),
+        (
+            "a bad flag value is named as the flag",
+            "",
+            &[("SITEWATCH_CONCURRENCY", "10")],
+            &["--concurrency", "0"],
+            "--concurrency `0`: expected a number of checks in flight from 1 to 100000",
+        ),
+        (
+            "inline sites that are not json are rejected",
+            "",
+            &[("SITEWATCH_SITES", "[{\"name\": \"a\", \"url\": }]")],
+            &[],
+            "SITEWATCH_SITES: expected value at line 1 column 23 (expected a JSON list of sites)",
+        ),
+        (
+            "sasl without credentials is rejected",
+            "",
+            &[
+                ("SITEWATCH_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+                ("SITEWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ],
+            &[],
+            "SITEWATCH_KAFKA_SECURITY_PROTOCOL is sasl_ssl but SITEWATCH_KAFKA_SASL_USERNAME is not set",
+        ),
+        (
+            "a control character in a site name is rejected",
+            "[[site]]\nname = \"bad\\u0000name\"\nurl = \"http://127.0.0.1:1/\"\n",
+            &[],
+            &[],
+            "sites.toml: site name `bad\\0name` contains the control character '\\0': use printable characters",
+        ),
+        (
+            "a control character in the location is rejected",
+            "",
+            &[("SITEWATCH_LOCATION", "eu\nwest")],
+            &[],
+            "SITEWATCH_LOCATION `eu\\nwest`: location `eu\\nwest` contains the control character '\\n': use printable characters",
+        ),
+        (
+            "a concurrency that does not fit is rejected not a panic",
+            "",
+            &[("SITEWATCH_CONCURRENCY", "4611686018427387904")],
+            &[],
+            "SITEWATCH_CONCURRENCY `4611686018427387904`: expected a number of checks in flight from 1 to 100000",
+        ),
+    ];
+    for (what, extra, env, args, expected) in cases {
+        eprintln!("case: {what}");
+        rejects(extra, env, args, expected).await;
+    }
 }
 
 #[tokio::test]
@@ -220,39 +207,6 @@ async fn inline_sites_override_the_file_with_a_warning_and_take_its_defaults() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["site"], "inline");
     assert_eq!(lines[0]["up"], true, "the file's expect_status applies");
-}
-
-#[tokio::test]
-async fn a_control_character_in_a_site_name_is_rejected() {
-    rejects(
-        "[[site]]\nname = \"bad\\u0000name\"\nurl = \"http://127.0.0.1:1/\"\n",
-        &[],
-        &[],
-        "sites.toml: site name `bad\\0name` contains the control character '\\0': use printable characters",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_control_character_in_the_location_is_rejected() {
-    rejects(
-        "",
-        &[("SITEWATCH_LOCATION", "eu\nwest")],
-        &[],
-        "SITEWATCH_LOCATION `eu\\nwest`: location `eu\\nwest` contains the control character '\\n': use printable characters",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn a_concurrency_that_does_not_fit_is_rejected_not_a_panic() {
-    rejects(
-        "",
-        &[("SITEWATCH_CONCURRENCY", "4611686018427387904")],
-        &[],
-        "SITEWATCH_CONCURRENCY `4611686018427387904`: expected a number of checks in flight from 1 to 100000",
-    )
-    .await;
 }
 
 #[tokio::test]
