@@ -5,12 +5,9 @@ use sitewatch::store::{MIGRATIONS, checksum};
 
 use crate::support::{db, sitewatch};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_edited_migration_is_refused_and_older_databases_get_their_checksums() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = db::fresh(dir.path()).await;
-    let client = db::connect(&url).await;
-    let recorded: Vec<(i32, String)> = client
+/// Each applied migration's version and recorded checksum.
+async fn checksums(client: &tokio_postgres::Client) -> Vec<(i32, String)> {
+    client
         .query(
             "SELECT version, checksum FROM schema_migrations ORDER BY version",
             &[],
@@ -19,7 +16,15 @@ async fn an_edited_migration_is_refused_and_older_databases_get_their_checksums(
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_migration_is_refused_and_older_databases_get_their_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db::fresh(dir.path()).await;
+    let client = db::connect(&url).await;
+    let recorded = checksums(&client).await;
     let expected: Vec<(i32, String)> = MIGRATIONS
         .iter()
         .map(|(version, _, sql)| (*version, checksum(sql)))
@@ -68,15 +73,6 @@ async fn an_edited_migration_is_refused_and_older_databases_get_their_checksums(
         .unwrap();
     let run = sitewatch(dir.path(), &["migrate", "--only", "database"], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let recorded: Vec<(i32, String)> = client
-        .query(
-            "SELECT version, checksum FROM schema_migrations ORDER BY version",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let recorded = checksums(&client).await;
     assert_eq!(recorded, expected);
 }
