@@ -92,28 +92,12 @@ pub(crate) async fn publish_checks(topic: &str, checks: &[Check]) {
     }
 }
 
-/// Waits out the last two minutes of an hour, so that the hour a test
-/// starts in is still the current one when it checks what was folded.
-/// (For the tests whose SQL still reads the database's `now()`; a test
-/// that gives drain and report their clock uses [`mid_hour`].)
-pub(crate) async fn away_from_hour_end() {
-    let into_hour = OffsetDateTime::now_utc().unix_timestamp().rem_euclid(3600);
-    if into_hour >= 3480 {
-        tokio::time::sleep(std::time::Duration::from_secs((3605 - into_hour) as u64)).await;
-    }
-}
-
 /// The middle of the current hour, in whole seconds: a clock for drain
 /// (`--at`) and report (`--at`) that no hour boundary is near, whenever the
 /// test runs.
 pub(crate) fn mid_hour() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     OffsetDateTime::from_unix_timestamp(now - now.rem_euclid(3600) + 1800).unwrap()
-}
-
-async fn setup(dir: &Path, test: &str) -> (String, String, Client) {
-    away_from_hour_end().await;
-    fresh(dir, test).await
 }
 
 /// A topic and a database of the test's own, and a connection to it.
@@ -432,7 +416,8 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
 #[tokio::test]
 async fn a_long_backlog_is_folded_as_it_is_drained() {
     let dir = tempfile::tempdir().unwrap();
-    let (topic, url, client) = setup(dir.path(), "backlog").await;
+    let (topic, url, client) = fresh(dir.path(), "backlog").await;
+    // Every hour of the backlog has ended, whatever the clock says.
     let now = OffsetDateTime::now_utc();
     // 4 sites from 2 locations for 48 hours ending a day ago: 384
     // site-hours, all ended; a writer folds at 4 batches of 25 = 100.
@@ -458,7 +443,9 @@ async fn a_long_backlog_is_folded_as_it_is_drained() {
 #[tokio::test]
 async fn checks_are_stored_in_day_partitions_made_when_needed() {
     let dir = tempfile::tempdir().unwrap();
-    let (topic, url, client) = setup(dir.path(), "partitions").await;
+    let (topic, url, client) = fresh(dir.path(), "partitions").await;
+    let now = mid_hour();
+    let at = sitewatch::message::rfc3339_ms::format(&now);
     let long_ago = OffsetDateTime::parse(
         "2021-03-04T05:06:07Z",
         &time::format_description::well_known::Rfc3339,
@@ -466,9 +453,16 @@ async fn checks_are_stored_in_day_partitions_made_when_needed() {
     .unwrap();
     let mut checks = vec![sample(1), sample(2)];
     checks[0].started_at = long_ago;
+    checks[1].started_at = now;
     publish_checks(&topic, &checks).await;
     // Older than drain takes by default (400 days): told to keep 10 years.
-    let run = drain(dir.path(), &topic, &url, &["--max-age", "3650d"]).await;
+    let run = drain(
+        dir.path(),
+        &topic,
+        &url,
+        &["--max-age", "3650d", "--at", &at],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(figures(&run)["stored"], 2);
     assert_eq!(
@@ -484,8 +478,9 @@ async fn checks_are_stored_in_day_partitions_made_when_needed() {
         .unwrap()
         .get(0);
     assert_eq!(kind as u8, b'p', "checks is a partitioned table");
-    // Today's and tomorrow's partitions exist ahead of need.
-    let today = OffsetDateTime::now_utc().date();
+    // Today's and tomorrow's partitions (by drain's clock) exist ahead of
+    // need.
+    let today = now.date();
     for day in [today, today.next_day().unwrap()] {
         let name = format!(
             "checks_{}",
@@ -507,8 +502,10 @@ async fn checks_are_stored_in_day_partitions_made_when_needed() {
 #[tokio::test]
 async fn prune_drops_only_old_days_and_a_drain_meanwhile_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (topic, url, client) = setup(dir.path(), "prune").await;
-    let now = OffsetDateTime::now_utc();
+    let (topic, url, client) = fresh(dir.path(), "prune").await;
+    // One clock for drain and prune, in the middle of an hour.
+    let now = mid_hour();
+    let at = sitewatch::message::rfc3339_ms::format(&now);
     // One check an hour for 40 days.
     let old: Vec<Check> = (0..40 * 24)
         .map(|h| {
@@ -519,24 +516,28 @@ async fn prune_drops_only_old_days_and_a_drain_meanwhile_loses_nothing() {
         })
         .collect();
     publish_checks(&topic, &old).await;
-    let run = drain(dir.path(), &topic, &url, &[]).await;
+    let run = drain(dir.path(), &topic, &url, &["--at", &at]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 
     // A backlog of recent checks, drained while prune runs.
-    let recent: Vec<Check> = (0..20_000).map(sample).collect();
+    let recent: Vec<Check> = (0..20_000)
+        .map(|i| Check {
+            started_at: now,
+            ..sample(i)
+        })
+        .collect();
     publish_checks(&topic, &recent).await;
-    let (drained, pruned) = tokio::join!(
-        drain(dir.path(), &topic, &url, &["--batch-size", "500"]),
-        async {
-            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-            sitewatch(
-                dir.path(),
-                &["prune", "--keep", "30d"],
-                &[("SITEWATCH_DATABASE_URL", url.clone())],
-            )
-            .await
-        }
-    );
+    let drain_args = ["--batch-size", "500", "--at", at.as_str()];
+    let prune_args = ["prune", "--keep", "30d", "--at", at.as_str()];
+    let (drained, pruned) = tokio::join!(drain(dir.path(), &topic, &url, &drain_args), async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        sitewatch(
+            dir.path(),
+            &prune_args,
+            &[("SITEWATCH_DATABASE_URL", url.clone())],
+        )
+        .await
+    });
     assert_eq!(drained.code, 0, "{}", drained.stderr);
     assert_eq!(pruned.code, 0, "{}", pruned.stderr);
     assert!(pruned.stderr.contains("prune: "), "{}", pruned.stderr);
@@ -578,14 +579,22 @@ async fn prune_drops_only_old_days_and_a_drain_meanwhile_loses_nothing() {
         .get(0);
     let ended = old
         .iter()
-        .filter(|c| hour_of(c.started_at) < hour_of(OffsetDateTime::now_utc()))
+        .filter(|c| hour_of(c.started_at) < hour_of(now))
         .count();
     assert_eq!(rolled as usize, ended);
 
     // Rollups go too once older than --keep-rollups; shorter than --keep is refused.
     let bad = sitewatch(
         dir.path(),
-        &["prune", "--keep", "30d", "--keep-rollups", "7d"],
+        &[
+            "prune",
+            "--keep",
+            "30d",
+            "--keep-rollups",
+            "7d",
+            "--at",
+            &at,
+        ],
         &[("SITEWATCH_DATABASE_URL", url.clone())],
     )
     .await;
@@ -593,7 +602,15 @@ async fn prune_drops_only_old_days_and_a_drain_meanwhile_loses_nothing() {
     assert!(bad.stderr.contains("--keep-rollups"), "{}", bad.stderr);
     let all = sitewatch(
         dir.path(),
-        &["prune", "--keep", "10d", "--keep-rollups", "10d"],
+        &[
+            "prune",
+            "--keep",
+            "10d",
+            "--keep-rollups",
+            "10d",
+            "--at",
+            &at,
+        ],
         &[("SITEWATCH_DATABASE_URL", url.clone())],
     )
     .await;
