@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::rollup::{self, Tally};
 use crate::rule::{self, Period, Quorum, Rule, Seen, Streak};
-use crate::sketch::Sketch;
+use crate::sketch::{Sketch, SketchSum};
 
 use super::State;
 use super::model::*;
@@ -225,6 +225,134 @@ impl Tallies {
         }
         into(self.sites.entry(site).or_default()).push((start, tally));
     }
+}
+
+/// The report's time spans (Unix seconds), from its clock and window.
+pub(super) struct Spans {
+    pub(super) now: OffsetDateTime,
+    /// The start of the longest window (the uptime windows and the report's).
+    pub(super) from: i64,
+    /// The first day read (the page reads 90 days).
+    pub(super) from_day: i64,
+    /// Today (UTC), by the report's clock.
+    pub(super) today: i64,
+    /// The start of the report's own window.
+    pub(super) report_start: i64,
+}
+
+impl Spans {
+    pub(super) fn of(options: &Options) -> Spans {
+        let now = options.now;
+        let report_hours = window_hours(options.window);
+        let longest = UPTIME_WINDOWS
+            .iter()
+            .map(|(_, h)| *h as i64)
+            .chain([report_hours])
+            .max()
+            .unwrap_or(report_hours);
+        let from = window_start(now, longest);
+        let today = rollup::hour_of(now).div_euclid(DAY) * DAY;
+        let mut from_day = from.div_euclid(DAY) * DAY;
+        if options.page {
+            from_day = from_day.min(today - (PAGE_DAYS - 1) * DAY);
+        }
+        Spans {
+            now,
+            from,
+            from_day,
+            today,
+            report_start: window_start(now, report_hours),
+        }
+    }
+}
+
+/// Where the hourly rollups serve and whole days do not: with sketches,
+/// today and the report window's first, partial day (the page: all of the
+/// window); counts alone, the uptime windows' first days. As the query
+/// takes them: starts, ends and whether sketches are read.
+pub(super) fn hourly_ranges(
+    spans: &Spans,
+    page: bool,
+) -> (Vec<OffsetDateTime>, Vec<OffsetDateTime>, Vec<bool>) {
+    let (today, report_start) = (spans.today, spans.report_start);
+    let mut full = vec![
+        (today, today + DAY),
+        (report_start, report_start.div_euclid(DAY) * DAY + DAY),
+    ];
+    if page {
+        full.push((report_start, today + DAY));
+    }
+    let full = merge_ranges(full);
+    let counts: Vec<(i64, i64)> = UPTIME_WINDOWS
+        .iter()
+        .map(|(_, h)| {
+            let start = window_start(spans.now, *h as i64);
+            (start, start.div_euclid(DAY) * DAY + DAY)
+        })
+        .collect();
+    let counts = subtract_ranges(&merge_ranges(counts), &full);
+    let (mut los, mut his, mut sketched) = (Vec::new(), Vec::new(), Vec::new());
+    for (ranges, with_sketches) in [(&full, true), (&counts, false)] {
+        for (lo, hi) in ranges {
+            los.push(at(*lo));
+            his.push(at(*hi));
+            sketched.push(with_sketches);
+        }
+    }
+    (los, his, sketched)
+}
+
+/// The daily rollups' rows, and the report window's sketches summed per
+/// site.
+pub(super) type Daily = (
+    Vec<(String, String, i64, Tally)>,
+    HashMap<String, [SketchSum; 5]>,
+);
+
+impl Tallies {
+    /// Every tally the report counts: the chunks not folded yet, the daily
+    /// rows and the window's daily sketches, the hourly rows.
+    pub(super) fn assemble(
+        spans: &Spans,
+        open: &rollup::Rollup,
+        (daily, window): Daily,
+        hourly: Vec<(String, String, i64, Tally)>,
+    ) -> Tallies {
+        let mut tallies = Tallies {
+            pairs_from: spans.from.div_euclid(DAY) * DAY,
+            ..Tallies::default()
+        };
+        for ((site, location, hour), t) in &open.tallies {
+            tallies.add((site.clone(), location.clone(), *hour, t.clone()), |s| {
+                &mut s.open
+            });
+        }
+        for row in daily {
+            tallies.add(row, |s| &mut s.daily);
+        }
+        for (site, sums) in window {
+            tallies.sites.entry(site).or_default().daily_window = Some(sums.map(|d| d.sketch()));
+        }
+        for row in hourly {
+            tallies.add(row, |s| &mut s.hourly);
+        }
+        tallies
+    }
+}
+
+/// The hours with failed checks among the chunks not folded yet.
+pub(super) fn open_failed_hours(open: &rollup::Rollup) -> Vec<FailedHour> {
+    open.tallies
+        .iter()
+        .filter(|(_, t)| t.up_checks < t.checks)
+        .map(|((site, location, hour), t)| FailedHour {
+            site: site.clone(),
+            location: location.clone(),
+            hour: *hour,
+            failed: t.checks - t.up_checks,
+            before: None,
+        })
+        .collect()
 }
 
 /// A location's hour that holds failed checks.

@@ -2,15 +2,15 @@
 //! chunks not folded yet, the latest checks, the hours with failed checks
 //! and the stretches of them to read check by check, the run ledger.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context as _;
 use time::OffsetDateTime;
 use tokio_postgres::{Client, IsolationLevel};
 
 use crate::rollup::{self, Tally};
-use crate::rule::{self};
-use crate::sketch::Sketch;
+use crate::rule;
+use crate::sketch::{Sketch, SketchSum};
 
 use super::compute::*;
 use super::model::*;
@@ -355,4 +355,133 @@ pub(super) async fn first_checks(
         .await
         .context("cannot read when sites were first checked")?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// A repeatable-read transaction on `first`, and one on each of `others`
+/// in the same snapshot (`pg_export_snapshot`).
+pub(super) async fn snapshot<'a>(
+    first: &'a mut Client,
+    others: &'a mut [Client],
+) -> anyhow::Result<(
+    tokio_postgres::Transaction<'a>,
+    Vec<tokio_postgres::Transaction<'a>>,
+)> {
+    let tx = begin(first).await?;
+    let mut side = Vec::new();
+    if !others.is_empty() {
+        let snapshot: String = tx
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .context("cannot export the report's snapshot")?
+            .get(0);
+        for client in others.iter_mut() {
+            let t = begin(client).await?;
+            t.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                .await
+                .context("cannot share the report's snapshot")?;
+            side.push(t);
+        }
+    }
+    Ok((tx, side))
+}
+
+/// The columns of a rollup row as the report reads it: `{t}` the row's
+/// time, `{sketched}` whether its sketches are wanted (they are most of the
+/// bytes; as bytes, `*_packed`: PostgreSQL sends arrays element by element,
+/// ten times slower).
+fn rollup_columns() -> String {
+    let sketches = ["latency", "dns", "connect", "tls", "ttfb"]
+        .iter()
+        .map(|p| format!("CASE WHEN {{sketched}} THEN {p}_packed END"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "site, location, extract(epoch FROM {{t}})::bigint, checks, up_checks, {sketches},
+         (extract(epoch FROM tls_checked_at) * 1000)::bigint, extract(epoch FROM tls_expires_at)::bigint"
+    )
+}
+
+/// The daily rollups from the first day read to today, with sketches for
+/// the whole days inside the report window, summed per site as they stream
+/// in, straight from the bytes (a month of 1,000 sites is 155,000 sketches,
+/// never held one by one).
+pub(super) async fn daily_rollups(
+    tx: &tokio_postgres::Transaction<'_>,
+    spans: &Spans,
+    filter: &[&str],
+) -> anyhow::Result<Daily> {
+    use futures::TryStreamExt as _;
+    let sql = format!(
+        "SELECT {} FROM rollups_daily
+         WHERE day >= $1::date AND day <= $4::date
+           AND (cardinality($2::text[]) = 0 OR site = ANY($2))",
+        rollup_columns()
+            .replace("{t}", "(day::timestamp AT TIME ZONE 'UTC')")
+            .replace("{sketched}", "(day::timestamp AT TIME ZONE 'UTC') >= $3")
+    );
+    // Nothing after today counts, whatever a bad clock stored.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+        &at(spans.from_day).date(),
+        &filter,
+        &at(spans.report_start),
+        &at(spans.today).date(),
+    ];
+    let stream = tx
+        .query_raw(&sql, params.iter().copied())
+        .await
+        .context("cannot read the daily rollups")?;
+    futures::pin_mut!(stream);
+    let mut rows = Vec::new();
+    let mut window: HashMap<String, [SketchSum; 5]> = HashMap::new();
+    while let Some(row) = stream
+        .try_next()
+        .await
+        .context("cannot read the daily rollups")?
+    {
+        let (site, location, day, tally) = counts_row(&row);
+        // Today's daily row is never summed: today comes from hours.
+        let packed: [Option<&[u8]>; 5] = std::array::from_fn(|i| {
+            row.get::<_, Option<&[u8]>>(5 + i)
+                .filter(|bytes| !bytes.is_empty())
+        });
+        if day < spans.today && packed.iter().any(Option::is_some) {
+            let sums = window.entry(site.clone()).or_default();
+            for (sum, bytes) in sums.iter_mut().zip(packed) {
+                if let Some(bytes) = bytes {
+                    sum.add_packed(bytes);
+                }
+            }
+        }
+        rows.push((site, location, day, tally));
+    }
+    Ok((rows, window))
+}
+
+/// The hourly rollups of the given ranges, each with its sketches or not.
+pub(super) async fn hourly_rollups(
+    tx: &tokio_postgres::Transaction<'_>,
+    los: &[OffsetDateTime],
+    his: &[OffsetDateTime],
+    sketched: &[bool],
+    filter: &[&str],
+) -> anyhow::Result<Vec<(String, String, i64, Tally)>> {
+    tallies(
+        tx,
+        &format!(
+            // Each range on its own through the `hour` index (the OFFSET
+            // keeps the subquery whole): joined on the ranges, the planner
+            // scanned the whole table (docs/src/decisions.md, report).
+            "SELECT {} FROM unnest($1::timestamptz[], $2::timestamptz[], $4::bool[]) AS r(lo, hi, sketched)
+             CROSS JOIN LATERAL (
+                 SELECT * FROM rollups_hourly x WHERE x.hour >= r.lo AND x.hour < r.hi OFFSET 0
+             ) AS h
+             WHERE cardinality($3::text[]) = 0 OR h.site = ANY($3)",
+            rollup_columns()
+                .replace("{t}", "h.hour")
+                .replace("{sketched}", "r.sketched")
+        ),
+        &[&los, &his, &filter, &sketched],
+    )
+    .await
+    .context("cannot read the hourly rollups")
 }
