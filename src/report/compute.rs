@@ -10,8 +10,8 @@ use crate::rollup::{self, Tally};
 use crate::rule::{self, Period, Quorum, Rule, Seen, Streak};
 use crate::sketch::{Sketch, SketchSum};
 
-use super::State;
 use super::model::*;
+use crate::rule::SiteState;
 
 pub(super) const HOUR: i64 = 3600;
 
@@ -590,10 +590,10 @@ pub(super) fn site_report(
         .or_else(|| firsts.get(site).copied())
         .or_else(|| seen.iter().map(|l| l.last_at).min());
     let since = match state {
-        State::Unknown => None,
-        State::Up | State::Degraded => up_since,
-        State::Maintenance => verdict.since.or(up_since),
-        State::Down | State::Pending | State::Stale => verdict.since.or(last_check_at),
+        SiteState::Unknown => None,
+        SiteState::Up | SiteState::Degraded => up_since,
+        SiteState::Maintenance => verdict.since.or(up_since),
+        SiteState::Down | SiteState::Pending | SiteState::Stale => verdict.since.or(last_check_at),
     };
 
     let report_from_at = at(report_from);
@@ -610,8 +610,8 @@ pub(super) fn site_report(
     incidents.reverse();
 
     let reason = match state {
-        State::Down | State::Pending => last_errors.get(site).map(LastError::describe),
-        State::Degraded => latest
+        SiteState::Down | SiteState::Pending => last_errors.get(site).map(LastError::describe),
+        SiteState::Degraded => latest
             .range((site.to_owned(), String::new())..)
             .take_while(|((s, _), _)| s == site)
             .filter(|(_, l)| l.degraded)

@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use time::OffsetDateTime;
 
 use super::render::{duration, when};
-use super::{Page, SiteReport, State, UPTIME_WINDOWS};
+use super::{Page, SiteReport, UPTIME_WINDOWS};
+use crate::rule::SiteState;
 
 /// Writes the page, the JSON and the badges into `dir` (made if missing),
 /// and removes the badges of sites no longer reported. Returns the files
@@ -98,15 +99,15 @@ fn ms(v: Option<f64>) -> String {
 
 /// Problems first (down, pending, degraded, stale, unknown, maintenance),
 /// then the sites that are up; by name within each.
-fn order(state: State) -> u8 {
+fn order(state: SiteState) -> u8 {
     match state {
-        State::Down => 0,
-        State::Pending => 1,
-        State::Degraded => 2,
-        State::Stale => 3,
-        State::Unknown => 4,
-        State::Maintenance => 5,
-        State::Up => 6,
+        SiteState::Down => 0,
+        SiteState::Pending => 1,
+        SiteState::Degraded => 2,
+        SiteState::Stale => 3,
+        SiteState::Unknown => 4,
+        SiteState::Maintenance => 5,
+        SiteState::Up => 6,
     }
 }
 
@@ -176,10 +177,10 @@ footer{padding:8px 16px 32px}
 pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String {
     let mut sorted: Vec<&SiteReport> = reports.iter().collect();
     sorted.sort_by(|a, b| (order(a.state), &a.site).cmp(&(order(b.state), &b.site)));
-    let count = |s: State| reports.iter().filter(|r| r.state == s).count();
+    let count = |s: SiteState| reports.iter().filter(|r| r.state == s).count();
     let (down, troubled) = (
-        count(State::Down),
-        count(State::Pending) + count(State::Degraded) + count(State::Stale),
+        count(SiteState::Down),
+        count(SiteState::Pending) + count(SiteState::Degraded) + count(SiteState::Stale),
     );
     let (class, summary) = if reports.is_empty() {
         ("warn", "No site has been checked yet".to_owned())
@@ -193,7 +194,7 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String
                 reports.len()
             ),
         )
-    } else if count(State::Up) == reports.len() {
+    } else if count(SiteState::Up) == reports.len() {
         ("ok", format!("All {} sites up", reports.len()))
     } else {
         (
@@ -561,10 +562,10 @@ pub fn badge(r: &SiteReport) -> String {
         None => r.state.as_str().to_owned(),
     };
     let colour = match r.state {
-        State::Up => "#2da44e",
-        State::Down => "#cf222e",
-        State::Pending | State::Degraded | State::Stale => "#bf8700",
-        State::Unknown | State::Maintenance => "#6e7781",
+        SiteState::Up => "#2da44e",
+        SiteState::Down => "#cf222e",
+        SiteState::Pending | SiteState::Degraded | SiteState::Stale => "#bf8700",
+        SiteState::Unknown | SiteState::Maintenance => "#6e7781",
     };
     let lw = (text_width(label) + 12.0).round();
     let mw = (text_width(&message) + 12.0).round();

@@ -20,7 +20,6 @@ use anyhow::Context as _;
 use tokio_postgres::Client;
 
 use crate::rollup;
-pub use crate::rule::SiteState as State;
 
 use compute::*;
 pub use model::*;

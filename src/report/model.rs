@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::alert::policy::Config;
 use crate::message::rfc3339_ms;
 
-use super::State;
+use crate::rule::SiteState;
 
 /// What to report on.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ pub struct Incident {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LocationState {
     pub location: String,
-    pub state: State,
+    pub state: SiteState,
     #[serde(with = "rfc3339_ms")]
     pub last_check_at: OffsetDateTime,
     /// The location's `probe-once` runs in the report window (the run
@@ -115,7 +115,7 @@ pub struct Runs {
 pub struct SiteReport {
     pub site: String,
     pub url: Option<String>,
-    pub state: State,
+    pub state: SiteState,
     #[serde(with = "rfc3339_ms::option")]
     pub since: Option<OffsetDateTime>,
     #[serde(with = "rfc3339_ms::option")]

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeMap;
 
-use super::{Runs, SiteReport, State, UPTIME_WINDOWS};
+use super::{Runs, SiteReport, UPTIME_WINDOWS};
 use crate::message::rfc3339_ms;
+use crate::rule::SiteState;
 
 /// `24h`, `7d`, `90m`: a window as a person writes it.
 pub fn window_label(window: std::time::Duration) -> String {
@@ -62,7 +63,7 @@ fn last_error(r: &SiteReport) -> String {
         }
     };
     match (&r.last_error, r.state) {
-        (_, State::Degraded) if r.reason.is_some() => short(r.reason.as_deref().unwrap_or("")),
+        (_, SiteState::Degraded) if r.reason.is_some() => short(r.reason.as_deref().unwrap_or("")),
         (None, _) => "-".to_owned(),
         (Some(e), _) => format!("{} at {}", short(&e.describe()), when(Some(e.at))),
     }
@@ -96,12 +97,12 @@ fn rows(reports: &[SiteReport]) -> (Vec<&'static str>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-fn colour(state: State) -> &'static str {
+fn colour(state: SiteState) -> &'static str {
     match state {
-        State::Up => "\x1b[32m",
-        State::Down => "\x1b[31;1m",
-        State::Pending | State::Degraded | State::Stale => "\x1b[33m",
-        State::Unknown | State::Maintenance => "\x1b[2m",
+        SiteState::Up => "\x1b[32m",
+        SiteState::Down => "\x1b[31;1m",
+        SiteState::Pending | SiteState::Degraded | SiteState::Stale => "\x1b[33m",
+        SiteState::Unknown | SiteState::Maintenance => "\x1b[2m",
     }
 }
 
@@ -190,7 +191,7 @@ pub fn markdown(reports: &[SiteReport], window: &str) -> String {
         for cell in &mut row {
             *cell = escape(cell);
         }
-        if r.state != State::Up {
+        if r.state != SiteState::Up {
             row[1] = format!("**{}**", row[1]);
         }
         let cells = row;
