@@ -95,12 +95,7 @@ pub async fn run(
         sites: sites.len(),
         ..Summary::default()
     };
-    let tick = schedule::tick_number(options.now, options.tick);
-    let due: Vec<Site> = sites
-        .into_iter()
-        .filter(|s| options.shard.is_none_or(|shard| shard.owns(&s.name)))
-        .filter(|s| options.all || schedule::due(&s.name, s.interval, options.tick, tick))
-        .collect();
+    let due = due_sites(sites, options);
     summary.due = due.len();
 
     let prober = Prober::new(&due, &settings.location).map_err(Error::config)?;
@@ -180,66 +175,16 @@ pub async fn run(
         }
     }
     let mut failure = None;
-    if let Some(mut publisher) = publisher {
-        let enqueued = publisher.enqueued();
-        let confirmation = publisher.settle(end).await;
-        summary.published = confirmation.acknowledged;
-        if let Some(e) = enqueue_error {
-            failure = Some(anyhow!(
-                "{unsent} of {} checks were not published: cannot enqueue: {e} ({} of the {enqueued} queued were acknowledged)",
-                unsent + enqueued,
-                confirmation.acknowledged
-            ));
-        } else if confirmation.lost > 0 {
-            failure = Some(anyhow!(
-                "{} of {} messages were not acknowledged by {} within {}: {}",
-                confirmation.lost,
-                enqueued,
-                settings.kafka.brokers,
-                humantime::format_duration(confirmation.waited),
-                confirmation.first_error.unwrap_or_default()
-            ));
-        }
-        // The run ledger: how this run went, once its checks are
-        // acknowledged (a run that could not publish them cannot publish
-        // this either, and fails anyway).
-        if failure.is_none() {
-            let run = Run {
-                schema: SCHEMA,
-                record: Run::RECORD.to_owned(),
-                run_id,
-                job: "probe-once".to_owned(),
-                location: settings.location.clone(),
-                shard: options.shard.map(|s| s.to_string()),
-                tick_s: options.tick.as_secs_f64(),
-                started_at,
-                finished_at: OffsetDateTime::now_utc(),
-                sites_due: summary.due as u64,
-                checked: summary.checked as u64,
-                published: summary.published as u64,
-                answered: Some(answered),
-                outcome: match summary.stopped_by.as_deref() {
-                    None => "ok".to_owned(),
-                    Some("the deadline") => "deadline".to_owned(),
-                    Some(signal) => signal.to_owned(),
-                },
-            };
-            let key = format!("run/{}", settings.location);
-            failure = match publisher.enqueue(&key, &run.to_json()).await {
-                Err(e) => Some(e.context("cannot publish the run record")),
-                Ok(()) => {
-                    let c = publisher.settle(end).await;
-                    (c.lost > 0).then(|| {
-                        anyhow!(
-                            "the run record was not acknowledged by {}: {}",
-                            settings.kafka.brokers,
-                            c.first_error.unwrap_or_default()
-                        )
-                    })
-                }
-            };
-        }
-        publisher.close().await;
+    if let Some(publisher) = publisher {
+        let sent = Sent {
+            unsent,
+            enqueue_error,
+            end,
+        };
+        failure = confirm(publisher, settings, &mut summary, sent, |summary| {
+            run_record(settings, options, summary, run_id, answered, started_at)
+        })
+        .await;
     }
     out.flush().context("cannot write to stdout")?;
     summary.seconds = start.elapsed().as_secs_f64();
@@ -268,6 +213,109 @@ pub async fn run(
     match failure {
         Some(e) => Err(Error::Job(e)),
         None => Ok(summary),
+    }
+}
+
+/// The sites of this run: this shard's, due at this tick (or all).
+fn due_sites(sites: Vec<Site>, options: &Options) -> Vec<Site> {
+    let tick = schedule::tick_number(options.now, options.tick);
+    sites
+        .into_iter()
+        .filter(|s| options.shard.is_none_or(|shard| shard.owns(&s.name)))
+        .filter(|s| options.all || schedule::due(&s.name, s.interval, options.tick, tick))
+        .collect()
+}
+
+/// What publishing left to confirm: checks not enqueued after an error,
+/// the error, and the run's end.
+struct Sent {
+    unsent: usize,
+    enqueue_error: Option<String>,
+    end: Option<Instant>,
+}
+
+/// Confirms every delivery, then publishes the run record (the run ledger:
+/// how this run went, once its checks are acknowledged; a run that could
+/// not publish them cannot publish this either, and fails anyway). The
+/// failure of the run, if any.
+async fn confirm(
+    mut publisher: Publisher,
+    settings: &Settings,
+    summary: &mut Summary,
+    sent: Sent,
+    record: impl FnOnce(&Summary) -> Run,
+) -> Option<anyhow::Error> {
+    let enqueued = publisher.enqueued();
+    let confirmation = publisher.settle(sent.end).await;
+    summary.published = confirmation.acknowledged;
+    let mut failure = if let Some(e) = sent.enqueue_error {
+        Some(anyhow!(
+            "{} of {} checks were not published: cannot enqueue: {e} ({} of the {enqueued} queued were acknowledged)",
+            sent.unsent,
+            sent.unsent + enqueued,
+            confirmation.acknowledged
+        ))
+    } else if confirmation.lost > 0 {
+        Some(anyhow!(
+            "{} of {} messages were not acknowledged by {} within {}: {}",
+            confirmation.lost,
+            enqueued,
+            settings.kafka.brokers,
+            humantime::format_duration(confirmation.waited),
+            confirmation.first_error.unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    if failure.is_none() {
+        let run = record(summary);
+        let key = format!("run/{}", settings.location);
+        failure = match publisher.enqueue(&key, &run.to_json()).await {
+            Err(e) => Some(e.context("cannot publish the run record")),
+            Ok(()) => {
+                let c = publisher.settle(sent.end).await;
+                (c.lost > 0).then(|| {
+                    anyhow!(
+                        "the run record was not acknowledged by {}: {}",
+                        settings.kafka.brokers,
+                        c.first_error.unwrap_or_default()
+                    )
+                })
+            }
+        };
+    }
+    publisher.close().await;
+    failure
+}
+
+/// This run's record, as it ends.
+fn run_record(
+    settings: &Settings,
+    options: &Options,
+    summary: &Summary,
+    run_id: uuid::Uuid,
+    answered: u64,
+    started_at: OffsetDateTime,
+) -> Run {
+    Run {
+        schema: SCHEMA,
+        record: Run::RECORD.to_owned(),
+        run_id,
+        job: "probe-once".to_owned(),
+        location: settings.location.clone(),
+        shard: options.shard.map(|s| s.to_string()),
+        tick_s: options.tick.as_secs_f64(),
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+        sites_due: summary.due as u64,
+        checked: summary.checked as u64,
+        published: summary.published as u64,
+        answered: Some(answered),
+        outcome: match summary.stopped_by.as_deref() {
+            None => "ok".to_owned(),
+            Some("the deadline") => "deadline".to_owned(),
+            Some(signal) => signal.to_owned(),
+        },
     }
 }
 

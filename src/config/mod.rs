@@ -161,176 +161,14 @@ impl Settings {
     /// one, or for `validate` each in [`Settings::problems`].
     pub fn load(mut sources: Sources) -> Result<Settings> {
         let mut warnings = Vec::new();
-        let explicit = sources.get("sites_file").cloned();
-        let path = PathBuf::from(sources.text("sites_file"));
-        let file = if path.exists() {
-            let doc = SitesDoc::read(&path)?;
-            sources.add_file_settings(&path, &doc.settings)?;
-            Some((path.clone(), doc))
-        } else if let (Some(v), None) = (&explicit, sources.get("sites")) {
-            return Err(Error::config(format!(
-                "{}: file not found",
-                culprit("sites_file", v)
-            )));
-        } else {
-            None
-        };
-        let from_database = sources.parse("sites_source", "file or database", |v| {
-            match v.to_ascii_lowercase().as_str() {
-                "file" => Some(false),
-                "database" => Some(true),
-                _ => None,
-            }
-        });
-        let sites = match (sources.get("sites"), file) {
-            (Some(_), _) if from_database => {
-                return Err(Error::config(
-                    "SITEWATCH_SITES is set but SITEWATCH_SITES_SOURCE is database: keep one",
-                ));
-            }
-            (None, file) if from_database => {
-                if let Some((path, doc)) = &file
-                    && !doc.site.is_empty()
-                {
-                    warnings.push(format!(
-                        "SITEWATCH_SITES_SOURCE is database: checking the sites table, not the {} of {} (its [settings] and [defaults] still apply)",
-                        match doc.site.len() {
-                            1 => "1 site".to_owned(),
-                            n => format!("{n} sites"),
-                        },
-                        path.display()
-                    ));
-                }
-                SitesSource::Database(file)
-            }
-            (Some(inline), file) => {
-                if let Some((path, doc)) = &file
-                    && !doc.site.is_empty()
-                {
-                    warnings.push(format!(
-                        "SITEWATCH_SITES overrides the {} sites of {}: checking the inline sites only (its [settings] and [defaults] still apply)",
-                        doc.site.len(),
-                        path.display()
-                    ));
-                }
-                SitesSource::Inline(inline.text.clone(), file)
-            }
-            (None, Some((path, doc))) => SitesSource::File(path, doc),
-            (None, None) => SitesSource::Missing(path),
-        };
+        let sites = sites_source(&mut sources, &mut warnings)?;
         let s = &sources;
-
-        let security_protocol = s.parse(
-            "kafka_security_protocol",
-            "one of plaintext, ssl, sasl_plaintext, sasl_ssl",
-            |v| match v.to_ascii_lowercase().as_str() {
-                "plaintext" => Some(SecurityProtocol::Plaintext),
-                "ssl" => Some(SecurityProtocol::Ssl),
-                "sasl_plaintext" => Some(SecurityProtocol::SaslPlaintext),
-                "sasl_ssl" => Some(SecurityProtocol::SaslSsl),
-                _ => None,
-            },
-        );
-        let ssl_ca = s.path("kafka_ssl_ca");
-        let ssl_cert = s.path("kafka_ssl_cert");
-        let ssl_key = s.path("kafka_ssl_key");
-        if s.get("kafka_ssl_cert").is_some() != s.get("kafka_ssl_key").is_some() {
-            s.problem(
-                "SITEWATCH_KAFKA_SSL_CERT and SITEWATCH_KAFKA_SSL_KEY go together: set both or neither"
-                    .to_owned(),
-            );
-        }
-        let misplaced = ["kafka_ssl_ca", "kafka_ssl_cert"]
-            .into_iter()
-            .find(|n| s.get(n).is_some());
-        if let (false, Some(name)) = (security_protocol.uses_tls(), misplaced) {
-            s.problem(format!(
-                "SITEWATCH_{} is set but SITEWATCH_KAFKA_SECURITY_PROTOCOL is {}: use ssl or sasl_ssl",
-                name.to_uppercase(),
-                security_protocol.as_str()
-            ));
-        }
-        let sasl = if security_protocol.uses_sasl() {
-            let mechanism = s.parse_optional(
-                "kafka_sasl_mechanism",
-                "one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
-                |v| {
-                    let v = v.to_ascii_uppercase();
-                    ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-                        .contains(&v.as_str())
-                        .then_some(v)
-                },
-            );
-            for (name, unset) in [
-                (
-                    "kafka_sasl_mechanism",
-                    s.get("kafka_sasl_mechanism").is_none(),
-                ),
-                (
-                    "kafka_sasl_username",
-                    s.get("kafka_sasl_username").is_none(),
-                ),
-                (
-                    "kafka_sasl_password",
-                    s.get("kafka_sasl_password").is_none(),
-                ),
-            ] {
-                if unset {
-                    s.problem(format!(
-                        "SITEWATCH_KAFKA_SECURITY_PROTOCOL is {} but SITEWATCH_{} is not set",
-                        security_protocol.as_str(),
-                        name.to_uppercase()
-                    ));
-                }
-            }
-            Some(Sasl {
-                mechanism: mechanism.unwrap_or_default(),
-                username: s.text("kafka_sasl_username"),
-                password: Secret::new(s.text("kafka_sasl_password")),
-            })
-        } else {
-            None
-        };
-
-        let kafka = KafkaSettings {
-            brokers: s.text("kafka_brokers"),
-            topic: s.text("kafka_topic"),
-            group: s.text("kafka_group"),
-            security_protocol,
-            ssl_ca,
-            ssl_cert,
-            ssl_key,
-            sasl,
-            partitions: s.parse(
-                "kafka_partitions",
-                "a positive number of partitions",
-                positive,
-            ),
-            replication_factor: s.parse(
-                "kafka_replication_factor",
-                "a positive replication factor, or -1 for the broker's default",
-                |v| v.parse::<i32>().ok().filter(|n| *n > 0 || *n == -1),
-            ),
-            publish_timeout: s.parse(
-                "kafka_publish_timeout",
-                "a non-zero duration such as 30s",
-                duration,
-            ),
-        };
+        let kafka = kafka(s);
         let database = DatabaseSettings {
             url: Secret::new(s.text("database_url")),
             ca: s.path("database_ca"),
         };
-        let location = match s.get("location") {
-            Some(v) => match crate::sites::check_label("location", &v.text) {
-                Ok(()) => v.text.clone(),
-                Err(why) => {
-                    s.problem(format!("{}: {why}", culprit("location", v)));
-                    host_name()
-                }
-            },
-            None => host_name(),
-        };
+        let location = location(s);
         let concurrency = s.parse(
             "concurrency",
             "a number of checks in flight from 1 to 100000",
@@ -358,6 +196,189 @@ impl Settings {
             warnings,
             sites,
         })
+    }
+}
+
+/// Where the sites come from: the sites file (whose `[settings]` join the
+/// sources), `SITEWATCH_SITES`, or the `sites` table; a warning when one
+/// hides another's sites.
+fn sites_source(sources: &mut Sources, warnings: &mut Vec<String>) -> Result<SitesSource> {
+    let explicit = sources.get("sites_file").cloned();
+    let path = PathBuf::from(sources.text("sites_file"));
+    let file = if path.exists() {
+        let doc = SitesDoc::read(&path)?;
+        sources.add_file_settings(&path, &doc.settings)?;
+        Some((path.clone(), doc))
+    } else if let (Some(v), None) = (&explicit, sources.get("sites")) {
+        return Err(Error::config(format!(
+            "{}: file not found",
+            culprit("sites_file", v)
+        )));
+    } else {
+        None
+    };
+    let from_database = sources.parse("sites_source", "file or database", |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "file" => Some(false),
+            "database" => Some(true),
+            _ => None,
+        }
+    });
+    let sites = match (sources.get("sites"), file) {
+        (Some(_), _) if from_database => {
+            return Err(Error::config(
+                "SITEWATCH_SITES is set but SITEWATCH_SITES_SOURCE is database: keep one",
+            ));
+        }
+        (None, file) if from_database => {
+            if let Some((path, doc)) = &file
+                && !doc.site.is_empty()
+            {
+                warnings.push(format!(
+                    "SITEWATCH_SITES_SOURCE is database: checking the sites table, not the {} of {} (its [settings] and [defaults] still apply)",
+                    match doc.site.len() {
+                        1 => "1 site".to_owned(),
+                        n => format!("{n} sites"),
+                    },
+                    path.display()
+                ));
+            }
+            SitesSource::Database(file)
+        }
+        (Some(inline), file) => {
+            if let Some((path, doc)) = &file
+                && !doc.site.is_empty()
+            {
+                warnings.push(format!(
+                    "SITEWATCH_SITES overrides the {} sites of {}: checking the inline sites only (its [settings] and [defaults] still apply)",
+                    doc.site.len(),
+                    path.display()
+                ));
+            }
+            SitesSource::Inline(inline.text.clone(), file)
+        }
+        (None, Some((path, doc))) => SitesSource::File(path, doc),
+        (None, None) => SitesSource::Missing(path),
+    };
+    Ok(sites)
+}
+
+/// The Kafka settings, every problem recorded in `s`.
+fn kafka(s: &Sources) -> KafkaSettings {
+    let security_protocol = s.parse(
+        "kafka_security_protocol",
+        "one of plaintext, ssl, sasl_plaintext, sasl_ssl",
+        |v| match v.to_ascii_lowercase().as_str() {
+            "plaintext" => Some(SecurityProtocol::Plaintext),
+            "ssl" => Some(SecurityProtocol::Ssl),
+            "sasl_plaintext" => Some(SecurityProtocol::SaslPlaintext),
+            "sasl_ssl" => Some(SecurityProtocol::SaslSsl),
+            _ => None,
+        },
+    );
+    let ssl_ca = s.path("kafka_ssl_ca");
+    let ssl_cert = s.path("kafka_ssl_cert");
+    let ssl_key = s.path("kafka_ssl_key");
+    if s.get("kafka_ssl_cert").is_some() != s.get("kafka_ssl_key").is_some() {
+        s.problem(
+            "SITEWATCH_KAFKA_SSL_CERT and SITEWATCH_KAFKA_SSL_KEY go together: set both or neither"
+                .to_owned(),
+        );
+    }
+    let misplaced = ["kafka_ssl_ca", "kafka_ssl_cert"]
+        .into_iter()
+        .find(|n| s.get(n).is_some());
+    if let (false, Some(name)) = (security_protocol.uses_tls(), misplaced) {
+        s.problem(format!(
+            "SITEWATCH_{} is set but SITEWATCH_KAFKA_SECURITY_PROTOCOL is {}: use ssl or sasl_ssl",
+            name.to_uppercase(),
+            security_protocol.as_str()
+        ));
+    }
+    let sasl = sasl(s, security_protocol);
+    KafkaSettings {
+        brokers: s.text("kafka_brokers"),
+        topic: s.text("kafka_topic"),
+        group: s.text("kafka_group"),
+        security_protocol,
+        ssl_ca,
+        ssl_cert,
+        ssl_key,
+        sasl,
+        partitions: s.parse(
+            "kafka_partitions",
+            "a positive number of partitions",
+            positive,
+        ),
+        replication_factor: s.parse(
+            "kafka_replication_factor",
+            "a positive replication factor, or -1 for the broker's default",
+            |v| v.parse::<i32>().ok().filter(|n| *n > 0 || *n == -1),
+        ),
+        publish_timeout: s.parse(
+            "kafka_publish_timeout",
+            "a non-zero duration such as 30s",
+            duration,
+        ),
+    }
+}
+
+/// SASL's mechanism and credentials, each required with `sasl_*`.
+fn sasl(s: &Sources, security_protocol: SecurityProtocol) -> Option<Sasl> {
+    if security_protocol.uses_sasl() {
+        let mechanism = s.parse_optional(
+            "kafka_sasl_mechanism",
+            "one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+            |v| {
+                let v = v.to_ascii_uppercase();
+                ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+                    .contains(&v.as_str())
+                    .then_some(v)
+            },
+        );
+        for (name, unset) in [
+            (
+                "kafka_sasl_mechanism",
+                s.get("kafka_sasl_mechanism").is_none(),
+            ),
+            (
+                "kafka_sasl_username",
+                s.get("kafka_sasl_username").is_none(),
+            ),
+            (
+                "kafka_sasl_password",
+                s.get("kafka_sasl_password").is_none(),
+            ),
+        ] {
+            if unset {
+                s.problem(format!(
+                    "SITEWATCH_KAFKA_SECURITY_PROTOCOL is {} but SITEWATCH_{} is not set",
+                    security_protocol.as_str(),
+                    name.to_uppercase()
+                ));
+            }
+        }
+        Some(Sasl {
+            mechanism: mechanism.unwrap_or_default(),
+            username: s.text("kafka_sasl_username"),
+            password: Secret::new(s.text("kafka_sasl_password")),
+        })
+    } else {
+        None
+    }
+}
+
+/// Where the probe runs: the setting, or the host name.
+fn location(s: &Sources) -> String {
+    match s.get("location") {
+        Some(v) => match crate::sites::check_label("location", &v.text) {
+            Ok(()) => v.text.clone(),
+            Err(why) => {
+                s.problem(format!("{}: {why}", culprit("location", v)));
+                host_name()
+            }
+        },
+        None => host_name(),
     }
 }
 
