@@ -171,8 +171,10 @@ pub fn evaluate(
 ) -> Outcome {
     let mut out = Outcome::default();
     checks.sort_by_key(|c| (c.started_at, c.check_id));
-    let blindness = Blindness::of(&checks);
-    probers_from_checks(now, state, &checks, &blindness, &mut out);
+    let grouped = by_location(&checks);
+    let blindness = Blindness::of(&grouped);
+    probers_from_checks(now, state, &grouped, &blindness, &mut out);
+    drop(grouped);
     probers_from_runs(config, now, state, runs, &mut out);
     let blind: Vec<bool> = checks.iter().map(|c| blindness.is_blind(c)).collect();
     let certificates = apply_streaks(config, state, checks, &blind, &mut out);
@@ -194,12 +196,12 @@ struct Blindness {
 }
 
 impl Blindness {
-    fn of(checks: &[NewCheck]) -> Blindness {
+    fn of(grouped: &BTreeMap<&str, Vec<&NewCheck>>) -> Blindness {
         let mut out = Blindness {
             batch: BTreeSet::new(),
             sites_seen: HashMap::new(),
         };
-        for (location, seen) in by_location(checks) {
+        for (&location, seen) in grouped {
             let sites: BTreeSet<&str> = seen.iter().map(|c| c.site.as_str()).collect();
             out.sites_seen.insert(location.to_owned(), sites.len());
             let unrecorded: Vec<&&NewCheck> =
@@ -246,11 +248,11 @@ fn new_prober(now: OffsetDateTime) -> Prober {
 fn probers_from_checks(
     now: OffsetDateTime,
     state: &mut State,
-    checks: &[NewCheck],
+    grouped: &BTreeMap<&str, Vec<&NewCheck>>,
     blindness: &Blindness,
     out: &mut Outcome,
 ) {
-    for (location, seen) in by_location(checks) {
+    for (&location, seen) in grouped {
         let Some(newest) = seen.last() else { continue };
         let prober = state
             .probers

@@ -390,21 +390,21 @@ async fn drain(
             Ok(Ok(message)) => message,
         };
         last_heard = Instant::now();
-        let full = take(
+        match take(
             &message,
             &mut state,
             &mut writers,
             &window,
             summary,
             options,
-        );
-        if full.is_none() && state.get(&message.partition()).is_some_and(|s| s.done) {
-            pause(&consumer, &k.topic, message.partition());
-        }
-        if let Some(w) = full {
-            writers[w]
-                .submit(&consumer, settings, summary, end_by)
-                .await?;
+        ) {
+            Taken::Kept => {}
+            Taken::Ended => pause(&consumer, &k.topic, message.partition()),
+            Taken::Full(w) => {
+                writers[w]
+                    .submit(&consumer, settings, summary, end_by)
+                    .await?
+            }
         }
     }
     for writer in &mut writers {

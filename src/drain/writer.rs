@@ -273,9 +273,20 @@ impl Writer {
     }
 }
 
+/// What became of a record.
+pub(super) enum Taken {
+    /// In its writer's batch, or not this run's to take.
+    Kept,
+    /// In its writer's batch, which is now full: that writer's index.
+    Full(usize),
+    /// The first record past its partition's end in this run: the
+    /// partition is done now (the caller pauses it).
+    Ended,
+}
+
 /// Puts one record into its partition's writer's batch (a check, a run
 /// record or a dead letter), unless it is past this run's end, which marks
-/// the partition done. Returns the writer whose batch is now full.
+/// the partition done.
 pub(super) fn take(
     message: &rdkafka::message::BorrowedMessage<'_>,
     state: &mut BTreeMap<i32, Partition>,
@@ -283,13 +294,18 @@ pub(super) fn take(
     window: &decode::Window,
     summary: &mut Summary,
     options: &Options,
-) -> Option<usize> {
+) -> Taken {
     let (p, offset) = (message.partition(), message.offset());
-    let s = state.get_mut(&p)?;
-    if s.done || past_end(offset, s.bound) {
+    let Some(s) = state.get_mut(&p) else {
+        return Taken::Kept;
+    };
+    if s.done {
+        return Taken::Kept;
+    }
+    if past_end(offset, s.bound) {
         // Past this run's end: the next run takes it.
         s.done = true;
-        return None;
+        return Taken::Ended;
     }
     summary.consumed += 1;
     let batch = &mut writers[s.writer].batch;
@@ -314,5 +330,9 @@ pub(super) fn take(
         }),
     }
     batch.next_offsets.insert(p, offset + 1);
-    (batch.len() >= options.batch_size || batch.bytes >= options.batch_bytes).then_some(s.writer)
+    if batch.len() >= options.batch_size || batch.bytes >= options.batch_bytes {
+        Taken::Full(s.writer)
+    } else {
+        Taken::Kept
+    }
 }
