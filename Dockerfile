@@ -19,6 +19,7 @@ RUN mkdir src \
  && cargo build --release --locked --bin sitewatch \
  && rm -rf src
 
+COPY askama.toml ./
 COPY src src
 COPY migrations migrations
 # touch: make cargo see the real sources as newer than the stub's build.

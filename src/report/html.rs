@@ -3,14 +3,14 @@
 //! GitHub Pages), `status.json` (the JSON report) and one badge per site,
 //! `badges/<site>.svg`.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use askama::Template;
 use time::OffsetDateTime;
 
 use super::render::{duration, when};
-use super::{Page, SiteReport, UPTIME_WINDOWS};
+use super::{HourLatency, Page, SiteReport, UPTIME_WINDOWS};
 use crate::rule::SiteState;
 
 /// Writes the page, the JSON and the badges into `dir` (made if missing),
@@ -84,11 +84,6 @@ fn write_aside(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `text` safe inside HTML and SVG, in text and in quoted attributes.
-fn esc(text: &str) -> String {
-    crate::escape::xml(text)
-}
-
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}%"))
 }
@@ -128,208 +123,265 @@ fn uptime_class(checks: u32, up: u32) -> &'static str {
     }
 }
 
-const STYLE: &str = r#"
-:root{--bg:#f6f8fa;--card:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;
---up:#1a7f37;--down:#cf222e;--warn:#bf8700;--none:#d1d9e0;
---full:#2da44e;--minor:#9be9a8;--major:#d4a72c;--bad:#cf222e;
---p50:#0969da;--p95:#8250df;--dns:#a5d6ff;--connect:#80ccff;--tls:#54aeff;--ttfb:#218bff}
-@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--fg:#e6edf3;--muted:#9198a1;
---line:#30363d;--none:#30363d;--up:#3fb950;--down:#f85149;--warn:#d29922;--p50:#4493f8;--p95:#ab7df8}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
-header,main,footer{max-width:1000px;margin:0 auto;padding:0 16px}
-header{padding-top:24px}
-h1{font-size:26px;margin:0 0 4px}
-.summary{font-size:18px;font-weight:600;padding:12px 16px;border-radius:8px;color:#fff;margin:12px 0}
-.summary.ok{background:var(--up)}.summary.bad{background:var(--down)}.summary.warn{background:var(--warn)}
-.meta,.muted{color:var(--muted);font-size:13px}
-section.site{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:16px;margin:16px 0}
-.head{display:flex;flex-wrap:wrap;align-items:baseline;gap:8px 12px}
-.head h2{font-size:19px;margin:0}
-.head a{color:var(--muted);font-size:13px;word-break:break-all}
-.state{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:10px;color:#fff}
-.state.up{background:var(--up)}.state.down{background:var(--down)}
-.state.pending,.state.degraded,.state.stale{background:var(--warn)}.state.unknown,.state.maintenance{background:var(--muted)}
-dl.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(110px,1fr));gap:8px;margin:12px 0}
-dl.facts div{border-left:3px solid var(--line);padding-left:8px}
-dt{color:var(--muted);font-size:12px}dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums}
-figure{margin:12px 0}figcaption{display:flex;justify-content:space-between;color:var(--muted);font-size:12px}
-svg{display:block;width:100%;height:auto}
-svg .none{fill:var(--none)}svg .full{fill:var(--full)}svg .minor{fill:var(--minor)}
-svg .major{fill:var(--major)}svg .bad{fill:var(--bad)}
-svg .grid{stroke:var(--line);stroke-width:1}svg text{fill:var(--muted);font-size:11px}
-svg .p50{stroke:var(--p50);fill:none;stroke-width:2}svg .p95{stroke:var(--p95);fill:none;stroke-width:1.5;stroke-dasharray:4 3}
-svg .dns{fill:var(--dns)}svg .connect{fill:var(--connect)}svg .tls{fill:var(--tls)}svg .ttfb{fill:var(--ttfb)}
-.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;color:var(--muted)}
-.legend i{display:inline-block;width:12px;height:8px;margin-right:4px;vertical-align:middle}
-.legend .p50{border-top:2px solid var(--p50);height:0}.legend .p95{border-top:2px dashed var(--p95);height:0}
-.legend .dns{background:var(--dns)}.legend .connect{background:var(--connect)}
-.legend .tls{background:var(--tls)}.legend .ttfb{background:var(--ttfb)}
-table{border-collapse:collapse;width:100%;font-size:13px;margin-top:6px}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);font-variant-numeric:tabular-nums}
-th{color:var(--muted);font-weight:600}
-h3{font-size:14px;margin:14px 0 0}
-.ok-text{color:var(--up)}.bad-text{color:var(--down)}.warn-text{color:var(--warn)}
-footer{padding:8px 16px 32px}
-"#;
+/// The page as `page.html` draws it: every value is text the template
+/// escapes, every number laid out here.
+#[derive(Template)]
+#[template(path = "page.html")]
+struct PageView<'a> {
+    version: &'static str,
+    summary_class: &'static str,
+    summary: String,
+    iso: String,
+    updated: String,
+    window: &'a str,
+    locations: String,
+    sites: Vec<SiteView<'a>>,
+}
+
+/// One site's section (`site.html`).
+struct SiteView<'a> {
+    id: String,
+    name: &'a str,
+    state: &'static str,
+    since: String,
+    last_check: String,
+    reason: Option<&'a str>,
+    url: Option<&'a str>,
+    /// Only http(s) URLs are links; any other is shown as text.
+    url_is_link: bool,
+    facts: Vec<Fact>,
+    /// When, and what: the last failed check.
+    last_failed: Option<(String, String)>,
+    strip: Option<Strip>,
+    chart: Chart,
+    incidents: Vec<IncidentRow>,
+    locations: Vec<LocationRow>,
+}
+
+/// A figure under a site's name; `class` colours a worrying one.
+struct Fact {
+    name: String,
+    value: String,
+    class: Option<&'static str>,
+}
+
+struct IncidentRow {
+    start: String,
+    /// None while it lasts.
+    end: Option<String>,
+    duration: String,
+    error_kind: String,
+}
+
+struct LocationRow {
+    location: String,
+    state: &'static str,
+    last_check: String,
+    runs: String,
+}
+
+/// 90 bars, one per UTC day, coloured by the day's uptime (`strip.svg`).
+struct Strip {
+    width: usize,
+    days: usize,
+    total: String,
+    bars: Vec<DayBar>,
+}
+
+struct DayBar {
+    class: &'static str,
+    x: usize,
+    title: String,
+}
+
+/// The latency chart, or why there is none.
+enum Chart {
+    Drawn(LatencyChart),
+    /// No successful check in the window.
+    Empty,
+    /// The report read no page data.
+    None,
+}
+
+/// Latency by hour (`latency.svg`): the phases' medians stacked as bars,
+/// p50 and p95 of the whole check as lines.
+struct LatencyChart {
+    width: f64,
+    height: f64,
+    left: f64,
+    top: f64,
+    plot_height: f64,
+    step: f64,
+    bar_width: f64,
+    grid: Vec<GridLine>,
+    hours: Vec<HourColumn>,
+    lines: Vec<Line>,
+    first: String,
+    last: String,
+}
+
+struct GridLine {
+    y: f64,
+    label: String,
+}
+
+struct HourColumn {
+    x: f64,
+    bars: Vec<PhaseBar>,
+    tip: String,
+}
+
+struct PhaseBar {
+    class: &'static str,
+    y: f64,
+    height: f64,
+}
+
+struct Line {
+    class: &'static str,
+    points: String,
+}
 
 /// The whole page.
 pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String {
     let mut sorted: Vec<&SiteReport> = reports.iter().collect();
     sorted.sort_by(|a, b| (order(a.state), &a.site).cmp(&(order(b.state), &b.site)));
-    let count = |s: SiteState| reports.iter().filter(|r| r.state == s).count();
-    let (down, troubled) = (
-        count(SiteState::Down),
-        count(SiteState::Pending) + count(SiteState::Degraded) + count(SiteState::Stale),
-    );
-    let (class, summary) = if reports.is_empty() {
-        ("warn", "No site has been checked yet".to_owned())
-    } else if down > 0 {
-        ("bad", format!("{down} of {} sites down", reports.len()))
-    } else if troubled > 0 {
-        (
-            "warn",
-            format!(
-                "{troubled} of {} sites failing, degraded or stale",
-                reports.len()
-            ),
-        )
-    } else if count(SiteState::Up) == reports.len() {
-        ("ok", format!("All {} sites up", reports.len()))
-    } else {
-        (
-            "warn",
-            format!("{} sites, some not checked yet", reports.len()),
-        )
-    };
+    let (summary_class, summary) = summary(reports);
     let mut locations: Vec<&str> = reports
         .iter()
         .flat_map(|r| r.locations.iter().map(|l| l.location.as_str()))
         .collect();
     locations.sort_unstable();
     locations.dedup();
-    let updated = super::render::when(Some(now));
-
-    let mut out = String::with_capacity(4096 + reports.len() * 8192);
-    let _ = write!(
-        out,
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"generator\" content=\"sitewatch {version}\">\n\
-         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<header>\n\
-         <h1>Status</h1>\n<div class=\"summary {class}\" id=\"summary\">{summary}</div>\n\
-         <p class=\"meta\">Updated <time datetime=\"{iso}\">{updated}</time> · \
-         checks, latency and incidents over the last {window} · \
-         checked from {locations}</p>\n</header>\n<main>\n",
-        version = env!("CARGO_PKG_VERSION"),
-        title = esc(&format!("Status: {summary}")),
-        summary = esc(&summary),
-        iso = crate::message::rfc3339_ms::format(&now),
-        window = esc(window),
-        locations = if locations.is_empty() {
+    PageView {
+        version: env!("CARGO_PKG_VERSION"),
+        summary_class,
+        summary,
+        iso: crate::message::rfc3339_ms::format(&now),
+        updated: when(Some(now)),
+        window,
+        locations: if locations.is_empty() {
             "no location yet".to_owned()
         } else {
-            esc(&locations.join(", "))
+            locations.join(", ")
         },
-    );
-    for r in sorted {
-        site(&mut out, r, window);
+        sites: sorted.into_iter().map(|r| site(r, window)).collect(),
     }
-    let _ = write!(
-        out,
-        "</main>\n<footer class=\"muted\">Made by sitewatch from the checks stored in \
-         PostgreSQL. Uptime is the share of checks that were up, over whole UTC hours; \
-         <a href=\"status.json\">status.json</a> has it all for machines.</footer>\n\
-         </body>\n</html>\n"
-    );
-    out
+    .render()
+    .map(|mut html| {
+        html.push('\n');
+        html
+    })
+    .expect("the page renders: its values are text")
 }
 
-fn site(out: &mut String, r: &SiteReport, window: &str) {
-    let state = r.state.as_str();
-    let _ = write!(
-        out,
-        "<section class=\"site\" id=\"site-{id}\" data-site=\"{name}\" data-state=\"{state}\">\n\
-         <div class=\"head\"><h2>{name}</h2><span class=\"state {state}\">{state}</span>\
-         <span class=\"muted\">since {since} · last check {last}</span>",
-        id = esc(&crate::escape::file_stem(&r.site)),
-        name = esc(&r.site),
-        since = when(r.since),
-        last = when(r.last_check_at),
+/// The banner: its colour class and its words.
+fn summary(reports: &[SiteReport]) -> (&'static str, String) {
+    let count = |s: SiteState| reports.iter().filter(|r| r.state == s).count();
+    let (down, troubled) = (
+        count(SiteState::Down),
+        count(SiteState::Pending) + count(SiteState::Degraded) + count(SiteState::Stale),
     );
-    if let Some(why) = &r.reason {
-        let _ = write!(out, "<span class=\"reason\">{}</span>", esc(why));
+    let n = reports.len();
+    if reports.is_empty() {
+        ("warn", "No site has been checked yet".to_owned())
+    } else if down > 0 {
+        ("bad", format!("{down} of {n} sites down"))
+    } else if troubled > 0 {
+        (
+            "warn",
+            format!("{troubled} of {n} sites failing, degraded or stale"),
+        )
+    } else if count(SiteState::Up) == n {
+        ("ok", format!("All {n} sites up"))
+    } else {
+        ("warn", format!("{n} sites, some not checked yet"))
     }
-    if let Some(url) = &r.url {
-        if url.starts_with("http://") || url.starts_with("https://") {
-            let _ = write!(out, "<a href=\"{0}\" rel=\"nofollow\">{0}</a>", esc(url));
-        } else {
-            let _ = write!(out, "<span class=\"muted\">{}</span>", esc(url));
-        }
+}
+
+fn site<'a>(r: &'a SiteReport, window: &str) -> SiteView<'a> {
+    SiteView {
+        id: crate::escape::file_stem(&r.site),
+        name: &r.site,
+        state: r.state.as_str(),
+        since: when(r.since),
+        last_check: when(r.last_check_at),
+        reason: r.reason.as_deref(),
+        url: r.url.as_deref(),
+        url_is_link: r
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://")),
+        facts: facts(r, window),
+        last_failed: r.last_error.as_ref().map(|e| {
+            let what = [
+                e.error_kind.clone(),
+                e.status_code.map(|c| c.to_string()),
+                e.error.clone(),
+            ];
+            let what: Vec<String> = what.into_iter().flatten().collect();
+            (when(Some(e.at)), what.join(" · "))
+        }),
+        strip: r.page.as_ref().map(strip),
+        chart: match &r.page {
+            None => Chart::None,
+            Some(page) => latency_chart(page).map_or(Chart::Empty, Chart::Drawn),
+        },
+        incidents: r
+            .incidents
+            .iter()
+            .map(|i| IncidentRow {
+                start: when(Some(i.start)),
+                end: i.end.map(|e| when(Some(e))),
+                duration: duration(i.duration_s),
+                error_kind: i.error_kind.clone().unwrap_or_else(|| "–".to_owned()),
+            })
+            .collect(),
+        locations: r
+            .locations
+            .iter()
+            .map(|l| LocationRow {
+                location: l.location.clone(),
+                state: l.state.as_str(),
+                last_check: when(Some(l.last_check_at)),
+                runs: l
+                    .runs
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), super::render::runs_text),
+            })
+            .collect(),
     }
-    out.push_str("</div>\n<dl class=\"facts\">");
-    let mut fact = |name: &str, value: String| {
-        let _ = write!(out, "<div><dt>{}</dt><dd>{}</dd></div>", esc(name), value);
+}
+
+/// Uptime per window, latency, checks and the certificate.
+fn facts(r: &SiteReport, window: &str) -> Vec<Fact> {
+    let fact = |name: String, value: String| Fact {
+        name,
+        value,
+        class: None,
     };
-    for (name, _) in UPTIME_WINDOWS {
-        fact(&format!("uptime {name}"), pct(r.uptime_pct[name]));
-    }
-    fact(&format!("p50 {window}"), ms(r.latency_ms.p50));
-    fact(&format!("p95 {window}"), ms(r.latency_ms.p95));
-    fact(&format!("checks {window}"), r.checks.to_string());
-    fact(
-        "certificate",
-        match r.tls_days_left {
-            None => "–".to_owned(),
-            Some(d) if d < 0 => format!("<span class=\"bad-text\">expired {} d ago</span>", -d),
-            Some(d) if d < 14 => format!("<span class=\"warn-text\">{d} days left</span>"),
-            Some(d) => format!("{d} days left"),
-        },
-    );
-    out.push_str("</dl>\n");
-    if let Some(e) = &r.last_error {
-        let what = [
-            e.error_kind.clone(),
-            e.status_code.map(|c| c.to_string()),
-            e.error.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" · ");
-        let _ = writeln!(
-            out,
-            "<p class=\"muted\">Last failed check {}: {}</p>",
-            when(Some(e.at)),
-            esc(&what)
-        );
-    }
-    if let Some(page) = &r.page {
-        uptime_strip(out, page);
-        latency_chart(out, page, window);
-    }
-    incidents(out, r, window);
-    out.push_str("<h3>Locations</h3>\n<table class=\"locations\"><tr><th>location</th><th>state</th><th>last check</th><th>runs</th></tr>");
-    for l in &r.locations {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&l.location),
-            l.state.as_str(),
-            when(Some(l.last_check_at)),
-            l.runs
-                .as_ref()
-                .map_or_else(|| "-".to_owned(), super::render::runs_text)
-        );
-    }
-    if r.locations.is_empty() {
-        out.push_str("<tr><td colspan=\"4\">never checked</td></tr>");
-    }
-    out.push_str("</table>\n</section>\n");
+    let mut facts: Vec<Fact> = UPTIME_WINDOWS
+        .iter()
+        .map(|(name, _)| fact(format!("uptime {name}"), pct(r.uptime_pct[name])))
+        .collect();
+    facts.push(fact(format!("p50 {window}"), ms(r.latency_ms.p50)));
+    facts.push(fact(format!("p95 {window}"), ms(r.latency_ms.p95)));
+    facts.push(fact(format!("checks {window}"), r.checks.to_string()));
+    let (value, class) = match r.tls_days_left {
+        None => ("–".to_owned(), None),
+        Some(d) if d < 0 => (format!("expired {} d ago", -d), Some("bad-text")),
+        Some(d) if d < 14 => (format!("{d} days left"), Some("warn-text")),
+        Some(d) => (format!("{d} days left"), None),
+    };
+    facts.push(Fact {
+        name: "certificate".to_owned(),
+        value,
+        class,
+    });
+    facts
 }
 
-/// 90 bars, one per UTC day, coloured by the day's uptime.
-fn uptime_strip(out: &mut String, page: &Page) {
+fn strip(page: &Page) -> Strip {
     let n = page.days.len().max(1);
     let (checks, up) = page.days.iter().fold((0u64, 0u64), |(c, u), d| {
         (c + u64::from(d.checks), u + u64::from(d.up_checks))
@@ -339,35 +391,32 @@ fn uptime_strip(out: &mut String, page: &Page) {
     } else {
         format!("{:.3}% uptime", 100.0 * up as f64 / checks as f64)
     };
-    let _ = write!(
-        out,
-        "<figure class=\"uptime\"><svg viewBox=\"0 0 {w} 34\" role=\"img\" aria-label=\"daily uptime, {n} days\" preserveAspectRatio=\"none\">",
-        w = n * 10,
-    );
-    for (i, d) in page.days.iter().enumerate() {
-        let label = if d.checks == 0 {
-            format!("{}: no checks", d.day)
-        } else {
-            format!(
-                "{}: {:.3}% up ({} of {} checks)",
-                d.day,
-                100.0 * f64::from(d.up_checks) / f64::from(d.checks),
-                d.up_checks,
-                d.checks
-            )
-        };
-        let _ = write!(
-            out,
-            "<rect class=\"{}\" x=\"{}\" y=\"0\" width=\"8\" height=\"34\" rx=\"1.5\"><title>{}</title></rect>",
-            uptime_class(d.checks, d.up_checks),
-            i * 10 + 1,
-            esc(&label)
-        );
+    let bars = page
+        .days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DayBar {
+            class: uptime_class(d.checks, d.up_checks),
+            x: i * 10 + 1,
+            title: if d.checks == 0 {
+                format!("{}: no checks", d.day)
+            } else {
+                format!(
+                    "{}: {:.3}% up ({} of {} checks)",
+                    d.day,
+                    100.0 * f64::from(d.up_checks) / f64::from(d.checks),
+                    d.up_checks,
+                    d.checks
+                )
+            },
+        })
+        .collect();
+    Strip {
+        width: n * 10,
+        days: n,
+        total,
+        bars,
     }
-    let _ = writeln!(
-        out,
-        "</svg><figcaption><span>{n} days ago</span><span>{total}</span><span>today</span></figcaption></figure>"
-    );
 }
 
 /// A round top for a chart's axis: 1, 2 or 5 times a power of ten.
@@ -394,20 +443,14 @@ fn axis_label(v: f64, top: f64) -> String {
     }
 }
 
-/// Latency by hour: the phases' medians stacked as bars, p50 and p95 of
-/// the whole check as lines.
-fn latency_chart(out: &mut String, page: &Page, window: &str) {
+/// The chart laid out, or None when no hour has a successful check.
+fn latency_chart(page: &Page) -> Option<LatencyChart> {
     let hours = &page.hours;
     if hours.iter().all(|h| h.latency.p50.is_none()) {
-        let _ = writeln!(
-            out,
-            "<p class=\"muted\">No successful check in the last {} to draw latency from.</p>",
-            esc(window)
-        );
-        return;
+        return None;
     }
     let (width, height, left, top, bottom) = (900.0, 170.0, 52.0, 8.0, 20.0);
-    let plot_h = height - top - bottom;
+    let plot_height = height - top - bottom;
     let top_value = nice_ceiling(
         hours
             .iter()
@@ -415,129 +458,96 @@ fn latency_chart(out: &mut String, page: &Page, window: &str) {
             .fold(0.0, f64::max),
     );
     let step = (width - left) / hours.len().max(1) as f64;
-    let y = |v: f64| top + plot_h * (1.0 - (v / top_value).min(1.0));
-    let _ = write!(
-        out,
-        "<figure class=\"latency\"><svg viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"latency by hour\">"
-    );
-    for i in 0..=4 {
-        let v = top_value * f64::from(i) / 4.0;
-        let _ = write!(
-            out,
-            "<line class=\"grid\" x1=\"{left}\" x2=\"{width}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text x=\"{tx}\" y=\"{ty:.1}\" text-anchor=\"end\">{v}</text>",
-            y = y(v),
-            tx = left - 4.0,
-            ty = y(v) + 4.0,
-            v = axis_label(v, top_value),
-        );
-    }
-    // Stacked phase medians, one bar per hour.
-    for (i, h) in hours.iter().enumerate() {
-        let x = left + i as f64 * step;
-        let mut base = 0.0;
-        let phases = [
-            ("dns", h.phases_p50_ms.dns),
-            ("connect", h.phases_p50_ms.connect),
-            ("tls", h.phases_p50_ms.tls),
-            ("ttfb", h.phases_p50_ms.ttfb),
-        ];
-        let mut tip = format!(
-            "{}: p50 {}, p95 {}, {} checks",
-            when(Some(h.hour)),
-            ms(h.latency.p50),
-            ms(h.latency.p95),
-            h.checks
-        );
-        for (name, v) in phases {
-            let Some(v) = v else { continue };
-            let _ = write!(tip, ", {name} {}", ms(Some(v)));
-            let (y0, y1) = (y(base), y(base + v));
-            base += v;
-            if y0 - y1 >= 0.1 {
-                let _ = write!(
-                    out,
-                    "<rect class=\"{name}\" x=\"{x:.2}\" y=\"{y1:.2}\" width=\"{w:.2}\" height=\"{h:.2}\"/>",
-                    w = (step * 0.8).max(0.5),
-                    h = y0 - y1,
-                );
+    let y = |v: f64| top + plot_height * (1.0 - (v / top_value).min(1.0));
+    let grid = (0..=4)
+        .map(|i| {
+            let v = top_value * f64::from(i) / 4.0;
+            GridLine {
+                y: y(v),
+                label: axis_label(v, top_value),
             }
-        }
-        let _ = write!(
-            out,
-            "<rect x=\"{x:.2}\" y=\"{top}\" width=\"{step:.2}\" height=\"{plot_h}\" fill=\"transparent\"><title>{}</title></rect>",
-            esc(&tip)
-        );
-    }
-    for (class, pick) in [
+        })
+        .collect();
+    let columns = hours
+        .iter()
+        .enumerate()
+        .map(|(i, h)| hour_column(h, left + i as f64 * step, &y))
+        .collect();
+    let lines = [
         (
             "p95",
-            (|h: &super::HourLatency| h.latency.p95) as fn(&super::HourLatency) -> Option<f64>,
+            (|h: &HourLatency| h.latency.p95) as fn(&HourLatency) -> Option<f64>,
         ),
-        ("p50", |h: &super::HourLatency| h.latency.p50),
-    ] {
+        ("p50", |h: &HourLatency| h.latency.p50),
+    ]
+    .into_iter()
+    .flat_map(|(class, pick)| {
         // A line per run of hours with values; a gap where none were up.
-        let mut points = String::new();
-        let flush = |points: &mut String, out: &mut String| {
-            if !points.is_empty() {
-                let _ = write!(
-                    out,
-                    "<polyline class=\"{class}\" points=\"{}\"/>",
-                    points.trim_end()
-                );
-                points.clear();
-            }
-        };
-        for (i, h) in hours.iter().enumerate() {
-            match pick(h) {
-                Some(v) => {
-                    let _ = write!(points, "{:.1},{:.1} ", left + (i as f64 + 0.4) * step, y(v));
-                }
-                None => flush(&mut points, out),
-            }
-        }
-        flush(&mut points, out);
-    }
-    let first = hours
-        .first()
-        .map(|h| when(Some(h.hour)))
-        .unwrap_or_default();
-    let last = hours.last().map(|h| when(Some(h.hour))).unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "<text x=\"{left}\" y=\"{by}\">{first}</text><text x=\"{width}\" y=\"{by}\" text-anchor=\"end\">{last}</text></svg>\
-         <div class=\"legend\"><span><i class=\"p50\"></i>p50</span><span><i class=\"p95\"></i>p95</span>\
-         <span><i class=\"dns\"></i>dns</span><span><i class=\"connect\"></i>connect</span>\
-         <span><i class=\"tls\"></i>tls</span><span><i class=\"ttfb\"></i>ttfb (medians, stacked)</span>\
-         <span>by hour, last {window}</span></div></figure>",
-        by = height - 4.0,
-        window = esc(window),
-    );
+        let points: Vec<Option<String>> = hours
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                pick(h).map(|v| format!("{:.1},{:.1}", left + (i as f64 + 0.4) * step, y(v)))
+            })
+            .collect();
+        points
+            .split(Option::is_none)
+            .filter(|run| !run.is_empty())
+            .map(|run| Line {
+                class,
+                points: run.iter().flatten().cloned().collect::<Vec<_>>().join(" "),
+            })
+            .collect::<Vec<_>>()
+    })
+    .collect();
+    let at = |h: Option<&HourLatency>| h.map(|h| when(Some(h.hour))).unwrap_or_default();
+    Some(LatencyChart {
+        width,
+        height,
+        left,
+        top,
+        plot_height,
+        step,
+        bar_width: (step * 0.8).max(0.5),
+        grid,
+        hours: columns,
+        lines,
+        first: at(hours.first()),
+        last: at(hours.last()),
+    })
 }
 
-fn incidents(out: &mut String, r: &SiteReport, window: &str) {
-    let _ = writeln!(out, "<h3>Incidents, last {}</h3>", esc(window));
-    if r.incidents.is_empty() {
-        out.push_str("<p class=\"muted\">None.</p>\n");
-        return;
-    }
-    out.push_str(
-        "<table class=\"incidents\"><tr><th>down from</th><th>to</th><th>duration</th><th>error</th></tr>",
+/// An hour's stacked phase medians and its tooltip.
+fn hour_column(h: &HourLatency, x: f64, y: &impl Fn(f64) -> f64) -> HourColumn {
+    let mut tip = format!(
+        "{}: p50 {}, p95 {}, {} checks",
+        when(Some(h.hour)),
+        ms(h.latency.p50),
+        ms(h.latency.p95),
+        h.checks
     );
-    for i in &r.incidents {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            when(Some(i.start)),
-            i.end.map_or_else(
-                || "<b class=\"bad-text\">ongoing</b>".to_owned(),
-                |e| when(Some(e))
-            ),
-            duration(i.duration_s),
-            esc(i.error_kind.as_deref().unwrap_or("–")),
-        );
+    let mut bars = Vec::new();
+    let mut base = 0.0;
+    let phases = [
+        ("dns", h.phases_p50_ms.dns),
+        ("connect", h.phases_p50_ms.connect),
+        ("tls", h.phases_p50_ms.tls),
+        ("ttfb", h.phases_p50_ms.ttfb),
+    ];
+    for (class, v) in phases {
+        let Some(v) = v else { continue };
+        tip.push_str(&format!(", {class} {}", ms(Some(v))));
+        let (y0, y1) = (y(base), y(base + v));
+        base += v;
+        if y0 - y1 >= 0.1 {
+            bars.push(PhaseBar {
+                class,
+                y: y1,
+                height: y0 - y1,
+            });
+        }
     }
-    out.push_str("</table>\n");
+    HourColumn { x, bars, tip }
 }
 
 /// Roughly how wide Verdana 11px draws `text`, as shields.io badges are
@@ -553,10 +563,21 @@ fn text_width(text: &str) -> f64 {
         .sum()
 }
 
+/// A badge as `badge.svg` draws it.
+#[derive(Template)]
+#[template(path = "badge.svg")]
+struct BadgeView<'a> {
+    label: &'a str,
+    message: String,
+    colour: &'static str,
+    label_width: f64,
+    message_width: f64,
+    width: f64,
+}
+
 /// A flat badge: the site's name, then its state and 30-day uptime,
 /// coloured by the state.
 pub fn badge(r: &SiteReport) -> String {
-    let label = &r.site;
     let message = match r.uptime_pct.get("30d").copied().flatten() {
         Some(p) => format!("{} {p:.2}%", r.state.as_str()),
         None => r.state.as_str().to_owned(),
@@ -567,56 +588,22 @@ pub fn badge(r: &SiteReport) -> String {
         SiteState::Pending | SiteState::Degraded | SiteState::Stale => "#bf8700",
         SiteState::Unknown | SiteState::Maintenance => "#6e7781",
     };
-    let lw = (text_width(label) + 12.0).round();
-    let mw = (text_width(&message) + 12.0).round();
-    let w = lw + mw;
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"20\" role=\"img\" aria-label=\"{al}: {am}\">\
-<title>{al}: {am} (30-day uptime)</title>\
-<linearGradient id=\"s\" x2=\"0\" y2=\"100%\"><stop offset=\"0\" stop-color=\"#bbb\" stop-opacity=\".1\"/><stop offset=\"1\" stop-opacity=\".1\"/></linearGradient>\
-<clipPath id=\"r\"><rect width=\"{w}\" height=\"20\" rx=\"3\" fill=\"#fff\"/></clipPath>\
-<g clip-path=\"url(#r)\"><rect width=\"{lw}\" height=\"20\" fill=\"#555\"/><rect x=\"{lw}\" width=\"{mw}\" height=\"20\" fill=\"{colour}\"/><rect width=\"{w}\" height=\"20\" fill=\"url(#s)\"/></g>\
-<g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" font-size=\"11\">\
-<text x=\"{lx}\" y=\"15\" fill=\"#010101\" fill-opacity=\".3\">{al}</text><text x=\"{lx}\" y=\"14\">{al}</text>\
-<text x=\"{mx}\" y=\"15\" fill=\"#010101\" fill-opacity=\".3\">{am}</text><text x=\"{mx}\" y=\"14\">{am}</text></g></svg>\n",
-        al = esc(label),
-        am = esc(&message),
-        lx = lw / 2.0,
-        mx = lw + mw / 2.0,
-    )
+    let label_width = (text_width(&r.site) + 12.0).round();
+    let message_width = (text_width(&message) + 12.0).round();
+    let mut svg = BadgeView {
+        label: &r.site,
+        message,
+        colour,
+        label_width,
+        message_width,
+        width: label_width + message_width,
+    }
+    .render()
+    .expect("a badge renders: its values are text");
+    svg.push('\n');
+    svg
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markup_is_escaped() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-
-    #[test]
-    fn chart_tops_are_round() {
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(87.0), 100.0);
-        assert_eq!(nice_ceiling(101.0), 200.0);
-        assert_eq!(nice_ceiling(420.0), 500.0);
-        assert_eq!(nice_ceiling(3.2), 5.0);
-        assert_eq!(axis_label(500.0, 2000.0), "0.5 s");
-        assert_eq!(axis_label(750.0, 1000.0), "0.75 s");
-        assert_eq!(axis_label(250.0, 500.0), "250 ms");
-        assert_eq!(axis_label(1.25, 5.0), "1.2 ms");
-    }
-
-    #[test]
-    fn day_colours_follow_uptime() {
-        assert_eq!(uptime_class(0, 0), "none");
-        assert_eq!(uptime_class(1440, 1440), "full");
-        assert_eq!(uptime_class(1440, 1430), "minor");
-        assert_eq!(uptime_class(1440, 1400), "major");
-        assert_eq!(uptime_class(1440, 1000), "bad");
-    }
-}
+#[path = "html_tests.rs"]
+mod tests;
