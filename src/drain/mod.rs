@@ -235,32 +235,9 @@ async fn drain(
     shutdown: impl std::future::Future<Output = &'static str>,
 ) -> Result<()> {
     let start = Instant::now();
-    tokio::pin!(shutdown);
     let k = &settings.kafka;
     let claim = options.claim_timeout;
-    let session = store::Session {
-        application_name: application_name(&settings.location),
-        connect_timeout: end_by.bound(store::DEFAULT_CONNECT_TIMEOUT),
-        limits: Some(store::Limits {
-            idle: claim,
-            statement: end_by.bound(claim),
-            lock: end_by.bound(claim / 2),
-        }),
-    };
-    // The other writers' connections open while Kafka is set up.
-    let connector = store::Connector::new(&settings.database, &session)?;
-    let more_db: Vec<_> = (1..WRITERS)
-        .map(|_| {
-            let connector = connector.clone();
-            tokio::spawn(async move {
-                let db = connector.connect().await?;
-                store::prepare(&db).await?;
-                Ok::<_, Error>(db)
-            })
-        })
-        .collect();
-    let db = connector.connect().await?;
-    store::prepare(&db).await?;
+    let (db, more_db) = connect(settings, options, end_by).await?;
     // Today's and tomorrow's partitions, ahead of need.
     let wall = Wall::new(options.now);
     let today = wall.now().date().to_julian_day();
@@ -271,24 +248,12 @@ async fn drain(
 
     let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
     summary.topic_partitions = partitions.len();
-
     let owned = claim_partitions(&db, k, &partitions, claim).await?;
     summary.partitions = owned.len();
     if owned.is_empty() {
         return every_partition_claimed(&db, k, &partitions, claim).await;
     }
-
-    let from_db = store::next_offsets(&db, &k.group, &k.topic).await?;
-    let missing: Vec<i32> = owned
-        .iter()
-        .copied()
-        .filter(|p| !from_db.contains_key(p))
-        .collect();
-    let from_kafka = if missing.is_empty() {
-        BTreeMap::new()
-    } else {
-        blocking(|| committed(&consumer, &k.topic, &missing, kafka_wait())).await?
-    };
+    let offsets = start_offsets(&db, &consumer, k, &owned, kafka_wait()).await?;
     let mut writers = vec![Writer::new(
         db,
         options.batch_size,
@@ -304,16 +269,90 @@ async fn drain(
             wall,
         ));
     }
-    let offsets: Vec<(i32, Option<i64>)> = owned
+    let state =
+        blocking(|| assign(&consumer, k, &offsets, writers.len(), kafka_wait(), summary)).await?;
+    let mut run = Consuming {
+        settings,
+        options,
+        consumer: &consumer,
+        state,
+        writers,
+        window: decode::Window::new(wall.now(), options.max_age),
+        end_by,
+        stop_at: stop_consuming_at(options, start),
+        summary,
+    };
+    run.consume(shutdown).await?;
+    run.finish(wall).await
+}
+
+/// The first writer's connection, and the others' opening meanwhile
+/// (while Kafka is set up).
+async fn connect(
+    settings: &Settings,
+    options: &Options,
+    end_by: Deadline,
+) -> Result<(
+    tokio_postgres::Client,
+    Vec<tokio::task::JoinHandle<Result<tokio_postgres::Client>>>,
+)> {
+    let claim = options.claim_timeout;
+    let session = store::Session {
+        application_name: application_name(&settings.location),
+        connect_timeout: end_by.bound(store::DEFAULT_CONNECT_TIMEOUT),
+        limits: Some(store::Limits {
+            idle: claim,
+            statement: end_by.bound(claim),
+            lock: end_by.bound(claim / 2),
+        }),
+    };
+    let connector = store::Connector::new(&settings.database, &session)?;
+    let more_db: Vec<_> = (1..WRITERS)
+        .map(|_| {
+            let connector = connector.clone();
+            tokio::spawn(async move {
+                let db = connector.connect().await?;
+                store::prepare(&db).await?;
+                Ok::<_, Error>(db)
+            })
+        })
+        .collect();
+    let db = connector.connect().await?;
+    store::prepare(&db).await?;
+    Ok((db, more_db))
+}
+
+/// Where each owned partition starts: after its last stored record
+/// (PostgreSQL), or where Kafka's group offsets say for a partition the
+/// database never stored (None: from its beginning).
+async fn start_offsets(
+    db: &tokio_postgres::Client,
+    consumer: &DrainConsumer,
+    k: &crate::config::KafkaSettings,
+    owned: &[i32],
+    wait: Duration,
+) -> Result<Vec<(i32, Option<i64>)>> {
+    let from_db = store::next_offsets(db, &k.group, &k.topic).await?;
+    let missing: Vec<i32> = owned
+        .iter()
+        .copied()
+        .filter(|p| !from_db.contains_key(p))
+        .collect();
+    let from_kafka = if missing.is_empty() {
+        BTreeMap::new()
+    } else {
+        blocking(|| committed(consumer, &k.topic, &missing, wait)).await?
+    };
+    Ok(owned
         .iter()
         .map(|p| (*p, from_db.get(p).or(from_kafka.get(p)).copied()))
-        .collect();
-    let mut state =
-        blocking(|| assign(&consumer, k, &offsets, writers.len(), kafka_wait(), summary)).await?;
+        .collect())
+}
 
-    // Stop consuming at --max-duration, or early enough before --deadline
-    // to store the last batch (a fifth of it, at most 5 s).
-    let deadline = [
+/// When to stop consuming: at --max-duration, or early enough before
+/// --deadline to store the last batch (a fifth of it, at most 5 s).
+fn stop_consuming_at(options: &Options, start: Instant) -> Option<Instant> {
+    [
         options.max_duration,
         options
             .deadline
@@ -322,114 +361,170 @@ async fn drain(
     .into_iter()
     .flatten()
     .min()
-    .map(|d| start + d);
-    let heartbeat = claim / 3;
-    let window = decode::Window::new(wall.now(), options.max_age);
-    let mut last_heard = Instant::now();
-    loop {
-        if state.values().all(|s| s.done) {
-            break;
+    .map(|d| start + d)
+}
+
+/// A drain once its partitions are assigned: the records taken into their
+/// writers' batches until every partition is done or the run must stop,
+/// then the rest stored and the offsets committed.
+struct Consuming<'a> {
+    settings: &'a Settings,
+    options: &'a Options,
+    consumer: &'a Detached,
+    state: BTreeMap<i32, Partition>,
+    writers: Vec<Writer>,
+    window: decode::Window,
+    end_by: Deadline,
+    stop_at: Option<Instant>,
+    summary: &'a mut Summary,
+}
+
+/// Whether the loop over the records goes on.
+enum Step {
+    Next,
+    Stop,
+}
+
+impl Consuming<'_> {
+    async fn consume(
+        &mut self,
+        shutdown: impl std::future::Future<Output = &'static str>,
+    ) -> Result<()> {
+        tokio::pin!(shutdown);
+        let heartbeat = self.options.claim_timeout / 3;
+        let mut last_heard = Instant::now();
+        while let Step::Next = self.should_go_on() {
+            let now = Instant::now();
+            for writer in &mut self.writers {
+                writer.keep_alive(now, heartbeat, self.end_by).await?;
+            }
+            let wait = self.stop_at.map_or(Duration::from_millis(200), |d| {
+                (d - now).min(Duration::from_millis(200))
+            });
+            let received = tokio::select! {
+                received = tokio::time::timeout(wait, self.consumer.recv()) => received,
+                signal = &mut shutdown => {
+                    tracing::info!(signal, "stopping: storing what was consumed; the rest stays for the next run");
+                    break;
+                }
+            };
+            let message = match received {
+                Err(_) => {
+                    self.quiet(last_heard).await?;
+                    continue;
+                }
+                Ok(Err(KafkaError::PartitionEOF(p))) => {
+                    last_heard = Instant::now();
+                    if let Some(s) = self.state.get_mut(&p) {
+                        s.done = true;
+                    }
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    // librdkafka retries on its own; the idle timeout bounds it.
+                    tracing::warn!(error = %e, "Kafka consumer error");
+                    continue;
+                }
+                Ok(Ok(message)) => message,
+            };
+            last_heard = Instant::now();
+            let taken = take(
+                &message,
+                &mut self.state,
+                &mut self.writers,
+                &self.window,
+                self.summary,
+                self.options,
+            );
+            match taken {
+                Taken::Kept => {}
+                Taken::Ended => pause(
+                    self.consumer,
+                    &self.settings.kafka.topic,
+                    message.partition(),
+                ),
+                Taken::Full(w) => self.submit(w).await?,
+            }
         }
-        if options
-            .max_messages
-            .is_some_and(|max| summary.consumed >= max)
-        {
+        Ok(())
+    }
+
+    /// Whether to read another record: not when every partition is done,
+    /// --max-messages are consumed or the time is up.
+    fn should_go_on(&self) -> Step {
+        if self.state.values().all(|s| s.done) {
+            return Step::Stop;
+        }
+        let consumed = self.summary.consumed;
+        if self.options.max_messages.is_some_and(|max| consumed >= max) {
             tracing::info!(
-                consumed = summary.consumed,
+                consumed,
                 "--max-messages reached: the rest stays for the next run"
             );
-            break;
+            return Step::Stop;
         }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        if self.stop_at.is_some_and(|d| Instant::now() >= d) {
             tracing::info!("time is up: the rest stays for the next run");
-            break;
+            return Step::Stop;
         }
-        for writer in &mut writers {
-            writer.keep_alive(now, heartbeat, end_by).await?;
-        }
-        let wait = deadline.map_or(Duration::from_millis(200), |d| {
-            (d - now).min(Duration::from_millis(200))
-        });
-        let received = tokio::select! {
-            received = tokio::time::timeout(wait, consumer.recv()) => received,
-            signal = &mut shutdown => {
-                tracing::info!(signal, "stopping: storing what was consumed; the rest stays for the next run");
-                break;
-            }
-        };
-        let message = match received {
-            Err(_) => {
-                // Quiet: store what is waiting, and give up on a silent broker.
-                for writer in &mut writers {
-                    if !writer.batch.is_empty() {
-                        writer.submit(&consumer, settings, summary, end_by).await?;
-                    }
-                }
-                if last_heard.elapsed() >= options.idle_timeout {
-                    return Err(Error::Job(anyhow!(consumer.context().explain(format!(
-                        "no message and no end of partition from {} for {}: stopped with the rest left for the next run",
-                        k.brokers,
-                        humantime::format_duration(options.idle_timeout)
-                    )))));
-                }
-                continue;
-            }
-            Ok(Err(KafkaError::PartitionEOF(p))) => {
-                last_heard = Instant::now();
-                if let Some(s) = state.get_mut(&p) {
-                    s.done = true;
-                }
-                continue;
-            }
-            Ok(Err(e)) => {
-                // librdkafka retries on its own; the idle timeout bounds it.
-                tracing::warn!(error = %e, "Kafka consumer error");
-                continue;
-            }
-            Ok(Ok(message)) => message,
-        };
-        last_heard = Instant::now();
-        match take(
-            &message,
-            &mut state,
-            &mut writers,
-            &window,
-            summary,
-            options,
-        ) {
-            Taken::Kept => {}
-            Taken::Ended => pause(&consumer, &k.topic, message.partition()),
-            Taken::Full(w) => {
-                writers[w]
-                    .submit(&consumer, settings, summary, end_by)
-                    .await?
+        Step::Next
+    }
+
+    /// No record for a while: store what is waiting, and give up on a
+    /// silent broker.
+    async fn quiet(&mut self, last_heard: Instant) -> Result<()> {
+        for w in 0..self.writers.len() {
+            if !self.writers[w].batch.is_empty() {
+                self.submit(w).await?;
             }
         }
-    }
-    for writer in &mut writers {
-        if !writer.batch.is_empty() {
-            writer.submit(&consumer, settings, summary, end_by).await?;
+        let idle = self.options.idle_timeout;
+        if last_heard.elapsed() >= idle {
+            return Err(Error::Job(anyhow!(self.consumer.context().explain(format!(
+                "no message and no end of partition from {} for {}: stopped with the rest left for the next run",
+                self.settings.kafka.brokers,
+                humantime::format_duration(idle)
+            )))));
         }
+        Ok(())
     }
-    let mut stored = TopicPartitionList::new();
-    for writer in &mut writers {
-        writer.finish(&consumer, summary, end_by).await?;
-        for (&p, &next) in &writer.committed {
-            stored
-                .add_partition_offset(&k.topic, p, Offset::Offset(next))
-                .context("cannot build the offsets to commit")?;
+
+    async fn submit(&mut self, writer: usize) -> Result<()> {
+        self.writers[writer]
+            .submit(self.consumer, self.settings, self.summary, self.end_by)
+            .await
+    }
+
+    /// Stores what is left, commits the stored offsets to Kafka too, and
+    /// folds the rollups of the hours that ended.
+    async fn finish(mut self, wall: Wall) -> Result<()> {
+        let topic = &self.settings.kafka.topic;
+        for w in 0..self.writers.len() {
+            if !self.writers[w].batch.is_empty() {
+                self.submit(w).await?;
+            }
         }
+        let mut stored = TopicPartitionList::new();
+        for writer in &mut self.writers {
+            writer
+                .finish(self.consumer, self.summary, self.end_by)
+                .await?;
+            for (&p, &next) in &writer.committed {
+                stored
+                    .add_partition_offset(topic, p, Offset::Offset(next))
+                    .context("cannot build the offsets to commit")?;
+            }
+        }
+        mirror_offsets(self.consumer, stored, self.end_by).await;
+        let mut rolled = rollup::Written::default();
+        for writer in &mut self.writers {
+            rolled.merge(std::mem::take(&mut writer.rolled));
+        }
+        if let Some(db) = self.writers[0].idle.as_mut() {
+            fold_rollups(db, &rolled, wall.now(), self.end_by).await;
+        }
+        Ok(())
     }
-    mirror_offsets(&consumer, stored, end_by).await;
-    let mut rolled = rollup::Written::default();
-    for writer in &mut writers {
-        rolled.merge(std::mem::take(&mut writer.rolled));
-    }
-    if let Some(db) = writers[0].idle.as_mut() {
-        fold_rollups(db, &rolled, wall.now(), end_by).await;
-    }
-    Ok(())
 }
 
 /// Runs a blocking librdkafka call without stalling the runtime.
