@@ -3,6 +3,7 @@
 use super::*;
 use crate::alert::policy::{self, Urls};
 use crate::sites::SitesDoc;
+use std::time::Duration;
 use time::macros::datetime;
 
 const T0: OffsetDateTime = datetime!(2026-12-01 12:00 UTC);

@@ -16,8 +16,10 @@
 //!   `resolved` before its `down`.
 
 pub mod evaluate;
+pub mod model;
 pub mod notify;
 pub mod policy;
+mod probers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -34,7 +36,7 @@ use crate::message::rfc3339_ms;
 use crate::rule::{SiteState, Streak};
 use crate::sites::SitesSource;
 use crate::store;
-use evaluate::{Event, LastRun, Location, NewCheck, Outcome, Prober, ProberState, Site, State};
+use model::{Event, LastRun, Location, NewCheck, Outcome, Prober, ProberState, Site, State};
 use policy::Config;
 
 /// A check is evaluated when `alert` runs after it is stored; one stored

@@ -475,6 +475,9 @@ pub(super) struct Read {
     pub(super) blind: bool,
 }
 
+/// One site's report, from what the queries read: its tallies, the
+/// newest check of each location, the outage stretches read check by check,
+/// its first check and its last failed one.
 pub(super) fn site_report(
     site: &str,
     options: &Options,
@@ -499,11 +502,78 @@ pub(super) fn site_report(
             )
         })
         .collect();
-
-    // Outages, check by check, over the runs read (oldest first), by the
-    // site's own rule; and the streak each location ends the newest run
-    // with, when that run reaches now.
     let rule = options.config.policy(site).rule();
+    let Outages { periods, streaks } = outage_periods(site, &rule, outages, now);
+    let seen = locations_seen(site, &rule, latest, &streaks, now);
+    let verdict = rule::site(
+        &rule,
+        now,
+        options.config.in_maintenance(site, now),
+        &seen.seen,
+    );
+    let state = verdict.state;
+    // Up since the last outage ended, or since the first check.
+    let up_since = periods
+        .iter()
+        .rev()
+        .find_map(|(p, _)| p.end)
+        .or_else(|| firsts.get(site).copied())
+        .or_else(|| seen.seen.iter().map(|l| l.last_at).min());
+    let since = match state {
+        SiteState::Unknown => None,
+        SiteState::Up | SiteState::Degraded => up_since,
+        SiteState::Maintenance => verdict.since.or(up_since),
+        SiteState::Down | SiteState::Pending | SiteState::Stale => {
+            verdict.since.or(seen.last_check_at)
+        }
+    };
+    let tls = mine.tls_seen();
+    let tls_expires_at = tls.map(|(_, expires)| at(expires));
+    SiteReport {
+        site: site.to_owned(),
+        url: seen.url.or_else(|| options.config.urls.get(site).cloned()),
+        state,
+        since,
+        last_check_at: seen.last_check_at,
+        uptime_pct,
+        checks: u64::from(in_window.checks),
+        latency_ms: Percentiles {
+            p50: in_window.latency.quantile(0.5),
+            p95: in_window.latency.quantile(0.95),
+            p99: in_window.latency.quantile(0.99),
+        },
+        phases_p95_ms: Phases {
+            dns: in_window.dns.quantile(0.95),
+            connect: in_window.connect.quantile(0.95),
+            tls: in_window.tls.quantile(0.95),
+            ttfb: in_window.ttfb.quantile(0.95),
+        },
+        tls_expires_at,
+        tls_days_left: tls_expires_at.map(|e| (e - now).whole_days()),
+        last_error: last_errors.get(site).cloned(),
+        reason: reason(site, state, latest, last_errors),
+        incidents: incidents(&periods, at(report_from), now),
+        locations: seen.locations,
+        page: options.page.then(|| mine.page(report_from, now)),
+    }
+}
+
+/// A site's outages, check by check, over the stretches read (oldest
+/// first), by the site's own rule.
+struct Outages {
+    /// Each with the error kind of its first failed check.
+    periods: Vec<(Period, Option<String>)>,
+    /// The streak each location ends the newest stretch with, when that
+    /// stretch reaches now.
+    streaks: BTreeMap<String, Streak>,
+}
+
+fn outage_periods(
+    site: &str,
+    rule: &Rule,
+    outages: &[(Stretch, Vec<Read>)],
+    now: OffsetDateTime,
+) -> Outages {
     let mut periods: Vec<(Period, Option<String>)> = Vec::new();
     let mut streaks: BTreeMap<String, Streak> = BTreeMap::new();
     let site_runs: Vec<&(Stretch, Vec<Read>)> =
@@ -522,7 +592,7 @@ pub(super) fn site_report(
         let per_location: Vec<Vec<Period>> = by_location
             .iter()
             .map(|(location, checks)| {
-                let (mut p, streak) = rule::location_periods(checks, &rule);
+                let (mut p, streak) = rule::location_periods(checks, rule);
                 if current {
                     streaks.insert((*location).to_owned(), streak);
                 } else if let Some(last) = p.last_mut()
@@ -548,17 +618,36 @@ pub(super) fn site_report(
             periods.push((p, kind));
         }
     }
+    Outages { periods, streaks }
+}
 
-    // Each location's state (the rule, applied to it alone); the site's
-    // from all of them, as `alert` decides it.
+/// What a site's locations say: each one's state (the rule applied to it
+/// alone), what the site's state is decided from, and the newest check's
+/// time and URL.
+struct LocationsSeen {
+    locations: Vec<LocationState>,
+    seen: Vec<Seen>,
+    url: Option<String>,
+    last_check_at: Option<OffsetDateTime>,
+}
+
+fn locations_seen(
+    site: &str,
+    rule: &Rule,
+    latest: &BTreeMap<(String, String), Latest>,
+    streaks: &BTreeMap<String, Streak>,
+    now: OffsetDateTime,
+) -> LocationsSeen {
     let alone = Rule {
         quorum: Quorum::Count(1),
-        ..rule
+        ..*rule
     };
-    let mut locations = Vec::new();
-    let mut seen = Vec::new();
-    let mut url = None;
-    let mut last_check_at: Option<OffsetDateTime> = None;
+    let mut out = LocationsSeen {
+        locations: Vec::new(),
+        seen: Vec::new(),
+        url: None,
+        last_check_at: None,
+    };
     for ((s, location), l) in latest.range((site.to_owned(), String::new())..) {
         if s != site {
             break;
@@ -568,38 +657,30 @@ pub(super) fn site_report(
             streak: streaks.get(location).copied().unwrap_or_default(),
             degraded: l.degraded,
         };
-        seen.push(one);
-        if last_check_at.is_none_or(|t| l.at > t) {
-            last_check_at = Some(l.at);
-            url = Some(l.url.clone());
+        out.seen.push(one);
+        if out.last_check_at.is_none_or(|t| l.at > t) {
+            out.last_check_at = Some(l.at);
+            out.url = Some(l.url.clone());
         }
-        locations.push(LocationState {
+        out.locations.push(LocationState {
             runs: None,
             location: location.clone(),
             state: rule::site(&alone, now, false, &[one]).state,
             last_check_at: l.at,
         });
     }
-    let verdict = rule::site(&rule, now, options.config.in_maintenance(site, now), &seen);
-    let state = verdict.state;
-    // Up since the last outage ended, or since the first check.
-    let up_since = periods
-        .iter()
-        .rev()
-        .find_map(|(p, _)| p.end)
-        .or_else(|| firsts.get(site).copied())
-        .or_else(|| seen.iter().map(|l| l.last_at).min());
-    let since = match state {
-        SiteState::Unknown => None,
-        SiteState::Up | SiteState::Degraded => up_since,
-        SiteState::Maintenance => verdict.since.or(up_since),
-        SiteState::Down | SiteState::Pending | SiteState::Stale => verdict.since.or(last_check_at),
-    };
+    out
+}
 
-    let report_from_at = at(report_from);
+/// The outages that touch the report window, newest first.
+fn incidents(
+    periods: &[(Period, Option<String>)],
+    from: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Vec<Incident> {
     let mut incidents: Vec<Incident> = periods
         .iter()
-        .filter(|(p, _)| p.end.is_none_or(|e| e > report_from_at) && p.start <= now)
+        .filter(|(p, _)| p.end.is_none_or(|e| e > from) && p.start <= now)
         .map(|(p, kind)| Incident {
             start: p.start,
             end: p.end,
@@ -608,8 +689,18 @@ pub(super) fn site_report(
         })
         .collect();
     incidents.reverse();
+    incidents
+}
 
-    let reason = match state {
+/// Why a site is in its state, for a person: a down or pending site's
+/// last failed check, a degraded site's slow one.
+fn reason(
+    site: &str,
+    state: SiteState,
+    latest: &BTreeMap<(String, String), Latest>,
+    last_errors: &BTreeMap<String, LastError>,
+) -> Option<String> {
+    match state {
         SiteState::Down | SiteState::Pending => last_errors.get(site).map(LastError::describe),
         SiteState::Degraded => latest
             .range((site.to_owned(), String::new())..)
@@ -618,35 +709,6 @@ pub(super) fn site_report(
             .max_by_key(|(_, l)| l.at)
             .and_then(|(_, l)| l.condition.clone()),
         _ => None,
-    };
-    let tls = mine.tls_seen();
-    let tls_expires_at = tls.map(|(_, expires)| at(expires));
-    SiteReport {
-        site: site.to_owned(),
-        url: url.or_else(|| options.config.urls.get(site).cloned()),
-        state,
-        since,
-        last_check_at,
-        uptime_pct,
-        checks: u64::from(in_window.checks),
-        latency_ms: Percentiles {
-            p50: in_window.latency.quantile(0.5),
-            p95: in_window.latency.quantile(0.95),
-            p99: in_window.latency.quantile(0.99),
-        },
-        phases_p95_ms: Phases {
-            dns: in_window.dns.quantile(0.95),
-            connect: in_window.connect.quantile(0.95),
-            tls: in_window.tls.quantile(0.95),
-            ttfb: in_window.ttfb.quantile(0.95),
-        },
-        tls_expires_at,
-        tls_days_left: tls_expires_at.map(|e| (e - now).whole_days()),
-        last_error: last_errors.get(site).cloned(),
-        reason,
-        incidents,
-        locations,
-        page: options.page.then(|| mine.page(report_from, now)),
     }
 }
 
@@ -661,98 +723,5 @@ pub(super) struct Latest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn f(
-        site: &str,
-        location: &str,
-        hour: i64,
-        failed: u32,
-        before: Option<(i64, u32)>,
-    ) -> FailedHour {
-        FailedHour {
-            site: site.to_owned(),
-            location: location.to_owned(),
-            hour: hour * HOUR,
-            failed,
-            before: before.map(|(h, up)| (h * HOUR, up)),
-        }
-    }
-
-    fn hours(out: &BTreeMap<String, BTreeSet<i64>>, site: &str) -> Vec<i64> {
-        out.get(site)
-            .map_or_else(Vec::new, |h| h.iter().map(|h| h / HOUR).collect())
-    }
-
-    #[test]
-    fn ranges_merge_and_subtract() {
-        assert_eq!(
-            merge_ranges(vec![(5, 8), (1, 3), (3, 4), (7, 9)]),
-            [(1, 4), (5, 9)]
-        );
-        assert_eq!(
-            subtract_ranges(&[(0, 10), (20, 30)], &[(2, 4), (6, 8), (25, 40)]),
-            [(0, 2), (4, 6), (8, 10), (20, 25)]
-        );
-        assert!(subtract_ranges(&[(3, 5)], &[(0, 10)]).is_empty());
-    }
-
-    #[test]
-    fn blips_are_not_read_but_outages_and_the_latest_failure_are() {
-        let (out, latest) = hours_to_read(
-            vec![
-                // a: a blip of 2 at hour 10 (hour 9 all up), an outage of
-                // 2 + 2 over hours 20 and 21, a blip of 1 at hour 30.
-                f("a", "eu", 10, 2, Some((9, 60))),
-                f("a", "eu", 20, 2, Some((19, 60))),
-                f("a", "eu", 21, 2, Some((20, 58))),
-                f("a", "eu", 30, 1, Some((29, 60))),
-                // b: 1 failure an hour, hours apart with no check between
-                // (the prober stopped): 3 in a row.
-                f("b", "eu", 5, 1, Some((4, 60))),
-                f("b", "eu", 8, 1, Some((5, 59))),
-                f("b", "eu", 12, 1, Some((8, 59))),
-                // c: 2 failures, then one lone up check (no recovery),
-                // then 2 more: one stretch of 4.
-                f("c", "us", 1, 2, Some((0, 60))),
-                f("c", "us", 3, 2, Some((2, 1))),
-                // d: the same with a recovery between: two blips.
-                f("d", "us", 1, 2, Some((0, 60))),
-                f("d", "us", 3, 2, Some((2, 2))),
-                // e: one failure from each of two locations, and one
-                // from a chunk not folded.
-                f("e", "eu", 7, 1, Some((6, 60))),
-                f("e", "us", 7, 1, Some((6, 60))),
-                f("e", "us", 8, 2, None),
-                // f: a blip of 1 in the hour before now: maybe pending.
-                f("f", "eu", 99, 1, Some((98, 60))),
-            ],
-            &|_: &str| Rule::default(),
-            at(100 * HOUR + 60),
-        );
-        assert_eq!(hours(&out, "a"), [20, 21]);
-        assert_eq!(latest["a"], 30 * HOUR, "the latest failed hour");
-        assert_eq!(hours(&out, "b"), [5, 8, 12]);
-        assert_eq!(hours(&out, "c"), [1, 3]);
-        assert!(hours(&out, "d").is_empty());
-        assert_eq!(latest["d"], 3 * HOUR);
-        assert_eq!(hours(&out, "e"), [7, 8], "us: 1 + 2 from the chunk");
-        assert_eq!(hours(&out, "f"), [99], "a blip that may go on is read");
-        // With a threshold of 1 for a alone, its blips are outages.
-        let one = |site: &str| Rule {
-            failure_threshold: if site == "a" { 1 } else { 3 },
-            ..Rule::default()
-        };
-        let (out, _) = hours_to_read(
-            vec![
-                f("a", "eu", 10, 1, Some((9, 60))),
-                f("b", "eu", 10, 1, Some((9, 60))),
-            ],
-            &one,
-            at(100 * HOUR),
-        );
-        assert_eq!(hours(&out, "a"), [10]);
-        assert!(hours(&out, "b").is_empty());
-    }
-}
+#[path = "compute_tests.rs"]
+mod tests;
