@@ -405,25 +405,7 @@ pub fn validate(
         )));
     }
     let auth = take_credentials(&mut url);
-    let method_text = raw
-        .method
-        .or_else(|| defaults.method.clone())
-        .unwrap_or_else(|| "GET".to_owned());
-    let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
-        .map_err(|_| bad(format!("method `{method_text}` is not an HTTP method")))?;
-    let mut headers = HeaderMap::new();
-    for (k, v) in defaults
-        .headers
-        .iter()
-        .flatten()
-        .chain(raw.headers.iter().flatten())
-    {
-        let header = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| bad(format!("header name `{k}` is not valid")))?;
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| bad(format!("header `{k}` has a value that is not valid")))?;
-        headers.insert(header, value);
-    }
+    let (method, headers) = request(&raw, defaults).map_err(bad)?;
     let timeout = match raw.timeout.as_ref().or(defaults.timeout.as_ref()) {
         None => DEFAULT_TIMEOUT,
         Some(t) => duration("timeout", t, "10s").map_err(bad)?,
@@ -444,45 +426,9 @@ pub fn validate(
             ))
         })?,
     };
-    let regex = match raw.regex.as_deref() {
-        None => None,
-        Some(re) if re.contains('\0') => {
-            return Err(bad(
-                "regex contains a NUL character, which cannot be stored: write it as \\x00".into(),
-            ));
-        }
-        Some(re) => match shared.regexes.get(re) {
-            Some(compiled) => Some(compiled.clone()),
-            None => {
-                let compiled = Arc::new(BodyRegex::new(re).map_err(|e| {
-                    let reason = e.to_string();
-                    let reason = reason.lines().last().unwrap_or("invalid").trim().to_owned();
-                    bad(format!("regex `{re}` does not compile: {reason}"))
-                })?);
-                shared.regexes.insert(re.to_owned(), compiled.clone());
-                Some(compiled)
-            }
-        },
-    };
-    let ca_file = raw.ca_file.map(|p| base.join(p));
-    let ca_certs = match &ca_file {
-        None => Arc::from([]),
-        Some(path) if shared.ca_files.contains_key(path) => Arc::clone(&shared.ca_files[path]),
-        Some(path) => {
-            let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| bad(format!("ca_file {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(bad(format!(
-                    "ca_file {}: no PEM certificate in it",
-                    path.display()
-                )));
-            }
-            let certs: Arc<[_]> = certs.into();
-            shared.ca_files.insert(path.clone(), Arc::clone(&certs));
-            certs
-        }
-    };
+    let regex = body_regex(raw.regex.as_deref(), shared).map_err(bad)?;
+    let ca_file = raw.ca_file.as_ref().map(|p| base.join(p));
+    let ca_certs = ca_certs(ca_file.as_deref(), shared).map_err(bad)?;
     let interval = raw
         .interval
         .as_ref()
@@ -503,24 +449,7 @@ pub fn validate(
             crate::conditions::JsonConditions::new(pairs).map_err(bad)?,
         )),
     };
-    let max_body_bytes = raw
-        .max_body_bytes
-        .or(defaults.max_body_bytes)
-        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
-    if max_body_bytes > MAX_BODY_BYTES {
-        return Err(bad(format!(
-            "max_body_bytes {max_body_bytes} is larger than {MAX_BODY_BYTES} (64 MiB)"
-        )));
-    }
-    let max_redirects = raw
-        .max_redirects
-        .or(defaults.max_redirects)
-        .unwrap_or(DEFAULT_MAX_REDIRECTS);
-    if max_redirects > MAX_REDIRECTS {
-        return Err(bad(format!(
-            "max_redirects {max_redirects} is more than {MAX_REDIRECTS}: a chain that long is a loop"
-        )));
-    }
+    let (max_body_bytes, max_redirects) = limits(&raw, defaults).map_err(bad)?;
     Ok(Site {
         name,
         url,
@@ -538,6 +467,106 @@ pub fn validate(
         max_redirects,
         auth,
     })
+}
+
+/// The method and the headers (`[defaults]`' first, the site's over them).
+fn request(raw: &RawSite, defaults: &Defaults) -> std::result::Result<(Method, HeaderMap), String> {
+    let method_text = raw
+        .method
+        .clone()
+        .or_else(|| defaults.method.clone())
+        .unwrap_or_else(|| "GET".to_owned());
+    let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("method `{method_text}` is not an HTTP method"))?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in defaults
+        .headers
+        .iter()
+        .flatten()
+        .chain(raw.headers.iter().flatten())
+    {
+        let header = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("header name `{k}` is not valid"))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| format!("header `{k}` has a value that is not valid"))?;
+        headers.insert(header, value);
+    }
+    Ok((method, headers))
+}
+
+/// The body regex, compiled once for every site that carries it.
+fn body_regex(
+    regex: Option<&str>,
+    shared: &mut Shared,
+) -> std::result::Result<Option<Arc<BodyRegex>>, String> {
+    Ok(match regex {
+        None => None,
+        Some(re) if re.contains('\0') => {
+            return Err(
+                "regex contains a NUL character, which cannot be stored: write it as \\x00".into(),
+            );
+        }
+        Some(re) => match shared.regexes.get(re) {
+            Some(compiled) => Some(compiled.clone()),
+            None => {
+                let compiled = Arc::new(BodyRegex::new(re).map_err(|e| {
+                    let reason = e.to_string();
+                    let reason = reason.lines().last().unwrap_or("invalid").trim().to_owned();
+                    format!("regex `{re}` does not compile: {reason}")
+                })?);
+                shared.regexes.insert(re.to_owned(), compiled.clone());
+                Some(compiled)
+            }
+        },
+    })
+}
+
+/// The certificates of `ca_file`, read once for every site that names it.
+fn ca_certs(
+    ca_file: Option<&Path>,
+    shared: &mut Shared,
+) -> std::result::Result<Arc<[CertificateDer<'static>]>, String> {
+    Ok(match ca_file {
+        None => Arc::from([]),
+        Some(path) if shared.ca_files.contains_key(path) => Arc::clone(&shared.ca_files[path]),
+        Some(path) => {
+            let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "ca_file {}: no PEM certificate in it",
+                    path.display()
+                ));
+            }
+            let certs: Arc<[_]> = certs.into();
+            shared.ca_files.insert(path.to_owned(), Arc::clone(&certs));
+            certs
+        }
+    })
+}
+
+/// How much of a body is read, and how many redirects followed.
+fn limits(raw: &RawSite, defaults: &Defaults) -> std::result::Result<(u64, u32), String> {
+    let max_body_bytes = raw
+        .max_body_bytes
+        .or(defaults.max_body_bytes)
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes > MAX_BODY_BYTES {
+        return Err(format!(
+            "max_body_bytes {max_body_bytes} is larger than {MAX_BODY_BYTES} (64 MiB)"
+        ));
+    }
+    let max_redirects = raw
+        .max_redirects
+        .or(defaults.max_redirects)
+        .unwrap_or(DEFAULT_MAX_REDIRECTS);
+    if max_redirects > MAX_REDIRECTS {
+        return Err(format!(
+            "max_redirects {max_redirects} is more than {MAX_REDIRECTS}: a chain that long is a loop"
+        ));
+    }
+    Ok((max_body_bytes, max_redirects))
 }
 
 #[cfg(test)]
