@@ -99,7 +99,7 @@ pub async fn run(
     summary.due = due.len();
 
     let prober = Prober::new(&due, &settings.location).map_err(Error::config)?;
-    let mut publisher = if options.dry_run {
+    let publisher = if options.dry_run {
         None
     } else {
         Some(Publisher::new(&settings.kafka)?)
@@ -113,55 +113,23 @@ pub async fn run(
     );
     let end = options.deadline.map(|d| start + d);
     let stop_checks_at = options.deadline.map(|d| start + d - reserve(d));
-    let mut table = Vec::new();
-    let (mut unsent, mut enqueue_error) = (0usize, None::<String>);
-    // Every check names its run: a run none of whose checks got an answer
-    // is the prober's own outage (crate::rule::blind).
-    let run_id = uuid::Uuid::now_v7();
-    let mut answered = 0u64;
+    let mut sink = Sink {
+        publisher,
+        // Every check names its run: a run none of whose checks got an
+        // answer is the prober's own outage (crate::rule::blind).
+        run_id: uuid::Uuid::now_v7(),
+        answered: 0,
+        unsent: 0,
+        enqueue_error: None,
+        table: Vec::new(),
+        keep_table: !options.summary_files.is_empty(),
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             result = results.recv() => {
-                let Some(mut check) = result else { break };
-                check.run_id = Some(run_id);
-                summary.checked += 1;
-                if crate::rule::answered(
-                    check.up,
-                    check.status_code.map(|c| c as i16),
-                    check.error_kind.map(|k| k.as_str()),
-                ) {
-                    answered += 1;
-                }
-                if check.up {
-                    summary.up += 1;
-                } else {
-                    summary.down += 1;
-                }
-                let payload = check.to_json();
-                match publisher.as_mut() {
-                    // After an enqueue error, checks go on being counted but
-                    // are not published: what is queued is still confirmed
-                    // (dropping the producer would purge it).
-                    Some(_) if unsent > 0 => unsent += 1,
-                    Some(p) => {
-                        if let Err(e) = p.enqueue(&check.site, &payload).await {
-                            tracing::error!(error = %format!("{e:#}"), "cannot enqueue: publishing no more; confirming what is queued");
-                            enqueue_error = Some(format!("{e:#}"));
-                            unsent += 1;
-                            stop.cancel();
-                        }
-                    }
-                    None => {
-                        out.write_all(&payload)
-                            .and_then(|()| out.write_all(b"\n"))
-                            .context("cannot write to stdout")?;
-                        summary.published += 1;
-                    }
-                }
-                if !options.summary_files.is_empty() {
-                    table.push(check);
-                }
+                let Some(check) = result else { break };
+                sink.take(check, &mut summary, out, &stop).await?;
             }
             () = sleep_until(stop_checks_at), if summary.stopped_by.is_none() => {
                 summary.stopped_by = Some("the deadline".to_owned());
@@ -175,10 +143,12 @@ pub async fn run(
         }
     }
     let mut failure = None;
-    if let Some(publisher) = publisher {
+    let run_id = sink.run_id;
+    let answered = sink.answered;
+    if let Some(publisher) = sink.publisher {
         let sent = Sent {
-            unsent,
-            enqueue_error,
+            unsent: sink.unsent,
+            enqueue_error: sink.enqueue_error,
             end,
         };
         failure = confirm(publisher, settings, &mut summary, sent, |summary| {
@@ -192,28 +162,94 @@ pub async fn run(
     write_tables(
         &options.summary_files,
         &settings.location,
-        &mut table,
+        &mut sink.table,
         options.now,
     )?;
-    let not_checked = summary.due - summary.checked;
-    if failure.is_none()
-        && not_checked > 0
-        && let Some(signal) = summary
-            .stopped_by
-            .as_deref()
-            .filter(|s| s.starts_with("SIG"))
-    {
-        // A run cut short by the scheduler is not a success, even when all
-        // it checked is published.
-        failure = Some(anyhow!(
-            "stopped by {signal}: {not_checked} of {} due sites were not checked",
-            summary.due
-        ));
-    }
-    match failure {
+    match failure.or_else(|| cut_short(&summary)) {
         Some(e) => Err(Error::Job(e)),
         None => Ok(summary),
     }
+}
+
+/// Where the checks go as they come: published (or printed for a dry
+/// run), counted, kept for the summary tables.
+struct Sink {
+    /// None for a dry run: the checks go to stdout.
+    publisher: Option<Publisher>,
+    run_id: uuid::Uuid,
+    /// Checks that got an answer (for the run record).
+    answered: u64,
+    /// Checks not published after an enqueue error.
+    unsent: usize,
+    enqueue_error: Option<String>,
+    table: Vec<Check>,
+    keep_table: bool,
+}
+
+impl Sink {
+    async fn take(
+        &mut self,
+        mut check: Check,
+        summary: &mut Summary,
+        out: &mut dyn Write,
+        stop: &CancellationToken,
+    ) -> Result<()> {
+        check.run_id = Some(self.run_id);
+        summary.checked += 1;
+        if crate::rule::answered(
+            check.up,
+            check.status_code.map(|c| c as i16),
+            check.error_kind.map(|k| k.as_str()),
+        ) {
+            self.answered += 1;
+        }
+        if check.up {
+            summary.up += 1;
+        } else {
+            summary.down += 1;
+        }
+        let payload = check.to_json();
+        match self.publisher.as_mut() {
+            // After an enqueue error, checks go on being counted but are not
+            // published: what is queued is still confirmed (dropping the
+            // producer would purge it).
+            Some(_) if self.unsent > 0 => self.unsent += 1,
+            Some(p) => {
+                if let Err(e) = p.enqueue(&check.site, &payload).await {
+                    tracing::error!(error = %format!("{e:#}"), "cannot enqueue: publishing no more; confirming what is queued");
+                    self.enqueue_error = Some(format!("{e:#}"));
+                    self.unsent += 1;
+                    stop.cancel();
+                }
+            }
+            None => {
+                out.write_all(&payload)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .context("cannot write to stdout")?;
+                summary.published += 1;
+            }
+        }
+        if self.keep_table {
+            self.table.push(check);
+        }
+        Ok(())
+    }
+}
+
+/// A run cut short by the scheduler (a signal) is not a success, even when
+/// all it checked is published.
+fn cut_short(summary: &Summary) -> Option<anyhow::Error> {
+    let not_checked = summary.due - summary.checked;
+    let signal = summary
+        .stopped_by
+        .as_deref()
+        .filter(|s| s.starts_with("SIG"))?;
+    (not_checked > 0).then(|| {
+        anyhow!(
+            "stopped by {signal}: {not_checked} of {} due sites were not checked",
+            summary.due
+        )
+    })
 }
 
 /// The sites of this run: this shard's, due at this tick (or all).

@@ -149,30 +149,7 @@ impl Prober {
         let marks = recorder.marks();
         let last_url = progress.final_url.as_ref().unwrap_or(&site.url);
         let https = last_url.scheme() == "https";
-        let after = match progress.redirects {
-            0 => String::new(),
-            1 => " (after 1 redirect)".to_owned(),
-            n => format!(" (after {n} redirects)"),
-        };
-
-        let (error_kind, error) = match outcome {
-            Ok(Ok(())) => (None, None),
-            Err(_) => (
-                Some(ErrorKind::Timeout),
-                Some(format!(
-                    "timed out after {} {}{after}",
-                    humantime::format_duration(site.timeout),
-                    phase_name(&marks, &progress, https)
-                )),
-            ),
-            Ok(Err(Failure::Body(e))) => (Some(ErrorKind::Body), Some(describe(&e))),
-            Ok(Err(Failure::Request(e))) => (
-                Some(failed_phase(&marks)),
-                Some(one_line(&format!("{}{after}", describe(&e)))),
-            ),
-            Ok(Err(Failure::Redirect(why))) => (Some(ErrorKind::Redirect), Some(one_line(&why))),
-        };
-
+        let (error_kind, error) = failure(outcome, site, &marks, &progress, https);
         let ms = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
             (Some(a), Some(b)) if b >= a => Some(millis(b - a)),
             _ => None,
@@ -189,38 +166,12 @@ impl Prober {
                 .is_some_and(|s| site.expect_status.contains(s.as_u16()))
             && progress.regex_matched != Some(false)
             && progress.json_matched != Some(false);
-        // Why a check that completed is down (or degraded): the first
-        // condition it failed, with what was expected and what came.
         let elapsed = end - start;
         let degraded = site.degraded_after.map(|limit| up && elapsed > limit);
         let condition = if error_kind.is_some() {
             None
-        } else if let Some(code) = progress
-            .status
-            .map(|s| s.as_u16())
-            .filter(|c| !site.expect_status.contains(*c))
-        {
-            Some(format!("status {code}, expected {}", site.expect_status))
-        } else if progress.regex_matched == Some(false) {
-            site.regex.as_ref().map(|re| {
-                one_line(&format!(
-                    "regex `{}` not found in the body ({} bytes read)",
-                    re.as_str(),
-                    progress.body_bytes
-                ))
-            })
-        } else if progress.json_matched == Some(false) {
-            progress.json_failure.as_deref().map(one_line)
-        } else if degraded == Some(true) {
-            site.degraded_after.map(|limit| {
-                format!(
-                    "response time {:.0} ms, over degraded_after {:.0} ms",
-                    millis(elapsed),
-                    millis(limit)
-                )
-            })
         } else {
-            None
+            failed_condition(site, &progress, degraded == Some(true), elapsed)
         };
         let error = if up {
             error
@@ -283,10 +234,22 @@ impl Prober {
         recorder: &Recorder,
         progress: &mut Progress,
     ) -> Result<(), Failure> {
+        let response = self.send(site, recorder, progress).await?;
+        self.read_body(site, response, progress).await
+    }
+
+    /// Sends the request, following redirects as `max_redirects` allows:
+    /// the response of the last hop.
+    async fn send(
+        &self,
+        site: &Site,
+        recorder: &Recorder,
+        progress: &mut Progress,
+    ) -> Result<reqwest::Response, Failure> {
         let mut url = site.url.clone();
         let mut method = site.method.clone();
         let mut visited = vec![without_fragment(&url)];
-        let mut response = loop {
+        let response = loop {
             progress.hop_start = Some(Instant::now());
             // Credentials go only where the site's URL points: a redirect
             // to another host must not carry them, as reqwest and curl do.
@@ -354,6 +317,17 @@ impl Prober {
             url = next;
             progress.final_url = Some(url.clone());
         };
+        Ok(response)
+    }
+
+    /// Reads the body up to the cap, matching the regex as it streams in
+    /// and keeping it for JSON conditions.
+    async fn read_body(
+        &self,
+        site: &Site,
+        mut response: reqwest::Response,
+        progress: &mut Progress,
+    ) -> Result<(), Failure> {
         let cap = usize::try_from(site.max_body_bytes).unwrap_or(usize::MAX);
         let mut stream = site.regex.as_ref().and_then(|re| re.stream());
         // Only JSON conditions and a pattern the streaming matcher cannot
@@ -408,6 +382,76 @@ impl Prober {
         progress.json_failure = site.json.as_ref().and_then(|j| j.failure(&body));
         progress.json_matched = site.json.as_ref().map(|_| progress.json_failure.is_none());
         Ok(())
+    }
+}
+
+/// How a check that did not complete failed: its error kind, and the error
+/// for a person (the phase it stopped in, the redirects followed).
+fn failure(
+    outcome: Result<Result<(), Failure>, tokio::time::error::Elapsed>,
+    site: &Site,
+    marks: &Marks,
+    progress: &Progress,
+    https: bool,
+) -> (Option<ErrorKind>, Option<String>) {
+    let after = match progress.redirects {
+        0 => String::new(),
+        1 => " (after 1 redirect)".to_owned(),
+        n => format!(" (after {n} redirects)"),
+    };
+    match outcome {
+        Ok(Ok(())) => (None, None),
+        Err(_) => (
+            Some(ErrorKind::Timeout),
+            Some(format!(
+                "timed out after {} {}{after}",
+                humantime::format_duration(site.timeout),
+                phase_name(marks, progress, https)
+            )),
+        ),
+        Ok(Err(Failure::Body(e))) => (Some(ErrorKind::Body), Some(describe(&e))),
+        Ok(Err(Failure::Request(e))) => (
+            Some(failed_phase(marks)),
+            Some(one_line(&format!("{}{after}", describe(&e)))),
+        ),
+        Ok(Err(Failure::Redirect(why))) => (Some(ErrorKind::Redirect), Some(one_line(&why))),
+    }
+}
+
+/// Why a check that completed is down (or degraded): the first condition
+/// it failed, with what was expected and what came.
+fn failed_condition(
+    site: &Site,
+    progress: &Progress,
+    degraded: bool,
+    elapsed: Duration,
+) -> Option<String> {
+    if let Some(code) = progress
+        .status
+        .map(|s| s.as_u16())
+        .filter(|c| !site.expect_status.contains(*c))
+    {
+        Some(format!("status {code}, expected {}", site.expect_status))
+    } else if progress.regex_matched == Some(false) {
+        site.regex.as_ref().map(|re| {
+            one_line(&format!(
+                "regex `{}` not found in the body ({} bytes read)",
+                re.as_str(),
+                progress.body_bytes
+            ))
+        })
+    } else if progress.json_matched == Some(false) {
+        progress.json_failure.as_deref().map(one_line)
+    } else if degraded {
+        site.degraded_after.map(|limit| {
+            format!(
+                "response time {:.0} ms, over degraded_after {:.0} ms",
+                millis(elapsed),
+                millis(limit)
+            )
+        })
+    } else {
+        None
     }
 }
 
