@@ -7,12 +7,11 @@ use anyhow::Context as _;
 use time::OffsetDateTime;
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
 
 use crate::message::Check;
 use crate::rollup::Rollup;
 
-use super::{db_error, is_data_error};
+use super::{columns, db_error, is_data_error};
 
 /// The longest dead-letter reason kept: enough for any error, short enough
 /// that a reason quoting a hostile payload stays small.
@@ -470,41 +469,6 @@ pub async fn prepare(client: &Client) -> anyhow::Result<()> {
         .context("cannot create the staging table (did `sitewatch migrate` run?)")
 }
 
-/// Column types of `staging_checks` in COPY order.
-const CHECK_TYPES: [Type; 31] = [
-    Type::UUID,
-    Type::INT2,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TIMESTAMPTZ,
-    Type::BOOL,
-    Type::INT2,
-    Type::TEXT,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::INET,
-    Type::TEXT,
-    Type::BOOL,
-    Type::INT8,
-    Type::TIMESTAMPTZ,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT4,
-    Type::INT8,
-    Type::BOOL,
-    Type::BOOL,
-    Type::INT4,
-    Type::TEXT,
-    Type::TEXT,
-    Type::UUID,
-];
-
 /// The checks, [`Insert::Direct`] or [`Insert::SkippingKnown`]: binary
 /// COPY, then (skipping known checks) one `INSERT ... SELECT` from the
 /// staging table, rather than `INSERT ... SELECT FROM UNNEST(...)`
@@ -527,15 +491,12 @@ async fn insert_checks(
     };
     let sink = tx
         .copy_in(&format!(
-            "COPY {table} (check_id, schema, site, url, method, location, started_at, up,
-              status_code, reason, response_time_ms, dns_ms, connect_ms, tls_ms, ttfb_ms, ip,
-              regex, regex_matched, body_bytes, tls_expires_at, error_kind, error,
-              kafka_topic, kafka_partition, kafka_offset, degraded, json_matched, redirects,
-              final_url, condition, run_id) FROM STDIN BINARY"
+            "COPY {table} ({}) FROM STDIN BINARY",
+            columns::names()
         ))
         .await
         .context("cannot start copying checks")?;
-    let writer = BinaryCopyInWriter::new(sink, &CHECK_TYPES);
+    let writer = BinaryCopyInWriter::new(sink, &columns::types());
     futures::pin_mut!(writer);
     // In the order of the index by site: each insert then lands beside the
     // one before, not on a random page (docs/src/decisions.md, PostgreSQL).
@@ -544,47 +505,10 @@ async fn insert_checks(
         (&a.check.site, b.check.started_at).cmp(&(&b.check.site, a.check.started_at))
     });
     for l in sorted {
-        let c = &l.check;
-        let schema = c.schema as i16;
-        let status = c.status_code.map(|s| s as i16);
-        let bytes = c.body_bytes.map(|b| b as i64);
-        let kind = c.error_kind.map(|k| k.as_str());
-        let redirects = c.redirects.map(|r| r as i32);
+        let row = columns::CheckRow::new(&l.check, topic, l.partition, l.offset);
         writer
             .as_mut()
-            .write(&[
-                &c.check_id,
-                &schema,
-                &c.site,
-                &c.url,
-                &c.method,
-                &c.location,
-                &c.started_at,
-                &c.up,
-                &status,
-                &c.reason,
-                &c.response_time_ms,
-                &c.dns_ms,
-                &c.connect_ms,
-                &c.tls_ms,
-                &c.ttfb_ms,
-                &c.ip,
-                &c.regex,
-                &c.regex_matched,
-                &bytes,
-                &c.tls_expires_at,
-                &kind,
-                &c.error,
-                &topic,
-                &l.partition,
-                &l.offset,
-                &c.degraded,
-                &c.json_matched,
-                &redirects,
-                &c.final_url,
-                &c.condition,
-                &c.run_id,
-            ])
+            .write(&row.values())
             .await
             .context("cannot copy checks")?;
     }

@@ -4,6 +4,7 @@
 
 mod batch;
 mod claims;
+mod columns;
 mod connect;
 mod migrations;
 
