@@ -57,15 +57,30 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Prints a job's summary line on stderr: plain text, or one JSON object
-/// with the same figures when logs are JSON.
-pub fn summary(format: LogFormat, text: &str, fields: serde_json::Value) {
+/// What a job did, as its last line on stderr says it: every job's summary
+/// is one of these. [`JobSummary::line`] is the sentence for a person; the
+/// figures are the summary's own fields (serde), so the JSON line and the
+/// text never disagree on a name.
+pub trait JobSummary: serde::Serialize {
+    /// The job's name, the JSON line's `job`.
+    const JOB: &'static str;
+
+    /// The sentence for a person: `drain: 42 consumed, ...`.
+    fn line(&self) -> String;
+}
+
+/// Prints a job's summary on stderr: its line, or with JSON logs one object
+/// (`level`, `message`, `job`, each figure, `peak_rss_bytes`).
+pub fn summary<S: JobSummary>(format: LogFormat, summary: &S) {
+    let line = summary.line();
     match format {
-        LogFormat::Text => eprintln!("{text}"),
+        LogFormat::Text => eprintln!("{line}"),
         LogFormat::Json => {
-            let mut object = serde_json::json!({ "level": "INFO", "message": text });
-            if let (Some(o), serde_json::Value::Object(f)) = (object.as_object_mut(), fields) {
-                o.extend(f);
+            let mut object = serde_json::json!({ "level": "INFO", "message": line, "job": S::JOB });
+            if let (Some(o), Ok(serde_json::Value::Object(figures))) =
+                (object.as_object_mut(), serde_json::to_value(summary))
+            {
+                o.extend(figures);
                 o.insert("peak_rss_bytes".to_owned(), peak_rss_bytes().into());
             }
             eprintln!("{object}");

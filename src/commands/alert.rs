@@ -25,24 +25,15 @@ pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
         let summary = crate::escape::terminal(summary);
         writeln!(out, "{kind}: {summary}").map_err(|e| Error::Job(e.into()))?;
     }
-    let line = format!(
-        "alert: {} checks evaluated, {} events, {} delivered, {} failed, {} waiting in {:.2} s",
-        s.evaluated,
-        s.events.len(),
-        s.delivered,
-        s.failed,
-        s.waiting,
-        started.elapsed().as_secs_f64()
-    );
-    telemetry::summary(
-        settings.log_format,
-        &line,
-        serde_json::json!({
-            "job": "alert", "evaluated": s.evaluated, "events": s.events.len(),
-            "delivered": s.delivered, "failed": s.failed, "waiting": s.waiting,
-            "seconds": started.elapsed().as_secs_f64(),
-        }),
-    );
+    let summary = Alerted {
+        evaluated: s.evaluated,
+        events: s.events.len(),
+        delivered: s.delivered,
+        failed: s.failed,
+        waiting: s.waiting,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    telemetry::summary(settings.log_format, &summary);
     if let Some(first) = s.problems.first() {
         return Err(Error::Job(anyhow::anyhow!(
             "{first}{}",
@@ -60,4 +51,26 @@ pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What one alert run did, as its summary says it.
+#[derive(serde::Serialize)]
+struct Alerted {
+    evaluated: usize,
+    events: usize,
+    delivered: usize,
+    failed: usize,
+    waiting: usize,
+    seconds: f64,
+}
+
+impl telemetry::JobSummary for Alerted {
+    const JOB: &'static str = "alert";
+
+    fn line(&self) -> String {
+        format!(
+            "alert: {} checks evaluated, {} events, {} delivered, {} failed, {} waiting in {:.2} s",
+            self.evaluated, self.events, self.delivered, self.failed, self.waiting, self.seconds
+        )
+    }
 }

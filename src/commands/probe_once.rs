@@ -56,7 +56,7 @@ impl Default for Options {
 pub const DEFAULT_TICK: Duration = Duration::from_secs(60);
 
 /// What one run did.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Sites configured, and those due in this run (tick and shard).
     pub sites: usize,
@@ -69,6 +69,10 @@ pub struct Summary {
     /// Why the run stopped early, if it did.
     pub stopped_by: Option<String>,
     pub seconds: f64,
+    /// The checks were printed, not published.
+    pub dry_run: bool,
+    /// The shard this run checked (`2/4`), if any.
+    pub shard: Option<String>,
 }
 
 /// Time kept before the deadline to confirm deliveries: a fifth of it, at
@@ -93,6 +97,8 @@ pub async fn run(
     let started_at = OffsetDateTime::now_utc();
     let mut summary = Summary {
         sites: sites.len(),
+        dry_run: options.dry_run,
+        shard: options.shard.map(|s| s.to_string()),
         ..Summary::default()
     };
     let due = due_sites(sites, options);
@@ -158,7 +164,7 @@ pub async fn run(
     }
     out.flush().context("cannot write to stdout")?;
     summary.seconds = start.elapsed().as_secs_f64();
-    report(settings, &summary, options);
+    telemetry::summary(settings.log_format, &summary);
     write_tables(
         &options.summary_files,
         &settings.location,
@@ -362,37 +368,29 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-fn report(settings: &Settings, s: &Summary, options: &Options) {
-    let verb = if options.dry_run {
-        "printed"
-    } else {
-        "published"
-    };
-    let mut text = format!(
-        "probe-once: {} sites checked, {} up, {} down, {} {verb} in {:.2} s",
-        s.checked, s.up, s.down, s.published, s.seconds
-    );
-    if let Some(why) = &s.stopped_by {
-        text += &format!(
-            "; stopped by {why} with {} due sites not checked",
-            s.due - s.checked
+impl telemetry::JobSummary for Summary {
+    const JOB: &'static str = "probe-once";
+
+    fn line(&self) -> String {
+        let verb = if self.dry_run { "printed" } else { "published" };
+        let mut text = format!(
+            "probe-once: {} sites checked, {} up, {} down, {} {verb} in {:.2} s",
+            self.checked, self.up, self.down, self.published, self.seconds
         );
-    }
-    if s.due < s.sites {
-        text += &format!("; {} of {} sites due", s.due, s.sites);
-        if let Some(shard) = options.shard {
-            text += &format!(" in shard {shard}");
+        if let Some(why) = &self.stopped_by {
+            text += &format!(
+                "; stopped by {why} with {} due sites not checked",
+                self.due - self.checked
+            );
         }
+        if self.due < self.sites {
+            text += &format!("; {} of {} sites due", self.due, self.sites);
+            if let Some(shard) = &self.shard {
+                text += &format!(" in shard {shard}");
+            }
+        }
+        text
     }
-    telemetry::summary(
-        settings.log_format,
-        &text,
-        serde_json::json!({
-            "job": "probe-once", "sites": s.sites, "due": s.due, "checked": s.checked,
-            "up": s.up, "down": s.down, verb: s.published, "stopped_by": s.stopped_by,
-            "seconds": s.seconds,
-        }),
-    );
 }
 
 /// Appends the run as a Markdown table (site, up, status, response time,

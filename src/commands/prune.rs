@@ -77,27 +77,15 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
         )
         .await
         .context("cannot delete old daily rollups")?;
-    let mut text = format!(
-        "prune: {} days of checks dropped (before {first_kept}), {hours} hourly and {days} daily rollups deleted (before {}) in {:.2} s",
-        dropped.len(),
-        rollup_cutoff.to_offset(time::UtcOffset::UTC).date(),
-        started.elapsed().as_secs_f64()
-    );
-    if let (Some(first), Some(last)) = (dropped.first(), dropped.last()) {
-        text += &format!("; dropped {first} to {last}");
-    }
-    telemetry::summary(
-        settings.log_format,
-        &text,
-        serde_json::json!({
-            "job": "prune",
-            "dropped_days": dropped.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
-            "kept_from": first_kept.to_string(),
-            "hourly_rollups_deleted": hours,
-            "daily_rollups_deleted": days,
-            "seconds": started.elapsed().as_secs_f64(),
-        }),
-    );
+    let summary = Pruned {
+        dropped_days: dropped.iter().map(|d| d.to_string()).collect(),
+        kept_from: first_kept.to_string(),
+        hourly_rollups_deleted: hours,
+        daily_rollups_deleted: days,
+        rollups_kept_from: first_kept_day.to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    telemetry::summary(settings.log_format, &summary);
     Ok(())
 }
 
@@ -148,5 +136,39 @@ async fn drop_partition(db: &tokio_postgres::Client, name: &str) -> Result<()> {
                 ));
             }
         }
+    }
+}
+
+/// What one prune did.
+#[derive(serde::Serialize)]
+struct Pruned {
+    /// The day partitions of `checks` dropped, oldest first.
+    dropped_days: Vec<String>,
+    /// The first day of checks kept.
+    kept_from: String,
+    hourly_rollups_deleted: u64,
+    daily_rollups_deleted: u64,
+    #[serde(skip)]
+    rollups_kept_from: String,
+    seconds: f64,
+}
+
+impl telemetry::JobSummary for Pruned {
+    const JOB: &'static str = "prune";
+
+    fn line(&self) -> String {
+        let mut text = format!(
+            "prune: {} days of checks dropped (before {}), {} hourly and {} daily rollups deleted (before {}) in {:.2} s",
+            self.dropped_days.len(),
+            self.kept_from,
+            self.hourly_rollups_deleted,
+            self.daily_rollups_deleted,
+            self.rollups_kept_from,
+            self.seconds
+        );
+        if let (Some(first), Some(last)) = (self.dropped_days.first(), self.dropped_days.last()) {
+            text += &format!("; dropped {first} to {last}");
+        }
+        text
     }
 }

@@ -123,7 +123,7 @@ impl Default for Options {
 }
 
 /// What one run did.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub consumed: u64,
     pub stored: u64,
@@ -169,7 +169,7 @@ pub async fn run(
         )
         .await;
     summary.seconds = start.elapsed().as_secs_f64();
-    report(settings, &summary);
+    telemetry::summary(settings.log_format, &summary);
     outcome.map(|()| summary)
 }
 
@@ -532,33 +532,27 @@ async fn blocking<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T> {
     tokio::task::block_in_place(f).map_err(Error::Job)
 }
 
-fn report(settings: &Settings, s: &Summary) {
-    let mut text = format!(
-        "drain: {} consumed, {} stored, {} duplicates skipped, {} dead letters, {} run records in {:.2} s ({} of {} partitions)",
-        s.consumed,
-        s.stored,
-        s.duplicates,
-        s.dead_letters,
-        s.runs,
-        s.seconds,
-        s.partitions,
-        s.topic_partitions
-    );
-    if s.expired > 0 {
-        text += &format!(
-            "; {} records were deleted by retention before any drain reached them",
-            s.expired
+impl telemetry::JobSummary for Summary {
+    const JOB: &'static str = "drain";
+
+    fn line(&self) -> String {
+        let mut text = format!(
+            "drain: {} consumed, {} stored, {} duplicates skipped, {} dead letters, {} run records in {:.2} s ({} of {} partitions)",
+            self.consumed,
+            self.stored,
+            self.duplicates,
+            self.dead_letters,
+            self.runs,
+            self.seconds,
+            self.partitions,
+            self.topic_partitions
         );
+        if self.expired > 0 {
+            text += &format!(
+                "; {} records were deleted by retention before any drain reached them",
+                self.expired
+            );
+        }
+        text
     }
-    telemetry::summary(
-        settings.log_format,
-        &text,
-        serde_json::json!({
-            "job": "drain", "consumed": s.consumed, "stored": s.stored,
-            "duplicates": s.duplicates, "dead_letters": s.dead_letters, "runs": s.runs,
-            "seconds": s.seconds,
-            "partitions": s.partitions, "topic_partitions": s.topic_partitions,
-            "expired": s.expired,
-        }),
-    );
 }
