@@ -7,10 +7,7 @@ use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
 use crate::sites::RawSite;
-
-/// The columns that hold a site's keys, in `[[site]]` order.
-const KEYS: &str = "name, url, method, headers, timeout, expect_status, regex, ca_file, \
-                    max_body_bytes, \"interval\", degraded_after, json, max_redirects, alerts";
+use crate::sites::keys::columns;
 
 /// What an import changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +34,11 @@ fn missing_table(e: tokio_postgres::Error, doing: &'static str) -> Error {
 /// column of the wrong shape, such as `headers` that is not an object of
 /// strings).
 pub async fn read(client: &Client) -> Result<Vec<(String, std::result::Result<RawSite, String>)>> {
+    let keys = columns();
     let rows = client
         .query(
             &format!(
-                "SELECT name, (SELECT jsonb_strip_nulls(to_jsonb(k)) FROM (SELECT {KEYS}) k)::text
+                "SELECT name, (SELECT jsonb_strip_nulls(to_jsonb(k)) FROM (SELECT {keys}) k)::text
                  FROM sites ORDER BY name"
             ),
             &[],
@@ -63,16 +61,17 @@ pub async fn read(client: &Client) -> Result<Vec<(String, std::result::Result<Ra
 /// transaction.
 pub async fn upsert(client: &mut Client, sites: &[RawSite], prune: bool) -> Result<Changes> {
     let json = serde_json::to_string(sites).expect("sites always serialize");
-    let update: Vec<String> = KEYS
+    let keys = columns();
+    let update: Vec<String> = keys
         .split(", ")
         .skip(1)
         .map(|k| format!("{k} = EXCLUDED.{k}"))
         .collect();
-    let compared: Vec<String> = KEYS.split(", ").skip(1).map(str::to_owned).collect();
+    let compared: Vec<String> = keys.split(", ").skip(1).map(str::to_owned).collect();
     let sql = format!(
         "WITH upserted AS (
-             INSERT INTO sites ({KEYS})
-             SELECT {KEYS} FROM jsonb_populate_recordset(NULL::sites, $1::text::jsonb)
+             INSERT INTO sites ({keys})
+             SELECT {keys} FROM jsonb_populate_recordset(NULL::sites, $1::text::jsonb)
              ON CONFLICT (name) DO UPDATE SET {}, updated_at = now()
              WHERE ({}) IS DISTINCT FROM ({})
              RETURNING xmax = 0 AS added
@@ -124,11 +123,12 @@ pub async fn add(client: &mut Client, site: &RawSite, replace: bool) -> Result<b
         return Ok(true);
     }
     let json = serde_json::to_string(site).expect("a site always serializes");
+    let keys = columns();
     let n = client
         .execute(
             &format!(
-                "INSERT INTO sites ({KEYS})
-                 SELECT {KEYS} FROM jsonb_populate_record(NULL::sites, $1::text::jsonb)
+                "INSERT INTO sites ({keys})
+                 SELECT {keys} FROM jsonb_populate_record(NULL::sites, $1::text::jsonb)
                  ON CONFLICT (name) DO NOTHING"
             ),
             &[&json],

@@ -18,6 +18,7 @@ use crate::matcher::BodyRegex;
 
 mod credentials;
 mod file;
+pub mod keys;
 
 pub use credentials::*;
 pub use file::*;
