@@ -14,9 +14,20 @@ use crate::store::{self};
 /// cannot end by itself (a drain frozen in the middle of a COPY: PostgreSQL
 /// does not cancel a statement waiting for its client's data; or a server
 /// without `idle_session_timeout`).
-pub(super) fn stuck(c: &store::Claimant, claim: Duration) -> bool {
+pub(super) fn stuck(c: &store::Claimant, claims: Claims) -> bool {
+    let claim = claims.timeout;
     c.seconds_in_state
-        .is_some_and(|s| s > (claim + claim / 2).as_secs_f64())
+        .is_some_and(|s| s + claims.aged_by.as_secs_f64() > (claim + claim / 2).as_secs_f64())
+}
+
+/// How claims are judged.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claims {
+    /// `--claim-timeout`.
+    pub(super) timeout: Duration,
+    /// Added to how long a claimant has been in its state: how far the
+    /// run's clock is ahead of the system's (zero but in tests).
+    pub(super) aged_by: Duration,
 }
 
 /// Ends the sessions that hold these partitions while stuck, then claims
@@ -25,11 +36,11 @@ pub(super) async fn take_over_stuck_claims(
     db: &tokio_postgres::Client,
     k: &crate::config::KafkaSettings,
     unowned: &[i32],
-    claim: Duration,
+    claims: Claims,
 ) -> Result<Vec<i32>> {
     let claimants = store::claimants(db, &k.group, &k.topic, unowned).await?;
     let mut ended = 0;
-    for c in claimants.iter().filter(|c| stuck(c, claim)) {
+    for c in claimants.iter().filter(|c| stuck(c, claims)) {
         tracing::warn!(
             topic = %k.topic, claimant = %describe_claimant(c),
             "ending a drain session that has made no progress for longer than the claim timeout"
@@ -91,7 +102,7 @@ pub(super) async fn every_partition_claimed(
     db: &tokio_postgres::Client,
     k: &crate::config::KafkaSettings,
     partitions: &[i32],
-    claim: Duration,
+    claims: Claims,
 ) -> Result<()> {
     let claimants = store::claimants(db, &k.group, &k.topic, partitions).await?;
     for c in &claimants {
@@ -100,12 +111,12 @@ pub(super) async fn every_partition_claimed(
     if claimants.is_empty() {
         tracing::warn!(topic = %k.topic, "every partition is being drained by another run");
     }
-    match claimants.iter().find(|c| stuck(c, claim)) {
+    match claimants.iter().find(|c| stuck(c, claims)) {
         Some(c) => Err(Error::Job(anyhow!(
             "every partition of {} is claimed and no drain is making progress: {}, for longer than the claim timeout ({}), and it could not be ended; end it with SELECT pg_terminate_backend({})",
             k.topic,
             describe_claimant(c),
-            humantime::format_duration(claim),
+            humantime::format_duration(claims.timeout),
             c.pid
         ))),
         None => Ok(()),
@@ -120,7 +131,7 @@ pub(super) async fn claim_partitions(
     db: &tokio_postgres::Client,
     k: &crate::config::KafkaSettings,
     partitions: &[i32],
-    claim: Duration,
+    claims: Claims,
 ) -> Result<Vec<i32>> {
     let rotation = (std::process::id() as usize) % partitions.len().max(1);
     let mut owned = Vec::new();
@@ -140,7 +151,7 @@ pub(super) async fn claim_partitions(
         .filter(|p| !owned.contains(p))
         .collect();
     if !unowned.is_empty() {
-        owned.extend(take_over_stuck_claims(db, k, &unowned, claim).await?);
+        owned.extend(take_over_stuck_claims(db, k, &unowned, claims).await?);
     }
     owned.sort_unstable();
     Ok(owned)

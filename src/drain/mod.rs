@@ -81,7 +81,9 @@ pub struct Options {
     pub max_age: Duration,
     /// The run's wall clock at its start (tests set it; the system's when
     /// `None`): the window above, the day partitions made ahead, and which
-    /// hours have ended for the rollups, all read from it as it moves on.
+    /// hours have ended for the rollups, all read from it as it moves on;
+    /// a clock set ahead of the system's also ages other drains' claims by
+    /// as much (PostgreSQL's clock still measures them).
     pub now: Option<time::OffsetDateTime>,
 }
 
@@ -103,6 +105,12 @@ impl Wall {
 
     fn now(&self) -> time::OffsetDateTime {
         self.at + self.start.elapsed()
+    }
+
+    /// How far this clock runs ahead of the system's (zero unless a test
+    /// set it ahead): claims are that much older to it.
+    fn ahead(&self) -> Duration {
+        Duration::try_from(self.now() - time::OffsetDateTime::now_utc()).unwrap_or_default()
     }
 }
 
@@ -248,10 +256,14 @@ async fn drain(
 
     let partitions = blocking(|| topic_partitions(&consumer, k, kafka_wait())).await?;
     summary.topic_partitions = partitions.len();
-    let owned = claim_partitions(&db, k, &partitions, claim).await?;
+    let claims = Claims {
+        timeout: claim,
+        aged_by: wall.ahead(),
+    };
+    let owned = claim_partitions(&db, k, &partitions, claims).await?;
     summary.partitions = owned.len();
     if owned.is_empty() {
-        return every_partition_claimed(&db, k, &partitions, claim).await;
+        return every_partition_claimed(&db, k, &partitions, claims).await;
     }
     let offsets = start_offsets(&db, &consumer, k, &owned, kafka_wait()).await?;
     let mut writers = vec![Writer::new(

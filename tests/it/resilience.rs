@@ -537,8 +537,16 @@ async fn a_claim_stuck_in_a_copy_is_ended_and_taken_over() {
         "{}",
         fresh.stderr
     );
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let run = drain(dir.path(), &topic, &url, &["--claim-timeout", "2s"]).await;
+    // An hour later, on drain's clock: the claim has made no progress for
+    // longer than the claim timeout (no test waits for that to be true).
+    let later = an_hour_later();
+    let run = drain(
+        dir.path(),
+        &topic,
+        &url,
+        &["--claim-timeout", "2s", "--at", &later],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
@@ -575,8 +583,14 @@ async fn a_stuck_claim_that_cannot_be_ended_fails_the_run_and_names_the_session(
         .await
         .unwrap();
     let as_role = url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let stale = drain(dir.path(), &topic, &as_role, &["--claim-timeout", "2s"]).await;
+    let later = an_hour_later();
+    let stale = drain(
+        dir.path(),
+        &topic,
+        &as_role,
+        &["--claim-timeout", "2s", "--at", &later],
+    )
+    .await;
     assert_eq!(stale.code, 1, "{}", stale.stderr);
     let last = stale.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -1000,4 +1014,12 @@ async fn a_broker_restarted_mid_publish_loses_nothing() {
         db::count(&client, "SELECT count(DISTINCT site) FROM checks").await,
         10
     );
+}
+
+/// Drain's `--at` an hour from now: other drains' claims look an hour
+/// older to it.
+fn an_hour_later() -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::HOUR)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
