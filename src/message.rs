@@ -128,7 +128,7 @@ impl Check {
 /// `run/<location>`), stored by `drain` in `runs`. `record` is always
 /// `"run"`: a check has no such field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Run {
+pub struct RunRecord {
     pub schema: u32,
     pub record: String,
     /// Unique per run: a record delivered twice is stored once.
@@ -159,7 +159,7 @@ pub struct Run {
     pub outcome: String,
 }
 
-impl Run {
+impl RunRecord {
     /// The value of `record` that marks a run record.
     pub const RECORD: &'static str = "run";
 
@@ -173,7 +173,7 @@ impl Run {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Check(Check),
-    Run(Run),
+    Run(RunRecord),
 }
 
 /// RFC 3339 in UTC with millisecond precision: `2026-11-22T13:45:01.123Z`.
@@ -334,9 +334,9 @@ mod tests {
         declared.sort();
         assert_eq!(documented, declared, "docs/src/contract.md's message table");
 
-        let run = Run {
+        let run = RunRecord {
             schema: SCHEMA,
-            record: Run::RECORD.into(),
+            record: RunRecord::RECORD.into(),
             run_id: Uuid::nil(),
             job: "probe-once".into(),
             location: "l".into(),

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kafka::Publisher;
-use crate::message::{Check, Run, SCHEMA, rfc3339_ms};
+use crate::message::{Check, RunRecord, SCHEMA, rfc3339_ms};
 use crate::probe::{self, Prober};
 use crate::schedule::{self, Shard};
 use crate::sites::Site;
@@ -285,7 +285,7 @@ async fn confirm(
     settings: &Settings,
     summary: &mut Summary,
     sent: Sent,
-    record: impl FnOnce(&Summary) -> Run,
+    record: impl FnOnce(&Summary) -> RunRecord,
 ) -> Option<anyhow::Error> {
     let enqueued = publisher.enqueued();
     let confirmation = publisher.settle(sent.end).await;
@@ -338,10 +338,10 @@ fn run_record(
     run_id: uuid::Uuid,
     answered: u64,
     started_at: OffsetDateTime,
-) -> Run {
-    Run {
+) -> RunRecord {
+    RunRecord {
         schema: SCHEMA,
-        record: Run::RECORD.to_owned(),
+        record: RunRecord::RECORD.to_owned(),
         run_id,
         job: "probe-once".to_owned(),
         location: settings.location.clone(),

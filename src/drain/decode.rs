@@ -1,4 +1,4 @@
-//! A Kafka record to a [`Check`] (or a [`Run`] of the run ledger), or the
+//! A Kafka record to a [`Check`] (or a [`RunRecord`] of the run ledger), or the
 //! reason it cannot be one (which sends it to `dead_letters`).
 
 use std::time::Duration;
@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::message::{Check, Record, Run, SCHEMA, plausible_expiry, rfc3339_ms};
+use crate::message::{Check, Record, RunRecord, SCHEMA, plausible_expiry, rfc3339_ms};
 use crate::store::storable;
 
 /// How far ahead of drain's clock a check may have started: the probers'
@@ -78,13 +78,13 @@ pub fn decode(payload: Option<&[u8]>, window: &Window) -> Result<Record, String>
         Err(Refused::Implausible(reason)) => Err(storable(&reason)),
         // Only what is not a check is tried as a run record: checks, nearly
         // every record, are parsed once.
-        Err(Refused::NotACheck(reason)) => {
-            match payload.and_then(|p| serde_json::from_slice::<Run>(p).ok()) {
-                Some(run) if run.record == Run::RECORD => check_run(run, window).map(Record::Run),
-                _ => Err(reason),
-            }
-            .map_err(|reason| storable(&reason))
+        Err(Refused::NotACheck(reason)) => match payload
+            .and_then(|p| serde_json::from_slice::<RunRecord>(p).ok())
+        {
+            Some(run) if run.record == RunRecord::RECORD => check_run(run, window).map(Record::Run),
+            _ => Err(reason),
         }
+        .map_err(|reason| storable(&reason)),
     }
 }
 
@@ -103,7 +103,7 @@ impl From<String> for Refused {
 }
 
 /// Range-checks a run record.
-fn check_run(run: Run, window: &Window) -> Result<Run, String> {
+fn check_run(run: RunRecord, window: &Window) -> Result<RunRecord, String> {
     if run.schema != SCHEMA {
         return Err(format!(
             "unknown schema version {} of a run record",

@@ -51,7 +51,7 @@ pub struct Located {
 /// A run record of the run ledger and where it was read.
 #[derive(Debug, Clone)]
 pub struct LocatedRun {
-    pub run: crate::message::Run,
+    pub run: crate::message::RunRecord,
     pub partition: i32,
     pub offset: i64,
 }

@@ -341,9 +341,9 @@ async fn a_blind_prober_counts_for_neither_report_nor_alert() {
                 c.run_id = Some(run_id);
                 records.push(crate::drain::record(&c));
             }
-            let run = sitewatch::message::Run {
+            let run = sitewatch::message::RunRecord {
                 schema: sitewatch::message::SCHEMA,
-                record: sitewatch::message::Run::RECORD.to_owned(),
+                record: sitewatch::message::RunRecord::RECORD.to_owned(),
                 run_id,
                 job: "probe-once".into(),
                 location: location.into(),

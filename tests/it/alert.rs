@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::drain::{env as drain_env, record};
 use crate::support::kafka::{publish, unique_topic};
 use crate::support::receiver::Receiver;
-use crate::support::{Run, create_topic, db, sitewatch};
+use crate::support::{Exited, create_topic, db, sitewatch};
 
 /// One test's broker topic, database, receiver and clock.
 pub(crate) struct Rig {
@@ -138,14 +138,14 @@ impl Rig {
     }
 
     /// `alert` with its clock at `minute`.
-    pub(crate) async fn alert_with(&self, minute: f64, env: &[(&'static str, String)]) -> Run {
+    pub(crate) async fn alert_with(&self, minute: f64, env: &[(&'static str, String)]) -> Exited {
         let at = sitewatch::message::rfc3339_ms::format(&self.at(minute));
         let mut all = self.env();
         all.extend_from_slice(env);
         sitewatch(self.dir.path(), &["alert", "--at", &at], &all).await
     }
 
-    pub(crate) async fn alert(&self, minute: f64) -> Run {
+    pub(crate) async fn alert(&self, minute: f64) -> Exited {
         let run = self.alert_with(minute, &[]).await;
         assert_eq!(run.code, 0, "alert: {}", run.stderr);
         run
@@ -712,9 +712,9 @@ async fn alertmanager_lists_the_alert_and_then_resolves_it() {
 
 /// A run record of the run ledger, as `probe-once` publishes it.
 fn run_record(rig: &Rig, location: &str, minute: f64) -> (Option<String>, Option<Vec<u8>>) {
-    let run = sitewatch::message::Run {
+    let run = sitewatch::message::RunRecord {
         schema: SCHEMA,
-        record: sitewatch::message::Run::RECORD.to_owned(),
+        record: sitewatch::message::RunRecord::RECORD.to_owned(),
         run_id: Uuid::now_v7(),
         job: "probe-once".into(),
         location: location.into(),

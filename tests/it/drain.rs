@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::support::http::Server;
 use crate::support::kafka::{self, committed, publish, read_all, unique_topic};
-use crate::support::{Run, create_topic, db, sitewatch};
+use crate::support::{Exited, create_topic, db, sitewatch};
 
 /// Settings that point a run at this test's topic and database.
 pub(crate) fn env(topic: &str, url: &str) -> Vec<(&'static str, String)> {
@@ -25,14 +25,14 @@ pub(crate) fn env(topic: &str, url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(crate) async fn drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> Run {
+pub(crate) async fn drain(dir: &Path, topic: &str, url: &str, args: &[&str]) -> Exited {
     let mut all = vec!["drain"];
     all.extend_from_slice(args);
     sitewatch(dir, &all, &env(topic, url)).await
 }
 
 /// The figures of a drain's summary line.
-pub(crate) fn figures(run: &Run) -> HashMap<&'static str, u64> {
+pub(crate) fn figures(run: &Exited) -> HashMap<&'static str, u64> {
     let line = run
         .stderr
         .lines()

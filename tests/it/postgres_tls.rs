@@ -3,7 +3,7 @@
 //! stack's own CA (`STACK_TLS_CA`).
 
 use crate::support::certs::Ca;
-use crate::support::{Run, db, sitewatch};
+use crate::support::{Exited, db, sitewatch};
 
 fn stack_ca() -> String {
     std::env::var("STACK_TLS_CA").expect("STACK_TLS_CA is not set: eval \"$(scripts/stack env)\"")
@@ -24,7 +24,7 @@ fn url(host: &str, sslmode: &str) -> String {
     format!("postgres://postgres@{host}:{port}/sitewatch?hostaddr=127.0.0.1&sslmode={sslmode}")
 }
 
-async fn migrate(url: String, ca: Option<String>) -> Run {
+async fn migrate(url: String, ca: Option<String>) -> Exited {
     let dir = tempfile::tempdir().unwrap();
     let mut env = vec![("SITEWATCH_DATABASE_URL", url)];
     if let Some(ca) = ca {
@@ -33,7 +33,7 @@ async fn migrate(url: String, ca: Option<String>) -> Run {
     sitewatch(dir.path(), &["migrate", "--only", "database"], &env).await
 }
 
-fn last_line(run: &Run) -> &str {
+fn last_line(run: &Exited) -> &str {
     run.stderr.lines().last().unwrap_or_default()
 }
 

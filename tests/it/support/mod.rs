@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 
 /// The outcome of one run of the `sitewatch` binary.
 #[derive(Debug)]
-pub struct Run {
+pub struct Exited {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
 }
 
-impl Run {
+impl Exited {
     /// The JSON lines on stdout.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
@@ -33,7 +33,7 @@ impl Run {
 
 /// Runs `sitewatch ARGS` in `dir` with exactly `env` (no inherited
 /// `SITEWATCH_*`), bounded to two minutes.
-pub async fn sitewatch(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
+pub async fn sitewatch(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Exited {
     let start = Instant::now();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sitewatch"));
     command
@@ -49,12 +49,28 @@ pub async fn sitewatch(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run
         .await
         .expect("sitewatch ran over two minutes")
         .expect("sitewatch did not start");
-    Run {
+    Exited {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
         elapsed: start.elapsed(),
     }
+}
+
+/// Asserts that a job ended by its deadline rather than by whatever it was
+/// waiting for: sooner than halfway from the deadline to `unbounded`, the
+/// time the wait would have taken without it. A slow machine does not fail
+/// it; a job that waits for its next timeout does.
+#[track_caller]
+pub fn assert_ended_by(run: &Exited, deadline: Duration, unbounded: Duration) {
+    assert!(unbounded > deadline, "the wait the deadline cuts is longer");
+    let bound = deadline + (unbounded - deadline) / 2;
+    assert!(
+        run.elapsed < bound,
+        "took {:?} with a deadline of {deadline:?} (waiting would take {unbounded:?}): {}",
+        run.elapsed,
+        run.stderr
+    );
 }
 
 /// Creates `topic` on the local broker with `sitewatch migrate --only kafka`.
