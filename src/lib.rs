@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap); doc comments are the help.
+//! - [`cli`]: the command line's parser (clap), each command's settings
+//!   added to its own arguments.
 //! - [`config`]: flags, `SITEWATCH_*` environment and the sites file's
 //!   `[settings]` merged and validated into [`config::Settings`].
 //! - [`duration`]: durations as people write them, one parser.
@@ -35,7 +36,8 @@
 //! - [`report`]: per site, from the rollups: state, uptime, percentiles,
 //!   incidents; queries, a pure computation, and the renderers (table,
 //!   Markdown, JSON, the HTML page and badges).
-//! - [`commands`]: one module per subcommand, each with a `run`.
+//! - [`commands`]: one module per subcommand, each with its arguments
+//!   (doc comments are the help) and a `run`.
 //! - [`keys`]: stable keys of names (advisory locks, slots and shards).
 //! - [`telemetry`]: logs and summary lines.
 //! - [`error`]: the two failure kinds and their exit codes.

@@ -3,11 +3,27 @@
 
 use std::io::Write;
 
+use super::flags::{parse_duration, parse_time};
 use crate::alert::{self, Options};
-use crate::cli::AlertArgs;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::telemetry;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Evaluate and record the events without a notifier to send them to
+    /// (without it, no [[notifier]] at all is a configuration error, exit 2)
+    #[arg(long)]
+    pub record_only: bool,
+    /// Stop delivering this long after the start (such as 50s); what is
+    /// left waits for the next run, exit 1
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// The run's clock, RFC 3339 (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
 
 pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
     let started = std::time::Instant::now();

@@ -5,12 +5,40 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::cli::CheckArgs;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::message::{Check, rfc3339_ms};
 use crate::probe::Prober;
 use crate::sites::{self, Defaults, RawSite, StatusText};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The http:// or https:// URL to check
+    pub url: String,
+    /// The body must match this regular expression for the site to be up
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// HTTP method
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The whole check, DNS to last body byte
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub timeout: String,
+    /// Status codes that count as up
+    #[arg(long, default_value = "200-399", value_name = "CODES")]
+    pub expect_status: String,
+    /// Also trust the CA certificates in this PEM file
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Redirects followed at most (0: a 3xx is the result); the phase
+    /// timings describe the last request
+    #[arg(long, default_value_t = crate::sites::DEFAULT_MAX_REDIRECTS, value_name = "N")]
+    pub max_redirects: u32,
+    /// Print the message as JSON, as probe-once would publish it
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Checks the URL and prints the result; a down site still exits 0.
 pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {

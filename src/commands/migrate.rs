@@ -5,6 +5,14 @@ use crate::config::Settings;
 use crate::error::Result;
 use crate::kafka::{self, TopicOutcome};
 use crate::store;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Only one half: `database` (the migrations) or `kafka` (the topic)
+    #[arg(long, value_name = "PART", value_parser = ["database", "kafka"])]
+    pub only: Option<String>,
+}
 
 /// Runs both halves, or the one named by `only` (`database` or `kafka`).
 pub async fn run(settings: &Settings, only: Option<&str>) -> Result<()> {

@@ -3,6 +3,8 @@
 
 pub mod alert;
 pub mod check;
+pub mod drain;
+mod flags;
 pub mod migrate;
 pub mod probe_once;
 pub mod prune;
@@ -10,10 +12,46 @@ pub mod report;
 pub mod sites;
 pub mod validate;
 
-use crate::cli::Command;
+use clap::Subcommand;
+
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::schedule::Shard;
+
+/// The subcommands, each with its own arguments; doc comments are the help.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every site once, publish one message per check to Kafka, wait
+    /// until every message is acknowledged, print a summary, exit.
+    ProbeOnce(probe_once::ProbeOnceArgs),
+    /// Consume every message pending when the run starts, store it in
+    /// PostgreSQL, commit offsets after the rows, exit.
+    Drain(drain::DrainArgs),
+    /// Check one URL and print what was measured; publishes nothing.
+    Check(check::CheckArgs),
+    /// Apply migrations/ to PostgreSQL and create the Kafka topic when it is
+    /// missing (idempotent; safe when two run at once).
+    Migrate(migrate::MigrateArgs),
+    /// What the stored checks say, per site: state, uptime, latency
+    /// percentiles, incidents, certificate days left
+    Report(report::ReportArgs),
+    /// Evaluate the checks stored since the last run, record the events they
+    /// call for (down, resolved, reminder, stale, tls_expiring,
+    /// prober_down), deliver each to each notifier once, exit (1 if a
+    /// delivery failed: it is retried by the next run)
+    Alert(alert::AlertArgs),
+    /// Drop stored checks older than --keep, whole days at a time (the day
+    /// partitions of `checks`), and rollups older than --keep-rollups; safe
+    /// while drains run
+    Prune(prune::PruneArgs),
+    /// Check the sites file (--sites-file) and the settings, changing
+    /// nothing and connecting nowhere: every problem of every site on a line
+    /// of its own, exit 2 if there is any (for pull requests that change
+    /// `sites.toml`)
+    Validate(validate::ValidateArgs),
+    /// The sites kept in PostgreSQL (the `sites` table), which probe-once
+    /// checks with SITEWATCH_SITES_SOURCE=database
+    Sites(sites::SitesArgs),
+}
 
 /// The runtime a command runs on. `probe-once` (thousands of checks and
 /// TLS handshakes) and `drain` (batches stored while the next are decoded)
@@ -35,66 +73,8 @@ pub fn runtime(command: &Command) -> tokio::runtime::Builder {
 pub async fn run(command: Command, settings: &Settings) -> Result<()> {
     let shutdown = shutdown_signal()?;
     match command {
-        Command::ProbeOnce(args) => {
-            let shard = args
-                .shard
-                .as_deref()
-                .map(|s| Shard::parse(s, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref()))
-                .transpose()
-                .map_err(Error::config)?;
-            let mut summary_files: Vec<_> = args.summary.into_iter().collect();
-            if let Some(github) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty())
-            {
-                summary_files.push(github.into());
-            }
-            let options = probe_once::Options {
-                dry_run: args.dry_run,
-                all: args.all,
-                tick: args.tick,
-                shard,
-                deadline: args.deadline,
-                summary_files,
-                now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
-            };
-            let sites = match &settings.sites {
-                crate::sites::SitesSource::Database(_) => {
-                    // Within the deadline's first half, or 10 s.
-                    let timeout = args
-                        .deadline
-                        .map_or(crate::store::DEFAULT_CONNECT_TIMEOUT, |d| {
-                            (d / 2).min(crate::store::DEFAULT_CONNECT_TIMEOUT)
-                        });
-                    let (sites, skipped) =
-                        crate::site_table::load(&settings.database, &settings.sites, timeout)
-                            .await?;
-                    for why in skipped {
-                        tracing::warn!("{why}: skipped, the other sites are checked");
-                    }
-                    sites
-                }
-                source => crate::sites::load(source)?,
-            };
-            let mut stdout = std::io::stdout().lock();
-            probe_once::run(settings, sites, &options, &mut stdout, shutdown)
-                .await
-                .map(|_| ())
-        }
-        Command::Drain(args) => {
-            let options = crate::drain::Options {
-                batch_size: args.batch_size,
-                max_messages: args.max_messages,
-                max_duration: args.max_duration,
-                deadline: args.deadline,
-                batch_bytes: args.batch_bytes,
-                claim_timeout: args.claim_timeout,
-                idle_timeout: args.idle_timeout,
-                max_age: args.max_age,
-                now: args.at,
-            };
-            crate::drain::run(settings, &options, shutdown)
-                .await
-                .map(|_| ())
-        }
+        Command::ProbeOnce(args) => probe_once::command(settings, &args, shutdown).await,
+        Command::Drain(args) => drain::run(settings, &args, shutdown).await,
         Command::Check(args) => check::run(settings, &args).await,
         Command::Migrate(args) => migrate::run(settings, args.only.as_deref()).await,
         Command::Prune(args) => prune::run(settings, &args).await,

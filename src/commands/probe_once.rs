@@ -11,6 +11,7 @@ use anyhow::{Context as _, anyhow};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+use super::flags::{parse_duration, parse_tick, parse_time};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::kafka::Publisher;
@@ -19,6 +20,36 @@ use crate::probe::{self, Prober};
 use crate::schedule::{self, Shard};
 use crate::sites::Site;
 use crate::telemetry;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ProbeOnceArgs {
+    /// Print the messages to stdout as JSON lines instead of publishing them
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Check every site now, whatever its interval
+    #[arg(long)]
+    pub all: bool,
+    /// How often the scheduler starts this job; a site with a longer
+    /// `interval` is checked in one tick out of interval/tick
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = parse_tick)]
+    pub tick: std::time::Duration,
+    /// Check only shard I of N (a stable, disjoint share of the sites); with
+    /// just N, I comes from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Finish before this long after the start: stop starting checks, publish
+    /// what is done
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// Append a Markdown table of the run to this file (also to
+    /// $GITHUB_STEP_SUMMARY when that is set)
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<std::path::PathBuf>,
+    /// The run's clock, RFC 3339, for which sites are due (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
 
 /// How one run picks its sites and when it must end.
 #[derive(Debug, Clone)]
@@ -451,4 +482,54 @@ pub fn markdown_table(location: &str, checks: &[Check], now: OffsetDateTime) -> 
     }
     md.push('\n');
     md
+}
+
+/// `probe-once` as the command line asks it: the sites from their source,
+/// the options from the arguments, the checks printed to stdout for a dry
+/// run.
+pub async fn command(
+    settings: &Settings,
+    args: &ProbeOnceArgs,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<()> {
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|s| Shard::parse(s, std::env::var("JOB_COMPLETION_INDEX").ok().as_deref()))
+        .transpose()
+        .map_err(Error::config)?;
+    let mut summary_files: Vec<_> = args.summary.iter().cloned().collect();
+    if let Some(github) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()) {
+        summary_files.push(github.into());
+    }
+    let options = Options {
+        dry_run: args.dry_run,
+        all: args.all,
+        tick: args.tick,
+        shard,
+        deadline: args.deadline,
+        summary_files,
+        now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
+    };
+    let sites = match &settings.sites {
+        crate::sites::SitesSource::Database(_) => {
+            // Within the deadline's first half, or 10 s.
+            let timeout = args
+                .deadline
+                .map_or(crate::store::DEFAULT_CONNECT_TIMEOUT, |d| {
+                    (d / 2).min(crate::store::DEFAULT_CONNECT_TIMEOUT)
+                });
+            let (sites, skipped) =
+                crate::site_table::load(&settings.database, &settings.sites, timeout).await?;
+            for why in skipped {
+                tracing::warn!("{why}: skipped, the other sites are checked");
+            }
+            sites
+        }
+        source => crate::sites::load(source)?,
+    };
+    let mut stdout = std::io::stdout().lock();
+    run(settings, sites, &options, &mut stdout, shutdown)
+        .await
+        .map(|_| ())
 }

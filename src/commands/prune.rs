@@ -14,11 +14,26 @@ use std::time::Duration;
 use anyhow::Context as _;
 use time::OffsetDateTime;
 
-use crate::cli::PruneArgs;
+use super::flags::{parse_duration, parse_time};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::store;
 use crate::telemetry;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Keep the checks of this long (such as 30d): a day goes once all of
+    /// it is older
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keep: std::time::Duration,
+    /// Keep the hourly and daily rollups this long (at least --keep)
+    #[arg(long, value_name = "DURATION", default_value = "400d", value_parser = parse_duration)]
+    pub keep_rollups: std::time::Duration,
+    /// The run's clock, RFC 3339 (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
 
 /// How long one attempt waits for the lock on `checks`, and how many.
 const LOCK_WAIT: Duration = Duration::from_secs(5);

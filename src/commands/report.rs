@@ -6,11 +6,36 @@ use std::io::{IsTerminal, Write};
 use anyhow::Context as _;
 use time::OffsetDateTime;
 
-use crate::cli::ReportArgs;
+use super::flags::{parse_duration, parse_time};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::report::{self, Options, html, render};
 use crate::store;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The window of the checks count, latency percentiles and incidents
+    /// (uptime is always given for 24h, 7d and 30d); whole UTC hours
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub window: std::time::Duration,
+    /// Only this site (repeat for more); all sites checked in the last 30
+    /// days otherwise
+    #[arg(long = "site", id = "site", value_name = "NAME")]
+    pub sites: Vec<String>,
+    /// `table` (a terminal), `markdown` (for $GITHUB_STEP_SUMMARY), `json`,
+    /// or `html`: a static status page written into the --output directory
+    /// (index.html, status.json, badges/<site>.svg)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json", "html"])]
+    pub format: String,
+    /// Write the report to this file instead of stdout (with `html`: this
+    /// directory, made if missing)
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<std::path::PathBuf>,
+    /// The report's clock, RFC 3339 (for tests)
+    #[arg(long, hide = true, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<time::OffsetDateTime>,
+}
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
     let html = args.format == "html";

@@ -5,12 +5,115 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::{SiteAddArgs, SitesArgs, SitesCommand};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::site_table;
 use crate::sites::{self, RawSite, SitesDoc, SitesSource, StatusText};
 use crate::store;
+use clap::Args;
+use clap::Subcommand;
+
+#[derive(Debug, Args)]
+pub struct SitesArgs {
+    #[command(subcommand)]
+    pub command: SitesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SitesCommand {
+    /// Every site of the table, each with what is wrong with it, if
+    /// anything (such a site is skipped by probe-once)
+    List {
+        /// `table` or `json`
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
+    /// Add a site, validated as a sites file's (exit 2 if it is not valid,
+    /// or if a site of that name exists and --replace is not given)
+    Add(Box<SiteAddArgs>),
+    /// Remove a site (exit 2 if there is none of that name)
+    Remove {
+        /// The site's name
+        name: String,
+    },
+    /// Add the sites of a sites file that are new, update those that
+    /// differ (each with the file's [defaults] filled in and its ca_file
+    /// made absolute); every site must be valid, or nothing is written
+    Import {
+        /// The sites file (TOML)
+        file: std::path::PathBuf,
+        /// Also remove the table's sites that the file does not have
+        #[arg(long)]
+        prune: bool,
+    },
+    /// The table as a sites file (TOML) on stdout, which `sites import`
+    /// reads back unchanged
+    Export,
+}
+
+#[derive(Debug, Args)]
+pub struct SiteAddArgs {
+    /// Unique and stable: the message key
+    pub name: String,
+    /// The http:// or https:// URL to check
+    pub url: String,
+    /// The body must match this regular expression
+    #[arg(long, value_name = "RE")]
+    pub regex: Option<String>,
+    /// Check it once per this long (such as 5m), under a scheduler that
+    /// ticks more often
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// The whole check, DNS to last body byte (default 10s)
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// HTTP method (default GET)
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Status codes that count as up (default 200-399)
+    #[arg(long, value_name = "CODES")]
+    pub expect_status: Option<String>,
+    /// A request header, `Name: value` (repeat for more)
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Also trust the CA certificates in this PEM file (made absolute)
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Body bytes read at most (default 1048576)
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// An up check slower than this is `degraded` (such as 800ms)
+    #[arg(long, value_name = "DURATION")]
+    pub degraded_after: Option<String>,
+    /// A JSON condition, `$.path=value` (the value as JSON, or else as a
+    /// string; repeat for more)
+    #[arg(long = "json", value_name = "PATH=VALUE", value_parser = parse_json_condition)]
+    pub json: Vec<(String, serde_json::Value)>,
+    /// Redirects followed at most (default 10; 0: a 3xx is the result)
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<u32>,
+    /// Replace the site of that name if there is one
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// `Name: value`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    text.split_once(':')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{text}` is not a header such as `User-Agent: sitewatch`"))
+}
+
+/// `$.path=value`: the value is JSON when it parses as JSON (`3`, `true`,
+/// `"x"`), else a string (`UP`).
+fn parse_json_condition(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (path, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not a condition such as `$.status=UP`"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| value.into());
+    Ok((path.to_owned(), value))
+}
 
 pub async fn run(settings: &Settings, args: &SitesArgs) -> Result<()> {
     match &args.command {
@@ -212,4 +315,28 @@ fn write_out(text: &str) -> Result<()> {
         .lock()
         .write_all(text.as_bytes())
         .map_err(|e| Error::Job(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args as _;
+
+    #[test]
+    fn sites_add_has_a_flag_for_each_key_that_declares_one() {
+        let add = SiteAddArgs::augment_args(clap::Command::new("add"));
+        let mut flags: Vec<String> = add
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "replace")
+            .map(|l| format!("--{l}"))
+            .collect();
+        flags.sort_unstable();
+        let mut declared: Vec<String> = crate::sites::keys::SITE_KEYS
+            .iter()
+            .filter_map(|k| k.flag.map(str::to_owned))
+            .collect();
+        declared.sort_unstable();
+        assert_eq!(flags, declared);
+    }
 }

@@ -4,9 +4,18 @@
 //! loading itself (a sites file that is not TOML) has already exited 2,
 //! naming it.
 
-use crate::cli::ValidateArgs;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Also require each notifier's URL (SITEWATCH_NOTIFIER_<NAME>_URL or
+    /// its _FILE), as `alert` does; without it a missing URL is no problem
+    /// (a pull request has no secrets), a set one must still be http(s)
+    #[arg(long)]
+    pub notifier_urls: bool,
+}
 
 pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<()> {
     let (count, sites) = crate::sites::problems(&settings.sites);
