@@ -320,7 +320,6 @@ fn write_out(text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Args as _;
 
     #[test]
     fn sites_add_has_a_flag_for_each_key_that_declares_one() {
