@@ -11,7 +11,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RELEASE = REPO / "target" / "release"
-SITEWATCH = RELEASE / "sitewatch"
+# SITEWATCH_BENCH_BINARY: measure another build (an older one, for a
+# before/after figure) with the same script; this repository's release
+# build otherwise.
+SITEWATCH = Path(os.environ.get("SITEWATCH_BENCH_BINARY") or RELEASE / "sitewatch")
 
 
 def use_the_stack_python():
@@ -70,8 +73,11 @@ def ensure(*needs):
 
 
 def build(*examples):
-    say("building sitewatch (release)", *examples)
-    cmd = ["cargo", "build", "--release", "--quiet", "--bin", "sitewatch"]
+    ours = SITEWATCH == RELEASE / "sitewatch"
+    if not ours and not examples:
+        return
+    say("building sitewatch (release)" if ours else "building", *examples)
+    cmd = ["cargo", "build", "--release", "--quiet"] + (["--bin", "sitewatch"] if ours else [])
     for e in examples:
         cmd += ["--example", e]
     subprocess.run(cmd, cwd=REPO, check=True)

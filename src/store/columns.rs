@@ -46,7 +46,7 @@ impl<'a> CheckRow<'a> {
 type Get = for<'r, 'a> fn(&'r CheckRow<'a>) -> &'r (dyn ToSql + Sync);
 
 /// The columns drain writes, in COPY order: name, type, value.
-pub(super) const CHECK_COLUMNS: [(&str, Type, Get); 31] = [
+pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 31] = [
     ("check_id", Type::UUID, |r| &r.check.check_id),
     ("schema", Type::INT2, |r| &r.schema),
     ("site", Type::TEXT, |r| &r.check.site),
