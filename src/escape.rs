@@ -93,21 +93,24 @@ pub fn xml(text: &str) -> String {
 }
 
 fn write_xml(mut out: impl std::fmt::Write, text: &str) -> std::fmt::Result {
-    for c in text.chars() {
-        match c {
-            '&' => out.write_str("&amp;")?,
-            '<' => out.write_str("&lt;")?,
-            '>' => out.write_str("&gt;")?,
-            '"' => out.write_str("&quot;")?,
-            '\'' => out.write_str("&#39;")?,
-            '\t' | '\n' | '\r' => out.write_char(c)?,
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
-                out.write_char('\u{fffd}')?;
-            }
-            c => out.write_char(c)?,
-        }
+    // Runs of characters that need nothing are written whole.
+    let mut clean = 0;
+    for (i, c) in text.char_indices() {
+        let replacement = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            '\t' | '\n' | '\r' => continue,
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => "\u{fffd}",
+            _ => continue,
+        };
+        out.write_str(&text[clean..i])?;
+        out.write_str(replacement)?;
+        clean = i + c.len_utf8();
     }
-    Ok(())
+    out.write_str(&text[clean..])
 }
 
 /// [`xml`] as the status page's templates escape every value they insert

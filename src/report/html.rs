@@ -123,6 +123,17 @@ fn uptime_class(checks: u32, up: u32) -> &'static str {
     }
 }
 
+/// A number in the SVG with `D` decimals, written straight into the page
+/// (no string of its own per number: a page draws hundreds of thousands).
+#[derive(Debug, Clone, Copy)]
+struct Fixed<const D: usize>(f64);
+
+impl<const D: usize> std::fmt::Display for Fixed<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.*}", D, self.0)
+    }
+}
+
 /// The page as `page.html` draws it: every value is text the template
 /// escapes, every number laid out here.
 #[derive(Template)]
@@ -211,8 +222,8 @@ struct LatencyChart {
     left: f64,
     top: f64,
     plot_height: f64,
-    step: f64,
-    bar_width: f64,
+    step: Fixed<2>,
+    bar_width: Fixed<2>,
     grid: Vec<GridLine>,
     hours: Vec<HourColumn>,
     lines: Vec<Line>,
@@ -221,20 +232,21 @@ struct LatencyChart {
 }
 
 struct GridLine {
-    y: f64,
+    y: Fixed<1>,
+    label_y: Fixed<1>,
     label: String,
 }
 
 struct HourColumn {
-    x: f64,
+    x: Fixed<2>,
     bars: Vec<PhaseBar>,
     tip: String,
 }
 
 struct PhaseBar {
     class: &'static str,
-    y: f64,
-    height: f64,
+    y: Fixed<2>,
+    height: Fixed<2>,
 }
 
 struct Line {
@@ -463,7 +475,8 @@ fn latency_chart(page: &Page) -> Option<LatencyChart> {
         .map(|i| {
             let v = top_value * f64::from(i) / 4.0;
             GridLine {
-                y: y(v),
+                y: Fixed(y(v)),
+                label_y: Fixed(y(v) + 4.0),
                 label: axis_label(v, top_value),
             }
         })
@@ -507,8 +520,8 @@ fn latency_chart(page: &Page) -> Option<LatencyChart> {
         left,
         top,
         plot_height,
-        step,
-        bar_width: (step * 0.8).max(0.5),
+        step: Fixed(step),
+        bar_width: Fixed((step * 0.8).max(0.5)),
         grid,
         hours: columns,
         lines,
@@ -542,12 +555,16 @@ fn hour_column(h: &HourLatency, x: f64, y: &impl Fn(f64) -> f64) -> HourColumn {
         if y0 - y1 >= 0.1 {
             bars.push(PhaseBar {
                 class,
-                y: y1,
-                height: y0 - y1,
+                y: Fixed(y1),
+                height: Fixed(y0 - y1),
             });
         }
     }
-    HourColumn { x, bars, tip }
+    HourColumn {
+        x: Fixed(x),
+        bars,
+        tip,
+    }
 }
 
 /// Roughly how wide Verdana 11px draws `text`, as shields.io badges are
