@@ -26,9 +26,10 @@
 //! - [`store`]: PostgreSQL: connecting (TLS), the migrations (with
 //!   checksums), drain's batches (checks, rollup chunk, offsets in one
 //!   transaction, the day partitions of `checks`) and its claims.
-//! - [`rollup`]: per site, location and hour: counts and latency sketches;
-//!   chunks per batch, folded into hourly and daily rollups.
-//! - [`sketch`]: log-bucket latency sketches (1 % relative accuracy).
+//! - [`history`]: how checks are kept over months: the day partitions of
+//!   `checks`, the rollups (per site, location and hour: counts and latency
+//!   sketches; chunks per batch, folded into hourly and daily rollups), the
+//!   log-bucket sketches (1 % relative accuracy), and what `prune` deletes.
 //! - [`rule`]: when a site is down (thresholds, quorum, staleness, blind
 //!   probers), one rule for `report` and `alert`.
 //! - [`alert`]: evaluates the new checks, records events (an outbox),
@@ -53,19 +54,18 @@ pub mod drain;
 pub mod duration;
 pub mod error;
 pub mod escape;
+pub mod history;
 pub mod kafka;
 pub mod keys;
 pub mod matcher;
 pub mod message;
 pub mod probe;
 pub mod report;
-pub mod rollup;
 pub mod rule;
 pub mod schedule;
 pub mod secret;
 pub mod site_table;
 pub mod sites;
-pub mod sketch;
 pub mod store;
 pub mod telemetry;
 

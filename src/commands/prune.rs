@@ -11,12 +11,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use time::OffsetDateTime;
 
 use super::flags::{parse_duration, parse_time};
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::history::retention;
 use crate::store;
 use crate::telemetry;
 use clap::Args;
@@ -69,29 +69,17 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
         .to_offset(time::UtcOffset::UTC)
         .date();
     let mut dropped = Vec::new();
-    for (name, day) in day_partitions(&db).await? {
+    for (name, day) in retention::day_partitions(&db).await? {
         if day >= first_kept && day <= last_kept {
             continue;
         }
-        drop_partition(&db, &name).await?;
+        retention::drop_partition(&db, &name, LOCK_WAIT, ATTEMPTS).await?;
         tracing::info!(partition = %name, "dropped");
         dropped.push(day);
     }
-    let hours = db
-        .execute(
-            "DELETE FROM rollups_hourly WHERE hour + interval '1 hour' <= $1 OR hour > $2",
-            &[&rollup_cutoff, &(now + time::Duration::DAY)],
-        )
-        .await
-        .context("cannot delete old hourly rollups")?;
     let first_kept_day = rollup_cutoff.to_offset(time::UtcOffset::UTC).date();
-    let days = db
-        .execute(
-            "DELETE FROM rollups_daily WHERE day < $1 OR day > $2",
-            &[&first_kept_day, &last_kept],
-        )
-        .await
-        .context("cannot delete old daily rollups")?;
+    let (hours, days) =
+        retention::delete_rollups(&db, rollup_cutoff, now + time::Duration::DAY, last_kept).await?;
     let summary = Pruned {
         dropped_days: dropped.iter().map(|d| d.to_string()).collect(),
         kept_from: first_kept.to_string(),
@@ -102,56 +90,6 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
     };
     telemetry::summary(settings.log_format, &summary);
     Ok(())
-}
-
-/// The day partitions of `checks`, oldest first.
-async fn day_partitions(db: &tokio_postgres::Client) -> Result<Vec<(String, time::Date)>> {
-    let rows = db
-        .query(
-            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'checks'::regclass",
-            &[],
-        )
-        .await
-        .context("cannot list the partitions of checks (did `sitewatch migrate` run?)")?;
-    let format = time::macros::format_description!("[year][month][day]");
-    let mut parts: Vec<(String, time::Date)> = rows
-        .iter()
-        .filter_map(|r| {
-            let name: String = r.get(0);
-            let day = time::Date::parse(name.strip_prefix("checks_")?, &format).ok()?;
-            Some((name, day))
-        })
-        .collect();
-    parts.sort_by_key(|(_, day)| *day);
-    Ok(parts)
-}
-
-/// Drops one partition, trying again while drains hold `checks` longer
-/// than [`LOCK_WAIT`].
-async fn drop_partition(db: &tokio_postgres::Client, name: &str) -> Result<()> {
-    let mut attempt = 1;
-    loop {
-        match db
-            .batch_execute(&format!("DROP TABLE IF EXISTS \"{name}\""))
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e)
-                if attempt < ATTEMPTS
-                    && e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) =>
-            {
-                tracing::info!(partition = name, attempt, "checks is busy: trying again");
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => {
-                return Err(Error::Job(
-                    anyhow::Error::new(e).context(format!("cannot drop {name}")),
-                ));
-            }
-        }
-    }
 }
 
 /// What one prune did.

@@ -26,7 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::rollup;
+use crate::history::rollup;
 use crate::store;
 use crate::telemetry;
 

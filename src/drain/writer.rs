@@ -13,8 +13,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::history::rollup;
 use crate::message::Record;
-use crate::rollup;
 use crate::store::{self, Batch, DeadLetter, Located, LocatedRun};
 
 use super::consumer::{Detached, DrainConsumer, Partition, past_end};

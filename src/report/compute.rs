@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::rollup::{self, Tally};
+use crate::history::rollup::{self, Tally};
+use crate::history::sketch::{Sketch, SketchSum};
 use crate::rule::{self, Period, Quorum, Rule, Seen, Streak};
-use crate::sketch::{Sketch, SketchSum};
 
 use super::model::*;
 use crate::rule::SiteState;

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use anyhow::Context as _;
 use tokio_postgres::Client;
 
-use crate::rollup;
+use crate::history::rollup;
 
 use compute::*;
 pub use model::*;

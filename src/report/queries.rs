@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use time::OffsetDateTime;
 use tokio_postgres::{Client, IsolationLevel};
 
-use crate::rollup::{self, Tally};
+use crate::history::rollup::{self, Tally};
+use crate::history::sketch::{Sketch, SketchSum};
 use crate::rule;
-use crate::sketch::{Sketch, SketchSum};
 
 use super::compute::*;
 use super::model::*;

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
+use crate::history::rollup::Rollup;
 use crate::message::Check;
-use crate::rollup::Rollup;
 
 use super::{columns, db_error, is_data_error};
 
@@ -89,7 +89,7 @@ pub struct Stored {
     /// Run records stored (or already there).
     pub runs: u64,
     /// The rollup chunk of ended hours the batch wrote.
-    pub rolled: crate::rollup::Written,
+    pub rolled: crate::history::rollup::Written,
 }
 
 /// Stores a batch in one transaction: checks (a known `check_id` is
@@ -161,7 +161,7 @@ enum Insert {
 pub struct Learned {
     /// The UTC days (Julian day numbers) whose `checks` partitions are
     /// known to exist.
-    days: std::sync::Mutex<BTreeSet<i32>>,
+    days: crate::history::partitions::KnownDays,
     /// Batches still to store skipping known checks: set when a batch met
     /// checks already stored, so that a topic full of duplicates (a
     /// producer that retries often, a replay) does not pay for a failed
@@ -219,30 +219,15 @@ fn days_of(checks: &[Located]) -> BTreeSet<i32> {
 }
 
 /// Creates the day partitions of `checks` (UTC days, as Julian day numbers)
-/// that are missing (`sitewatch_check_partition`, each in its own short
-/// transaction). With `trust_known`, days `learned` already holds are not
-/// asked again.
+/// that are missing ([`crate::history::partitions`]). With `trust_known`,
+/// days `learned` already holds are not asked again.
 pub async fn ensure_partitions(
     client: &Client,
     learned: &Learned,
     days: BTreeSet<i32>,
     trust_known: bool,
 ) -> anyhow::Result<()> {
-    let wanted: Vec<i32> = {
-        let known = learned.days.lock().expect("not poisoned");
-        days.into_iter()
-            .filter(|d| !trust_known || !known.contains(d))
-            .collect()
-    };
-    for day in wanted {
-        let date = time::Date::from_julian_day(day).context("a day out of range")?;
-        client
-            .execute("SELECT sitewatch_check_partition($1)", &[&date])
-            .await
-            .with_context(|| format!("cannot create the partition of checks for {date}"))?;
-        learned.days.lock().expect("not poisoned").insert(day);
-    }
-    Ok(())
+    learned.days.ensure(client, days, trust_known).await
 }
 
 /// Whether a batch failed because a day has no partition.
@@ -268,7 +253,7 @@ async fn store_at_once(
     let inserted = insert_checks(&tx, topic, &batch.checks, &mut rollup, how).await?;
     insert_runs(&tx, topic, &batch.runs).await?;
     let dead_letters = insert_dead_letters(&tx, topic, &batch.dead).await?;
-    let rolled = crate::rollup::insert_chunk(&tx, rollup, now).await?;
+    let rolled = crate::history::rollup::insert_chunk(&tx, rollup, now).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {
@@ -364,7 +349,7 @@ async fn store_isolating(
         }
     }
     let dead_letters = insert_dead_letters(&tx, topic, &dead).await?;
-    let rolled = crate::rollup::insert_chunk(&tx, rollup, now).await?;
+    let rolled = crate::history::rollup::insert_chunk(&tx, rollup, now).await?;
     record_offsets(&tx, group, topic, batch).await?;
     tx.commit().await.context("cannot commit the batch")?;
     Ok(Stored {

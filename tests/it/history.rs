@@ -159,7 +159,9 @@ async fn drain_writes_rollups_that_agree_with_the_rows_and_folds_ended_hours() {
         .unwrap()
         .get(0);
     assert_eq!(unfolded, 0, "every chunk of ended hours is folded");
-    let open = sitewatch::rollup::open_chunks(&client).await.unwrap();
+    let open = sitewatch::history::rollup::open_chunks(&client)
+        .await
+        .unwrap();
     let waiting: u32 = open.tallies.values().map(|t| t.checks).sum();
     assert_eq!(
         waiting, 6,

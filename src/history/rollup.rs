@@ -22,8 +22,8 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
 
+use crate::history::sketch::Sketch;
 use crate::message::Check;
-use crate::sketch::Sketch;
 
 /// What one (site, location, hour) holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

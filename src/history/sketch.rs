@@ -7,7 +7,10 @@
 //! A value `x` (milliseconds) goes to bucket `ceil(ln x / ln γ)` with
 //! γ = (1 + α) / (1 − α), α = 0.01; the bucket's value is `2γᵏ / (γ + 1)`.
 //! PostgreSQL computes the same keys (`sitewatch_sketch_key` in
-//! `migrations/`), so rollups filled in SQL and in Rust agree.
+//! `migrations/`), so rollups filled in SQL and in Rust agree. (Migration
+//! 0003's comments call this file `src/sketch.rs`, its path when it was
+//! written; an applied migration is never edited, its checksum would no
+//! longer match.)
 
 use smallvec::SmallVec;
 
