@@ -121,3 +121,30 @@ pub fn human(c: &Check, now: OffsetDateTime) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::FromArgMatches as _;
+
+    /// `check`'s flags state a site's defaults as text; they must be the
+    /// ones a site of the sites file gets (src/sites/keys.rs).
+    #[test]
+    fn the_flags_defaults_are_a_sites() {
+        let matches = CheckArgs::augment_args(clap::Command::new("check"))
+            .try_get_matches_from(["check", "http://127.0.0.1/"])
+            .unwrap();
+        let args = CheckArgs::from_arg_matches(&matches).unwrap();
+        let default = |name: &str| {
+            let key = sites::keys::SITE_KEYS
+                .iter()
+                .find(|k| k.name == name)
+                .unwrap();
+            key.default.trim_matches('`').to_owned()
+        };
+        assert_eq!(args.method, default("method"));
+        assert_eq!(args.timeout, default("timeout"));
+        assert_eq!(args.expect_status, default("expect_status"));
+        assert_eq!(args.max_redirects.to_string(), default("max_redirects"));
+    }
+}

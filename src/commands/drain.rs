@@ -66,3 +66,25 @@ pub async fn run(
         .await
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::FromArgMatches as _;
+
+    /// The flags state drain's defaults as text; they must be the
+    /// constants the library uses when no flag is given.
+    #[test]
+    fn the_flags_defaults_are_the_drains() {
+        let matches = DrainArgs::augment_args(clap::Command::new("drain"))
+            .try_get_matches_from(["drain"])
+            .unwrap();
+        let args = DrainArgs::from_arg_matches(&matches).unwrap();
+        let d = crate::drain::Options::default();
+        assert_eq!(args.batch_size, d.batch_size);
+        assert_eq!(args.batch_bytes, d.batch_bytes);
+        assert_eq!(args.claim_timeout, d.claim_timeout);
+        assert_eq!(args.idle_timeout, d.idle_timeout);
+        assert_eq!(args.max_age, d.max_age);
+    }
+}
