@@ -77,6 +77,20 @@ pub enum SiteState {
 }
 
 impl SiteState {
+    /// Problems first (down, pending, degraded, stale, unknown,
+    /// maintenance), then up: the order of the page and the table.
+    pub fn severity(self) -> u8 {
+        match self {
+            SiteState::Down => 0,
+            SiteState::Pending => 1,
+            SiteState::Degraded => 2,
+            SiteState::Stale => 3,
+            SiteState::Unknown => 4,
+            SiteState::Maintenance => 5,
+            SiteState::Up => 6,
+        }
+    }
+
     pub const ALL: [SiteState; 7] = [
         SiteState::Up,
         SiteState::Pending,

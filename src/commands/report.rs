@@ -89,7 +89,12 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
             text
         }
         "markdown" => render::markdown(&reports, &window),
-        _ => render::table(&reports, &window, colours),
+        _ => render::table(
+            &reports,
+            &window,
+            colours,
+            to_terminal.then(width).flatten(),
+        ),
     };
     match &args.output {
         Some(path) => std::fs::write(path, text)
@@ -102,4 +107,12 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The terminal's width: `COLUMNS` when set, else what the terminal says.
+fn width() -> Option<usize> {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .or_else(|| terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)))
 }

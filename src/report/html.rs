@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::render::{duration, when};
+use super::render::{duration, percent, when};
 use super::{HourLatency, Page, SiteReport, UPTIME_WINDOWS};
 use crate::rule::SiteState;
 
@@ -85,25 +85,11 @@ fn write_aside(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}%"))
+    v.map_or_else(|| "–".to_owned(), percent)
 }
 
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms"))
-}
-
-/// Problems first (down, pending, degraded, stale, unknown, maintenance),
-/// then the sites that are up; by name within each.
-fn order(state: SiteState) -> u8 {
-    match state {
-        SiteState::Down => 0,
-        SiteState::Pending => 1,
-        SiteState::Degraded => 2,
-        SiteState::Stale => 3,
-        SiteState::Unknown => 4,
-        SiteState::Maintenance => 5,
-        SiteState::Up => 6,
-    }
 }
 
 /// The colour class of a day's uptime.
@@ -154,8 +140,9 @@ struct SiteView<'a> {
     id: String,
     name: &'a str,
     state: &'static str,
-    since: String,
-    last_check: String,
+    /// `since 2026-12-07 10:25Z · last check 2026-12-07 10:30Z`, or as
+    /// much of it as is known (`never checked`).
+    timeline: String,
     reason: Option<&'a str>,
     url: Option<&'a str>,
     /// Only http(s) URLs are links; any other is shown as text.
@@ -257,7 +244,7 @@ struct Line {
 /// The whole page.
 pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String {
     let mut sorted: Vec<&SiteReport> = reports.iter().collect();
-    sorted.sort_by(|a, b| (order(a.state), &a.site).cmp(&(order(b.state), &b.site)));
+    sorted.sort_by(|a, b| (a.state.severity(), &a.site).cmp(&(b.state.severity(), &b.site)));
     let (summary_class, summary) = summary(reports);
     let mut locations: Vec<&str> = reports
         .iter()
@@ -316,8 +303,17 @@ fn site<'a>(r: &'a SiteReport, window: &str) -> SiteView<'a> {
         id: crate::escape::file_stem(&r.site),
         name: &r.site,
         state: r.state.as_str(),
-        since: when(r.since),
-        last_check: when(r.last_check_at),
+        timeline: match (r.since, r.last_check_at) {
+            (_, None) => "never checked".to_owned(),
+            (None, Some(last)) => format!("last check {}", when(Some(last))),
+            (Some(since), Some(last)) => {
+                format!(
+                    "since {} · last check {}",
+                    when(Some(since)),
+                    when(Some(last))
+                )
+            }
+        },
         reason: r.reason.as_deref(),
         url: r.url.as_deref(),
         url_is_link: r
@@ -401,7 +397,7 @@ fn strip(page: &Page) -> Strip {
     let total = if checks == 0 {
         "no checks".to_owned()
     } else {
-        format!("{:.3}% uptime", 100.0 * up as f64 / checks as f64)
+        format!("{} uptime", percent(100.0 * up as f64 / checks as f64))
     };
     let bars = page
         .days
@@ -414,9 +410,9 @@ fn strip(page: &Page) -> Strip {
                 format!("{}: no checks", d.day)
             } else {
                 format!(
-                    "{}: {:.3}% up ({} of {} checks)",
+                    "{}: {} up ({} of {} checks)",
                     d.day,
-                    100.0 * f64::from(d.up_checks) / f64::from(d.checks),
+                    percent(100.0 * f64::from(d.up_checks) / f64::from(d.checks)),
                     d.up_checks,
                     d.checks
                 )
@@ -444,14 +440,15 @@ fn nice_ceiling(v: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
-/// A latency axis label: `250 ms`, `2.5 ms`, `1.5 s`.
+/// A latency axis label, the gridline's value exactly (a quarter of a
+/// round top has at most two more decimals): `250 ms`, `3.75 ms`, `7.5
+/// ms`, `1.25 s`.
 fn axis_label(v: f64, top: f64) -> String {
+    let exact = |x: f64| (x * 1000.0).round() / 1000.0;
     if top >= 1000.0 {
-        format!("{} s", v / 1000.0)
-    } else if top < 10.0 {
-        format!("{v:.1} ms")
+        format!("{} s", exact(v / 1000.0))
     } else {
-        format!("{v:.0} ms")
+        format!("{} ms", exact(v))
     }
 }
 

@@ -2,8 +2,7 @@
 //! from hostile and quiet sites.
 
 use super::*;
-use crate::report::model::*;
-use std::collections::BTreeMap;
+use crate::report::fixture::reports;
 use time::macros::datetime;
 
 #[test]
@@ -16,7 +15,35 @@ fn chart_tops_are_round() {
     assert_eq!(axis_label(500.0, 2000.0), "0.5 s");
     assert_eq!(axis_label(750.0, 1000.0), "0.75 s");
     assert_eq!(axis_label(250.0, 500.0), "250 ms");
-    assert_eq!(axis_label(1.25, 5.0), "1.2 ms");
+    assert_eq!(axis_label(1.25, 5.0), "1.25 ms");
+    assert_eq!(axis_label(7.5, 10.0), "7.5 ms");
+}
+
+/// Every gridline's label is its value, whatever the top (the page said
+/// `3.8 ms` on a 3.75 ms line and `8` on a 7.5 one).
+#[test]
+fn each_gridline_is_labelled_with_its_value() {
+    for top in [
+        0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0,
+    ] {
+        for i in 0..=4 {
+            let v = top * f64::from(i) / 4.0;
+            let label = axis_label(v, top);
+            let (number, unit) = label.split_once(' ').unwrap();
+            let read: f64 = number.parse().unwrap();
+            let ms = if unit == "s" { read * 1000.0 } else { read };
+            assert!((ms - v).abs() < 1e-9, "{top}: {v} labelled {label}");
+        }
+    }
+}
+
+/// One precision for uptime everywhere, never rounded up to a full 100.
+#[test]
+fn uptime_is_cut_not_rounded() {
+    assert_eq!(percent(99.999), "99.99%");
+    assert_eq!(percent(100.0), "100.00%");
+    assert_eq!(percent(0.0), "0.00%");
+    assert_eq!(percent(95.0), "95.00%");
 }
 
 #[test]
@@ -26,127 +53,6 @@ fn day_colours_follow_uptime() {
     assert_eq!(uptime_class(1440, 1430), "minor");
     assert_eq!(uptime_class(1440, 1400), "major");
     assert_eq!(uptime_class(1440, 1000), "bad");
-}
-
-/// A down site with hostile values everywhere, and three quiet ones.
-fn reports() -> Vec<SiteReport> {
-    let now = datetime!(2026-12-07 10:30 UTC);
-    let hours = hours(now);
-    let days = days(now);
-    let mut uptime = BTreeMap::new();
-    uptime.insert("24h", Some(99.5));
-    uptime.insert("7d", None);
-    uptime.insert("30d", Some(100.0));
-    let hostile = SiteReport {
-        site: "<script>alert('x')</script>\u{1}&\"".into(),
-        url: Some("https://example.com/?a=1&b=\"<>\"".into()),
-        state: SiteState::Down,
-        since: Some(now - time::Duration::minutes(5)),
-        last_check_at: Some(now),
-        uptime_pct: uptime.clone(),
-        checks: 1440,
-        latency_ms: Percentiles {
-            p50: Some(41.0),
-            p95: Some(120.0),
-            p99: Some(300.0),
-        },
-        phases_p95_ms: Phases::default(),
-        tls_expires_at: None,
-        tls_days_left: Some(-3),
-        last_error: Some(LastError {
-            at: now,
-            error_kind: Some("http".into()),
-            error: Some("<b>bad</b>".into()),
-            status_code: Some(503),
-        }),
-        reason: Some("status 503 <expected> 200-399".into()),
-        incidents: vec![
-            Incident {
-                start: now - time::Duration::hours(3),
-                end: Some(now - time::Duration::hours(2)),
-                duration_s: 3600.0,
-                error_kind: Some("<timeout>".into()),
-            },
-            Incident {
-                start: now - time::Duration::minutes(5),
-                end: None,
-                duration_s: 300.0,
-                error_kind: None,
-            },
-        ],
-        locations: vec![LocationState {
-            location: "eu<1>".into(),
-            state: SiteState::Down,
-            last_check_at: now,
-            runs: Some(Runs {
-                made: 10,
-                expected: 12,
-                longest_gap_s: 180.0,
-                tick_s: 60.0,
-            }),
-        }],
-        page: Some(Page {
-            days: days.clone(),
-            hours: hours.clone(),
-        }),
-    };
-    let mut quiet = hostile.clone();
-    quiet.site = "quiet".into();
-    quiet.url = Some("tcp://db:5432".into());
-    quiet.state = SiteState::Up;
-    quiet.tls_days_left = Some(10);
-    quiet.last_error = None;
-    quiet.reason = None;
-    quiet.incidents.clear();
-    quiet.locations.clear();
-    quiet.page = Some(Page {
-        days,
-        hours: hours
-            .iter()
-            .map(|h| HourLatency {
-                latency: Percentiles::default(),
-                ..h.clone()
-            })
-            .collect(),
-    });
-    let mut slow = quiet.clone();
-    slow.site = "slow".into();
-    slow.state = SiteState::Degraded;
-    slow.url = None;
-    slow.tls_days_left = Some(40);
-    slow.page = Some(Page {
-        days: vec![],
-        hours: hours
-            .iter()
-            .map(|h| HourLatency {
-                latency: Percentiles {
-                    p50: h.latency.p50.map(|v| v * 30.0),
-                    p95: h.latency.p95.map(|v| v * 30.0),
-                    p99: None,
-                },
-                ..h.clone()
-            })
-            .collect(),
-    });
-    let mut tiny = slow.clone();
-    tiny.site = "tiny".into();
-    tiny.state = SiteState::Maintenance;
-    tiny.tls_days_left = None;
-    tiny.page = Some(Page {
-        days: vec![],
-        hours: hours
-            .iter()
-            .map(|h| HourLatency {
-                latency: Percentiles {
-                    p50: h.latency.p50.map(|v| v / 30.0),
-                    p95: h.latency.p95.map(|v| v / 30.0),
-                    p99: None,
-                },
-                ..h.clone()
-            })
-            .collect(),
-    });
-    vec![quiet, hostile, slow, tiny]
 }
 
 #[test]
@@ -176,6 +82,12 @@ fn every_value_is_escaped_and_every_part_drawn() {
         "quiet has no latency"
     );
     assert!(html.contains("<td colspan=\"4\">never checked</td>"));
+    assert!(
+        !html.contains("since - ") && !html.contains("since –"),
+        "no since without a time"
+    );
+    assert!(!html.contains(".000%"), "one uptime precision");
+    assert!(html.contains("<span class=\"muted\">last check 2026-12-07 10:30Z</span>"));
     assert!(html.contains("1 of 4 sites down"));
     // Problems first: down, degraded, maintenance, up.
     let at = |name: &str| html.find(&format!("data-site=\"{name}")).unwrap();
@@ -191,45 +103,4 @@ fn every_value_is_escaped_and_every_part_drawn() {
         assert!(svg.starts_with("<svg xmlns=") && svg.ends_with("</svg>\n"));
     }
     assert!(page(&[], "24h", now).contains("No site has been checked yet"));
-}
-
-/// A day of hours, the sixth without a successful check.
-fn hours(now: OffsetDateTime) -> Vec<HourLatency> {
-    (0..24)
-        .map(|i| HourLatency {
-            hour: now - time::Duration::hours(24 - i),
-            checks: 60,
-            up_checks: if i == 5 { 0 } else { 60 },
-            latency: if i == 5 {
-                Percentiles::default()
-            } else {
-                Percentiles {
-                    p50: Some(40.0 + i as f64),
-                    p95: Some(90.0 + 3.0 * i as f64),
-                    p99: None,
-                }
-            },
-            phases_p50_ms: Phases {
-                dns: Some(2.0),
-                connect: Some(5.5),
-                tls: if i % 2 == 0 { Some(12.0) } else { None },
-                ttfb: Some(20.0),
-            },
-        })
-        .collect()
-}
-
-/// 90 days, checks on the last ten, each a little worse.
-fn days(now: OffsetDateTime) -> Vec<DayUptime> {
-    (0..90)
-        .map(|i| DayUptime {
-            day: now.date() - time::Duration::days(89 - i),
-            checks: if i < 80 { 0 } else { 1440 },
-            up_checks: if i < 80 {
-                0
-            } else {
-                1440 - (i as u32 - 80) * 10
-            },
-        })
-        .collect()
 }

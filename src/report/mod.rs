@@ -9,6 +9,8 @@
 //! hour and the 23 before it. Everything is read in one snapshot.
 
 mod compute;
+#[cfg(test)]
+mod fixture;
 pub mod html;
 mod model;
 mod queries;

@@ -25,7 +25,15 @@ pub fn window_label(window: std::time::Duration) -> String {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}%"))
+    v.map_or_else(|| "-".to_owned(), percent)
+}
+
+/// An uptime for a person, everywhere the same: two decimals, cut rather
+/// than rounded, so that a site with a failed check never reads `100.00%`
+/// (99.999 is `99.99%`).
+pub fn percent(v: f64) -> String {
+    let cut = (v * 100.0).floor() / 100.0;
+    format!("{cut:.2}%")
 }
 
 fn millis(v: Option<f64>) -> String {
@@ -70,7 +78,7 @@ fn last_error(r: &SiteReport) -> String {
 }
 
 /// One row per site, the columns every format shows.
-fn rows(reports: &[SiteReport]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+fn rows(reports: &[&SiteReport]) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let mut header = vec!["site", "state", "since"];
     header.extend(UPTIME_WINDOWS.iter().map(|(name, _)| *name));
     header.extend(["p50", "p95", "checks", "cert days", "last error"]);
@@ -106,9 +114,13 @@ fn colour(state: SiteState) -> &'static str {
     }
 }
 
-/// An aligned table; `colour` paints each site's state.
-pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
-    let (header, mut rows) = rows(reports);
+/// An aligned table, problems first (as the page), then by name; `colour`
+/// paints each site's state. Within `width` columns when given (a
+/// terminal's): the last error, then the site's name, are cut (`…`) to fit.
+pub fn table(reports: &[SiteReport], window: &str, colours: bool, width: Option<usize>) -> String {
+    let mut sorted: Vec<&SiteReport> = reports.iter().collect();
+    sorted.sort_by(|a, b| (a.state.severity(), &a.site).cmp(&(b.state.severity(), &b.site)));
+    let (header, mut rows) = rows(&sorted);
     // Names and errors come from stored data: no escape sequence of theirs
     // reaches the terminal.
     for cell in rows.iter_mut().flatten() {
@@ -120,19 +132,26 @@ pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
+    let shown = match width {
+        Some(width) => fit(&header, &widths, width),
+        None => widths.iter().copied().enumerate().collect(),
+    };
     let mut out = String::new();
     let padded = |cells: &[String]| -> Vec<String> {
-        cells
+        shown
             .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|&(i, w)| {
+                let c = cut(&cells[i], w);
+                format!("{c:<w$}")
+            })
             .collect()
     };
     let upper: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
     let _ = writeln!(out, "{}", padded(&upper).join("  ").trim_end());
-    for (r, row) in reports.iter().zip(rows) {
+    for (r, row) in sorted.iter().zip(rows) {
         let mut cells = padded(&row);
         if colours {
+            // The state is always shown, second.
             cells[1] = format!("{}{}\x1b[0m", colour(r.state), cells[1]);
         }
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
@@ -151,6 +170,44 @@ pub fn table(reports: &[SiteReport], window: &str, colours: bool) -> String {
         );
     }
     out
+}
+
+/// The columns shown within `width` (two spaces between them), and their
+/// widths: the last error is narrowed first (down to 12); then the columns
+/// a glance needs least are left out, one by one (since, 7d, checks, cert
+/// days, p95, 30d); then the site's name is narrowed (down to 12). State,
+/// 24h uptime and p50 always show.
+fn fit(header: &[&str], widths: &[usize], width: usize) -> Vec<(usize, usize)> {
+    const NARROWEST: usize = 12;
+    const LEAVE_OUT: [&str; 6] = ["since", "7d", "checks", "cert days", "p95", "30d"];
+    let mut shown: Vec<(usize, usize)> = widths.iter().copied().enumerate().collect();
+    let total = |s: &[(usize, usize)]| {
+        s.iter().map(|(_, w)| w).sum::<usize>() + 2 * s.len().saturating_sub(1)
+    };
+    let narrow = |shown: &mut Vec<(usize, usize)>, column: usize| {
+        let over = total(shown).saturating_sub(width);
+        let room = shown[column].1.saturating_sub(NARROWEST);
+        shown[column].1 -= over.min(room);
+    };
+    let last = shown.len() - 1;
+    narrow(&mut shown, last);
+    for name in LEAVE_OUT {
+        if total(&shown) <= width {
+            break;
+        }
+        shown.retain(|(i, _)| header[*i] != name);
+    }
+    narrow(&mut shown, 0);
+    shown
+}
+
+/// `text` in at most `width` characters, cut with `…`.
+fn cut(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= width {
+        return text.into();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    (kept + "…").into()
 }
 
 /// Each location's runs (the run ledger), once.
@@ -178,7 +235,7 @@ fn escape(cell: &str) -> String {
 
 /// A Markdown table, then each site's incidents in the window.
 pub fn markdown(reports: &[SiteReport], window: &str) -> String {
-    let (header, rows) = rows(reports);
+    let (header, rows) = rows(&reports.iter().collect::<Vec<_>>());
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -253,5 +310,41 @@ mod tests {
             "30d"
         );
         assert_eq!(window_label(std::time::Duration::from_secs(5400)), "1h30m");
+    }
+
+    #[test]
+    fn the_table_puts_problems_first_and_fits_the_terminal() {
+        let reports = super::super::fixture::reports();
+        let wide = table(&reports, "24h", false, None);
+        let order: Vec<&str> = wide
+            .lines()
+            .skip(1)
+            .take(reports.len())
+            .map(|l| l.split_whitespace().nth(1).unwrap())
+            .collect();
+        assert_eq!(order, ["down", "degraded", "maintenance", "up"], "{wide}");
+        assert!(
+            wide.lines().any(|l| l.chars().count() > 80),
+            "the fixture is wide"
+        );
+        let narrow = table(&reports, "24h", true, Some(80));
+        for line in narrow.lines().take(reports.len() + 1) {
+            // Colours are escape sequences, not columns.
+            let shown = line.replace("\x1b[0m", "").replace("\x1b[31;1m", "");
+            let shown = shown
+                .replace("\x1b[33m", "")
+                .replace("\x1b[2m", "")
+                .replace("\x1b[32m", "");
+            assert!(
+                shown.chars().count() <= 80,
+                "{} columns: {shown}",
+                shown.chars().count()
+            );
+        }
+        assert!(narrow.contains('…'), "something was cut: {narrow}");
+        assert!(
+            !narrow.contains("\x1b]") && !narrow.contains("\u{1}"),
+            "escaped"
+        );
     }
 }
