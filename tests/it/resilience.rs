@@ -604,12 +604,14 @@ impl OwnBroker {
         let libs = std::env::var("STACK_KAFKA_LIBS")
             .expect("STACK_KAFKA_LIBS: eval \"$(scripts/stack env)\" (the stack's Apache Kafka)");
         let java = std::env::var("STACK_JAVA").unwrap_or_else(|_| "java".to_owned());
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
+        // Below Linux's ephemeral range (32768 and up): a port the kernel
+        // hands out as 127.0.0.1:0 can be given to an outgoing connection
+        // of another test before Kafka binds it.
+        let free = || loop {
+            let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
         };
         let (port, controller) = (free(), free());
         let home = dir.join("own-kafka");
@@ -676,17 +678,27 @@ impl OwnBroker {
 
     fn spawn(&mut self) {
         let (java, classpath, config) = &self.command;
+        let log = std::fs::File::create(config.with_file_name("broker.log")).unwrap();
         self.child = std::process::Command::new(java)
             .args(["-Xms128m", "-Xmx256m", "-cp", classpath, "kafka.Kafka"])
             .arg(config)
             .current_dir(config.parent().unwrap())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "the broker did not listen");
+            let log =
+                || std::fs::read_to_string(config.with_file_name("broker.log")).unwrap_or_default();
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the broker exited ({status}) before listening: {}", log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the broker did not listen: {}",
+                log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
