@@ -24,9 +24,10 @@ pub struct ReportArgs {
     #[arg(long = "site", id = "site", value_name = "NAME")]
     pub sites: Vec<String>,
     /// `table` (a terminal), `markdown` (for $GITHUB_STEP_SUMMARY), `json`,
-    /// or `html`: a static status page written into the --output directory
-    /// (index.html, status.json, badges/<site>.svg)
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json", "html"])]
+    /// `openmetrics` (for Prometheus: node_exporter's textfile collector,
+    /// a Pushgateway), or `html`: a static status page written into the
+    /// --output directory (index.html, status.json, badges/<site>.svg)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json", "openmetrics", "html"])]
     pub format: String,
     /// Write the report to this file instead of stdout (with `html`: this
     /// directory, made if missing)
@@ -89,6 +90,7 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
             text
         }
         "markdown" => render::markdown(&reports, &window),
+        "openmetrics" => report::openmetrics::render(&reports, options.now),
         _ => render::table(
             &reports,
             &window,

@@ -13,6 +13,7 @@ mod compute;
 mod fixture;
 pub mod html;
 mod model;
+pub mod openmetrics;
 mod queries;
 pub mod render;
 

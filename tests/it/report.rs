@@ -284,6 +284,31 @@ async fn report_json_matches_the_checks() {
     assert!(markdown.contains("| down-now | **down** |"), "{markdown}");
     assert!(markdown.contains("- **flaky** down "), "{markdown}");
 
+    // For Prometheus: the JSON's figures, and Prometheus' own linter has
+    // nothing to say.
+    let metrics = report(vec!["--format", "openmetrics", "--window", "72h"]).await;
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
+    let lint = promtool_check(&metrics).await;
+    assert!(lint.is_empty(), "promtool check metrics: {lint}\n{metrics}");
+    let json: Value =
+        serde_json::from_str(&report(vec!["--format", "json", "--window", "72h"]).await).unwrap();
+    for site in json.as_array().unwrap() {
+        let name = site["site"].as_str().unwrap();
+        let state = site["state"].as_str().unwrap();
+        assert!(
+            metrics.contains(&format!(
+                "sitewatch_site_state{{site=\"{name}\",state=\"{state}\"}} 1\n"
+            )),
+            "{name} {state}: {metrics}"
+        );
+        if let Some(pct) = site["uptime_pct"]["24h"].as_f64() {
+            let sample = format!("sitewatch_site_uptime_ratio{{site=\"{name}\",window=\"24h\"}} ");
+            let line = metrics.lines().find(|l| l.starts_with(&sample)).unwrap();
+            let ratio: f64 = line[sample.len()..].parse().unwrap();
+            assert!((ratio - pct / 100.0).abs() < 1e-12, "{line} vs {pct}");
+        }
+    }
+
     // The status page: its files, then as a real browser renders it.
     let page = dir.path().join("page");
     let page_arg: &'static str = Box::leak(page.display().to_string().into_boxed_str());
@@ -596,5 +621,33 @@ mod browser {
         let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
         let _ = std::fs::write(keep, &png);
         png
+    }
+}
+
+/// What `promtool check metrics` (Debian's prometheus package) says of
+/// `text`: nothing when it accepts it.
+async fn promtool_check(text: &str) -> String {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("promtool did not start (scripts/stack installs Debian's prometheus)");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("promtool ran over a minute")
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        said
+    } else {
+        format!("exit {}: {said}", out.status)
     }
 }
