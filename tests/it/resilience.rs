@@ -614,6 +614,9 @@ impl OwnBroker {
             }
         };
         let (port, controller) = (free(), free());
+        // The log cleaner's dedupe buffer is 128 MiB by default: in this
+        // node's 256 MiB heap it ran out of memory at start-up now and then
+        // (the broker exited before listening); 8 MiB is plenty here.
         let home = dir.join("own-kafka");
         std::fs::create_dir_all(&home).unwrap();
         let config = home.join("server.properties");
@@ -628,7 +631,8 @@ impl OwnBroker {
                  listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
                  log.dirs={}\nnum.partitions=1\noffsets.topic.replication.factor=1\n\
                  offsets.topic.num.partitions=1\ntransaction.state.log.replication.factor=1\n\
-                 transaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n",
+                 transaction.state.log.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n\
+                 log.cleaner.dedupe.buffer.size=8388608\n",
                 home.join("data").display()
             ),
         )
