@@ -23,9 +23,14 @@ impl Error {
 
     /// The documented exit code: 2 for configuration, 1 for the job.
     pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit_code_number())
+    }
+
+    /// The exit code as a number: 2 for configuration, 1 for the job.
+    pub fn exit_code_number(&self) -> u8 {
         match self {
-            Error::Config(_) => ExitCode::from(2),
-            Error::Job(_) => ExitCode::from(1),
+            Error::Config(_) => 2,
+            Error::Job(_) => 1,
         }
     }
 

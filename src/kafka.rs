@@ -77,9 +77,22 @@ pub struct Context {
     /// The last error that retrying cannot cure: a refused login or a
     /// failed TLS handshake.
     fatal: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Set once the client is no longer used: what its threads still report
+    /// while it closes is kept, not logged, so that no line follows the
+    /// job's verdict.
+    quiet: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Context {
+    /// Stops logging what the client reports (it is being closed).
+    pub fn silence(&self) {
+        self.quiet.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn quiet(&self) -> bool {
+        self.quiet.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The last connection-level error librdkafka reported, if any.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())
@@ -106,10 +119,14 @@ impl ClientContext for Context {
             Some(RDKafkaErrorCode::PartitionEOF) => tracing::debug!(reason, "end of partition"),
             // The consequence of the errors that say why; not worth keeping.
             Some(RDKafkaErrorCode::AllBrokersDown) => {
-                tracing::error!(error = %error, reason, "Kafka client error");
+                if !self.quiet() {
+                    tracing::error!(error = %error, reason, "Kafka client error");
+                }
             }
             _ => {
-                tracing::error!(error = %error, reason, "Kafka client error");
+                if !self.quiet() {
+                    tracing::error!(error = %error, reason, "Kafka client error");
+                }
                 let line = reason.lines().next().unwrap_or_default().to_owned();
                 let fatal = error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication)
                     || [
@@ -290,6 +307,9 @@ impl Publisher {
             producer.flush(Timeout::After(Duration::from_secs(1)))
         })
         .await;
+        // What the closing client still reports is not logged after the
+        // job's verdict.
+        self.context.silence();
     }
 }
 
@@ -341,22 +361,26 @@ fn reach(kafka: &KafkaSettings, within: Duration) -> Result<(), String> {
         .create_with_context(context.clone())
         .map_err(|e| creation_error(kafka, "client", e).to_string())?;
     let deadline = std::time::Instant::now() + within;
-    loop {
+    let reached = loop {
         if let Some(why) = context.fatal() {
-            return Err(why);
+            break Err(why);
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match producer
             .client()
             .fetch_metadata(None, left.min(Duration::from_millis(250)))
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => break Ok(()),
             Err(e) if std::time::Instant::now() >= deadline => {
-                return Err(context.explain(e.to_string()));
+                break Err(context.explain(e.to_string()));
             }
             Err(_) => {}
         }
-    }
+    };
+    // Closing, the client may still report the refusal: not after the
+    // job's verdict.
+    context.silence();
+    reached
 }
 
 /// Creates the topic when it is missing.

@@ -40,7 +40,11 @@
 //! - [`commands`]: one module per subcommand, each with its arguments
 //!   (doc comments are the help) and a `run`.
 //! - [`keys`]: stable keys of names (advisory locks, slots and shards).
+//! - [`outbound`]: the client of sitewatch's own requests (notifications,
+//!   watchdog pings).
 //! - [`telemetry`]: logs and summary lines.
+//! - [`watchdog`]: the jobs' own dead man's switch (healthchecks.io's
+//!   pings).
 //! - [`error`]: the two failure kinds and their exit codes.
 //! - [`escape`]: every output's escaping (terminal, Markdown, Slack, XML,
 //!   file names, errors and stored reasons), in one place.
@@ -59,6 +63,7 @@ pub mod kafka;
 pub mod keys;
 pub mod matcher;
 pub mod message;
+pub mod outbound;
 pub mod probe;
 pub mod report;
 pub mod rule;
@@ -68,6 +73,7 @@ pub mod site_table;
 pub mod sites;
 pub mod store;
 pub mod telemetry;
+pub mod watchdog;
 
 #[cfg(test)]
 mod tests {

@@ -84,18 +84,9 @@ fn alertmanager_alert(p: &Value) -> Value {
     })
 }
 
-/// The client every delivery goes through: it follows no redirect (a
-/// 301/302/303 would turn the POST into a GET without the event, a
-/// 307/308 would post it, and the URL in `Referer`, to another host) and
-/// sends no `Referer`.
+/// The client every delivery goes through ([`crate::outbound::client`]).
 pub fn client(timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::probe::tls_config()?)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .user_agent(concat!("sitewatch/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+    crate::outbound::client(timeout)
 }
 
 /// Sends one event; the error says why in one line, never the URL (a

@@ -71,6 +71,22 @@ pub fn runtime(command: &Command) -> tokio::runtime::Builder {
 /// Runs the chosen command to completion, or to a clean stop on SIGTERM or
 /// SIGINT.
 pub async fn run(command: Command, settings: &Settings) -> Result<()> {
+    // `validate` connects nowhere: it checks the URL and pings nothing.
+    let watchdog = match command {
+        Command::Validate(_) => None,
+        _ => crate::watchdog::Watchdog::new(settings.watchdog_url.as_ref()),
+    };
+    if let Some(w) = &watchdog {
+        w.started().await;
+    }
+    let outcome = run_command(command, settings).await;
+    if let Some(w) = &watchdog {
+        w.finished(outcome.as_ref().map(|_| ())).await;
+    }
+    outcome
+}
+
+async fn run_command(command: Command, settings: &Settings) -> Result<()> {
     let shutdown = shutdown_signal()?;
     match command {
         Command::ProbeOnce(args) => probe_once::command(settings, &args, shutdown).await,

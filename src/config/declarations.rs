@@ -100,6 +100,15 @@ const DATABASE: &[&str] = &[
 ];
 /// The sites themselves (`alert` and `report` read their rules).
 const SITES: &[&str] = &["probe-once", "alert", "report", "validate"];
+/// The jobs a scheduler starts, each watched by its own watchdog.
+const JOBS: &[&str] = &[
+    "probe-once",
+    "drain",
+    "alert",
+    "report",
+    "prune",
+    "validate",
+];
 
 pub(super) const fn setting(
     name: &'static str,
@@ -272,6 +281,13 @@ pub const SETTINGS: &[Declaration] = &[
         Fallback::Value("1000"),
         &["probe-once", "validate"],
         "checks in flight at once, 1 to 100000",
+    ),
+    secret(
+        "watchdog_url",
+        "URL",
+        Fallback::None,
+        JOBS,
+        "a dead man's switch the job pings (healthchecks.io's convention: `URL/start` as it starts, `URL` when it succeeds, `URL/<exit code>` when it fails; a secret: prefer the `_FILE` variable)",
     ),
     setting(
         "log_format",

@@ -118,6 +118,8 @@ pub struct Settings {
     /// Checks in flight at once.
     pub concurrency: usize,
     pub log_format: LogFormat,
+    /// Pinged by the job as it starts and ends (the watchdog module).
+    pub watchdog_url: Option<Secret>,
     /// `SITEWATCH_*` variables that name no setting.
     pub unknown_env: Vec<String>,
     /// Said once logging is up: settings that were overridden in a way a
@@ -179,6 +181,13 @@ impl Settings {
             "json" => Some(LogFormat::Json),
             _ => None,
         });
+        let watchdog_url = s
+            .parse_optional("watchdog_url", "an http:// or https:// URL", |v| {
+                url::Url::parse(v)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            })
+            .map(|u| Secret::new(u.to_string()));
         let problems = sources.problems.take();
         if sources.command != "validate"
             && let Some(first) = problems.first()
@@ -191,6 +200,7 @@ impl Settings {
             location,
             concurrency,
             log_format,
+            watchdog_url,
             problems,
             unknown_env: std::mem::take(&mut sources.unknown_env),
             warnings,

@@ -53,6 +53,7 @@ impl std::ops::Deref for Detached {
 impl Drop for Detached {
     fn drop(&mut self) {
         if let Some(consumer) = self.0.take() {
+            consumer.context().silence();
             std::thread::spawn(move || drop(consumer));
         }
     }

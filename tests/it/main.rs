@@ -19,3 +19,4 @@ mod secrets;
 mod sites_table;
 mod support;
 mod trust;
+mod watchdog;

@@ -16,6 +16,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// The body as text (lossy), for what is not JSON.
+    pub text: String,
 }
 
 #[derive(Default)]
@@ -120,8 +122,9 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        let body: Value =
-            serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or(Value::Null);
+        let raw = &buf[head_end..head_end + length];
+        let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+        let text = String::from_utf8_lossy(raw).into_owned();
         buf.drain(..head_end + length);
         let (status, delay) = {
             let mut s = shared.lock().unwrap();
@@ -129,6 +132,7 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
                 path,
                 headers,
                 body,
+                text,
             });
             (s.script.pop_front().unwrap_or((200, None)), s.delay)
         };
