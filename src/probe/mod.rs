@@ -606,10 +606,27 @@ fn without_fragment(url: &url::Url) -> url::Url {
 /// ("Connection refused", "invalid peer certificate: Expired").
 fn describe(error: &reqwest::Error) -> String {
     let mut cause: &dyn std::error::Error = error;
-    while let Some(next) = cause.source() {
-        cause = next;
+    loop {
+        if let Some(words) = rustls_error(cause).and_then(tls::in_words) {
+            return one_line(&words);
+        }
+        match cause.source() {
+            Some(next) => cause = next,
+            None => return one_line(&cause.to_string()),
+        }
     }
-    one_line(&cause.to_string())
+}
+
+/// The rustls error `cause` is, or wraps in `io::Error`s (whose `source`
+/// skips what they wrap: hyper nests two).
+fn rustls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause = cause;
+    loop {
+        if let Some(e) = cause.downcast_ref::<rustls::Error>() {
+            return Some(e);
+        }
+        cause = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
 }
 
 /// Text shown in logs and stored: its first line, no control character

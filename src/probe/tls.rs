@@ -255,3 +255,98 @@ impl ClientSessionStore for HandshakeClock {
         None
     }
 }
+
+/// A refused certificate in words a person acts on, with the hint that
+/// fixes it, and rustls' own name for it last (`(UnknownIssuer)`), to
+/// search for; None for the errors that say enough as they are.
+pub(super) fn in_words(error: &rustls::Error) -> Option<String> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(certificate) = error else {
+        return None;
+    };
+    let day = |t: &UnixTime| {
+        time::OffsetDateTime::from_unix_timestamp(t.as_secs() as i64)
+            .map(|d| d.date().to_string())
+            .unwrap_or_else(|_| "?".to_owned())
+    };
+    Some(match certificate {
+        C::UnknownIssuer => "certificate not trusted: signed by a CA this machine does not know \
+             (self-signed, or a private CA): give the site that CA as ca_file (UnknownIssuer)"
+            .to_owned(),
+        C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "certificate not trusted: the server presents a CA certificate as its own \
+             (self-signed): give the site that certificate as ca_file (CaUsedAsEndEntity)"
+                .to_owned()
+        }
+        C::Expired => "certificate expired: renew it on the server (Expired)".to_owned(),
+        C::ExpiredContext { not_after, .. } => format!(
+            "certificate expired on {}: renew it on the server (Expired)",
+            day(not_after)
+        ),
+        C::NotValidYet => "certificate not valid yet: check the clocks of the server and of \
+             this machine (NotValidYet)"
+            .to_owned(),
+        C::NotValidYetContext { not_before, .. } => format!(
+            "certificate not valid before {}: check the clocks of the server and of this \
+             machine (NotValidYet)",
+            day(not_before)
+        ),
+        C::NotValidForName => "certificate not valid for this host name: check the URL's host, \
+             or the names the certificate covers (NotValidForName)"
+            .to_owned(),
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => {
+            let covers: Vec<&str> = presented.iter().take(5).map(String::as_str).collect();
+            format!(
+                "certificate not valid for {}: it covers {}: check the URL's host, or the \
+                 certificate (NotValidForName)",
+                expected.to_str(),
+                if covers.is_empty() {
+                    "no name".to_owned()
+                } else {
+                    covers.join(", ")
+                }
+            )
+        }
+        C::Revoked => {
+            "certificate revoked by its CA: replace it on the server (Revoked)".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod words_tests {
+    use super::*;
+    use rustls::CertificateError as C;
+
+    fn words(e: C) -> String {
+        in_words(&rustls::Error::InvalidCertificate(e)).unwrap()
+    }
+
+    #[test]
+    fn refused_certificates_say_why_and_what_to_do() {
+        assert!(words(C::UnknownIssuer).contains("ca_file (UnknownIssuer)"));
+        let expired = words(C::ExpiredContext {
+            time: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_800_000_000)),
+            not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000)),
+        });
+        assert_eq!(
+            expired,
+            "certificate expired on 2023-11-14: renew it on the server (Expired)"
+        );
+        let name = words(C::NotValidForNameContext {
+            expected: ServerName::try_from("api.example.com").unwrap(),
+            presented: vec!["www.example.com".into(), "example.com".into()],
+        });
+        assert!(
+            name.starts_with(
+                "certificate not valid for api.example.com: it covers www.example.com, example.com"
+            ),
+            "{name}"
+        );
+        assert!(in_words(&rustls::Error::General("x".into())).is_none());
+    }
+}
