@@ -634,7 +634,7 @@ async fn deliver(
     if pending.is_empty() {
         return Ok(());
     }
-    let client = notify::client(SEND_TIMEOUT).map_err(Error::Job)?;
+    let client = crate::outbound::client(SEND_TIMEOUT).map_err(Error::Job)?;
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     for row in pending {
         let (event_id, name): (Uuid, String) = (row.get(0), row.get(1));

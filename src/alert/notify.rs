@@ -84,11 +84,6 @@ fn alertmanager_alert(p: &Value) -> Value {
     })
 }
 
-/// The client every delivery goes through ([`crate::outbound::client`]).
-pub fn client(timeout: std::time::Duration) -> anyhow::Result<reqwest::Client> {
-    crate::outbound::client(timeout)
-}
-
 /// Sends one event; the error says why in one line, never the URL (a
 /// secret: webhook URLs carry tokens).
 pub async fn send(

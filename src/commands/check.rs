@@ -135,13 +135,7 @@ mod tests {
             .try_get_matches_from(["check", "http://127.0.0.1/"])
             .unwrap();
         let args = CheckArgs::from_arg_matches(&matches).unwrap();
-        let default = |name: &str| {
-            let key = sites::keys::SITE_KEYS
-                .iter()
-                .find(|k| k.name == name)
-                .unwrap();
-            key.default.trim_matches('`').to_owned()
-        };
+        let default = |name: &str| sites::keys::named(name).unwrap().default.trim_matches('`');
         assert_eq!(args.method, default("method"));
         assert_eq!(args.timeout, default("timeout"));
         assert_eq!(args.expect_status, default("expect_status"));

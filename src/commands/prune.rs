@@ -78,8 +78,13 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> Result<()> {
         dropped.push(day);
     }
     let first_kept_day = rollup_cutoff.to_offset(time::UtcOffset::UTC).date();
-    let (hours, days) =
-        retention::delete_rollups(&db, rollup_cutoff, now + time::Duration::DAY, last_kept).await?;
+    let (hours, days) = retention::delete_rollups(
+        &db,
+        rollup_cutoff,
+        now + time::Duration::DAY,
+        (first_kept_day, last_kept),
+    )
+    .await?;
     let summary = Pruned {
         dropped_days: dropped.iter().map(|d| d.to_string()).collect(),
         kept_from: first_kept.to_string(),

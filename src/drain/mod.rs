@@ -391,12 +391,6 @@ struct Consuming<'a> {
     summary: &'a mut Summary,
 }
 
-/// Whether the loop over the records goes on.
-enum Step {
-    Next,
-    Stop,
-}
-
 impl Consuming<'_> {
     async fn consume(
         &mut self,
@@ -405,7 +399,7 @@ impl Consuming<'_> {
         tokio::pin!(shutdown);
         let heartbeat = self.options.claim_timeout / 3;
         let mut last_heard = Instant::now();
-        while let Step::Next = self.should_go_on() {
+        while self.should_go_on() {
             let now = Instant::now();
             for writer in &mut self.writers {
                 writer.keep_alive(now, heartbeat, self.end_by).await?;
@@ -463,9 +457,9 @@ impl Consuming<'_> {
 
     /// Whether to read another record: not when every partition is done,
     /// --max-messages are consumed or the time is up.
-    fn should_go_on(&self) -> Step {
+    fn should_go_on(&self) -> bool {
         if self.state.values().all(|s| s.done) {
-            return Step::Stop;
+            return false;
         }
         let consumed = self.summary.consumed;
         if self.options.max_messages.is_some_and(|max| consumed >= max) {
@@ -473,23 +467,19 @@ impl Consuming<'_> {
                 consumed,
                 "--max-messages reached: the rest stays for the next run"
             );
-            return Step::Stop;
+            return false;
         }
         if self.stop_at.is_some_and(|d| Instant::now() >= d) {
             tracing::info!("time is up: the rest stays for the next run");
-            return Step::Stop;
+            return false;
         }
-        Step::Next
+        true
     }
 
     /// No record for a while: store what is waiting, and give up on a
     /// silent broker.
     async fn quiet(&mut self, last_heard: Instant) -> Result<()> {
-        for w in 0..self.writers.len() {
-            if !self.writers[w].batch.is_empty() {
-                self.submit(w).await?;
-            }
-        }
+        self.submit_waiting().await?;
         let idle = self.options.idle_timeout;
         if last_heard.elapsed() >= idle {
             return Err(Error::Job(anyhow!(self.consumer.context().explain(format!(
@@ -497,6 +487,16 @@ impl Consuming<'_> {
                 self.settings.kafka.brokers,
                 humantime::format_duration(idle)
             )))));
+        }
+        Ok(())
+    }
+
+    /// Submits every writer's batch that holds records.
+    async fn submit_waiting(&mut self) -> Result<()> {
+        for w in 0..self.writers.len() {
+            if !self.writers[w].batch.is_empty() {
+                self.submit(w).await?;
+            }
         }
         Ok(())
     }
@@ -511,11 +511,7 @@ impl Consuming<'_> {
     /// folds the rollups of the hours that ended.
     async fn finish(mut self, wall: Wall) -> Result<()> {
         let topic = &self.settings.kafka.topic;
-        for w in 0..self.writers.len() {
-            if !self.writers[w].batch.is_empty() {
-                self.submit(w).await?;
-            }
-        }
+        self.submit_waiting().await?;
         let mut stored = TopicPartitionList::new();
         for writer in &mut self.writers {
             writer

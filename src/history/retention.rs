@@ -70,13 +70,13 @@ pub async fn drop_partition(
 }
 
 /// Deletes the hourly rollups of hours that ended before `cutoff` or start
-/// after `future`, and the daily ones of days before `cutoff`'s or after
-/// `last_day`: how many of each.
+/// after `future`, and the daily ones of days before `first_day` (`cutoff`'s)
+/// or after `last_day`: how many of each.
 pub async fn delete_rollups(
     db: &Client,
     cutoff: OffsetDateTime,
     future: OffsetDateTime,
-    last_day: time::Date,
+    (first_day, last_day): (time::Date, time::Date),
 ) -> Result<(u64, u64)> {
     let hours = db
         .execute(
@@ -85,11 +85,10 @@ pub async fn delete_rollups(
         )
         .await
         .context("cannot delete old hourly rollups")?;
-    let first_kept_day = cutoff.to_offset(time::UtcOffset::UTC).date();
     let days = db
         .execute(
             "DELETE FROM rollups_daily WHERE day < $1 OR day > $2",
-            &[&first_kept_day, &last_day],
+            &[&first_day, &last_day],
         )
         .await
         .context("cannot delete old daily rollups")?;

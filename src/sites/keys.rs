@@ -156,6 +156,11 @@ pub const SITE_KEYS: &[SiteKey] = &[
     ),
 ];
 
+/// The key of that name.
+pub fn named(name: &str) -> Option<&'static SiteKey> {
+    SITE_KEYS.iter().find(|k| k.name == name)
+}
+
 /// The names of the keys `[defaults]` gives.
 pub fn defaultable() -> impl Iterator<Item = &'static str> {
     SITE_KEYS.iter().filter(|k| k.in_defaults).map(|k| k.name)
@@ -293,14 +298,11 @@ mod tests {
             &mut crate::sites::Shared::default(),
         )
         .unwrap();
-        let default = |name: &str| {
-            let key = SITE_KEYS.iter().find(|k| k.name == name).unwrap();
-            key.default.trim_matches('`').to_owned()
-        };
+        let default = |name: &str| named(name).unwrap().default.trim_matches('`');
         assert_eq!(site.method.as_str(), default("method"));
         assert_eq!(
             site.timeout,
-            crate::duration::non_zero(&default("timeout")).unwrap()
+            crate::duration::non_zero(default("timeout")).unwrap()
         );
         assert_eq!(site.expect_status.to_string(), default("expect_status"));
         assert_eq!(site.max_body_bytes.to_string(), default("max_body_bytes"));

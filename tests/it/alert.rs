@@ -609,7 +609,7 @@ impl Alertmanager {
             .spawn()
             .expect("prometheus-alertmanager is not installed: run scripts/stack install");
         let url = format!("http://127.0.0.1:{port}");
-        let client = sitewatch::alert::notify::client(Duration::from_secs(2)).unwrap();
+        let client = sitewatch::outbound::client(Duration::from_secs(2)).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let ready = client.get(format!("{url}/api/v2/status")).send().await;
@@ -631,7 +631,7 @@ impl Alertmanager {
 
     /// The alerts its API lists.
     async fn alerts(&self) -> Vec<Value> {
-        let client = sitewatch::alert::notify::client(Duration::from_secs(5)).unwrap();
+        let client = sitewatch::outbound::client(Duration::from_secs(5)).unwrap();
         let body = client
             .get(format!("{}/api/v2/alerts", self.url))
             .send()
