@@ -82,6 +82,28 @@ pub fn slack(text: &str) -> String {
     out
 }
 
+/// For chat services that read CommonMark-like Markdown (Microsoft Teams'
+/// Adaptive Cards, Discord): one line, and every punctuation character
+/// that Markdown or a mention gives a meaning backslash-escaped (CommonMark
+/// allows a backslash before any ASCII punctuation), so a name such as
+/// `[click](https://evil)` or `@everyone` or `<b>` stays text.
+pub fn commonmark(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '!'
+            | '|' | '~' | '<' | '>' | '&' | '@' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() || is_invisible_format(c) => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// For XML and HTML, in text and in quoted attributes. Characters that
 /// XML 1.0 does not allow at all (the C0 controls but tab, newline and
 /// carriage return; U+FFFE, U+FFFF) become U+FFFD, so an SVG stays

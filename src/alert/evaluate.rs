@@ -45,6 +45,13 @@ pub fn evaluate(
     let certificates = apply_streaks(config, state, checks, &blind, &mut out);
     judge_sites(config, now, state, &certificates, &mut out);
     prober_events(config, now, state, &blindness.sites_seen, &mut out);
+    for e in &mut out.events {
+        let kind = match e.kind {
+            "resolved" => e.payload["resolves"].as_str().unwrap_or("down"),
+            kind => kind,
+        };
+        e.notify = config.recipients(&e.notify, kind, e.site.as_deref());
+    }
     out
 }
 
@@ -74,6 +81,8 @@ fn apply_streaks(
             last_check_id: c.check_id,
             streak: Streak::default(),
             degraded: false,
+            slow: 0,
+            response_time_ms: None,
             status_code: None,
             error_kind: None,
             error: None,
@@ -95,6 +104,12 @@ fn apply_streaks(
         loc.url = c.url.clone();
         loc.status_code = c.status_code;
         loc.degraded = c.up && c.degraded;
+        loc.slow = if loc.degraded {
+            loc.slow.saturating_add(1)
+        } else {
+            0
+        };
+        loc.response_time_ms = c.response_time_ms;
         if !c.up {
             loc.error_kind = c.error_kind.clone();
             loc.error = c.error.clone();
@@ -125,6 +140,12 @@ struct Judged<'a> {
     /// says it, not one per site.
     probers_stopped: bool,
     tls_expires_at: Option<OffsetDateTime>,
+    /// A fresh location has been slow for `failure_threshold` checks in a
+    /// row: the `degraded` event is due.
+    slow: bool,
+    /// The slowest fresh location's newest response time.
+    response_time_ms: Option<f64>,
+    degraded_after_ms: Option<f64>,
 }
 
 impl Judged<'_> {
@@ -149,6 +170,8 @@ impl Judged<'_> {
             "error_kind": failing.and_then(|l| l.error_kind.clone()),
             "error": failing.and_then(|l| l.error.clone()),
             "tls_expires_at": self.tls_expires_at.map(ts),
+            "response_time_ms": self.response_time_ms,
+            "degraded_after_ms": self.degraded_after_ms,
             "summary": summary,
         })
     }
@@ -306,6 +329,12 @@ fn judge<'a>(
                     .is_some_and(|p| p.state == ProberState::Stale)
             }),
         tls_expires_at,
+        slow: fresh.iter().any(|l| l.slow >= policy.failure_threshold),
+        response_time_ms: fresh
+            .iter()
+            .filter_map(|l| l.response_time_ms)
+            .max_by(f64::total_cmp),
+        degraded_after_ms: config.degraded_after_ms.get(site).copied(),
         verdict,
     }
 }
@@ -319,7 +348,7 @@ fn state_events(config: &Config, j: &Judged, entry: &mut Site) -> Vec<(&'static 
     let total = verdict.fresh;
     let mut events = Vec::new();
     match (verdict.state, entry.notified) {
-        (SiteState::Down, SiteState::Up | SiteState::Stale) if !j.quiet => {
+        (SiteState::Down, SiteState::Up | SiteState::Stale | SiteState::Degraded) if !j.quiet => {
             let start = verdict.since.unwrap_or(now);
             let summary = format!(
                 "{site} is down from {} of {total} location{} since {}{reason}",
@@ -369,7 +398,9 @@ fn state_events(config: &Config, j: &Judged, entry: &mut Site) -> Vec<(&'static 
             entry.notified = SiteState::Up;
             entry.notified_at = Some(now);
         }
-        (SiteState::Stale, SiteState::Up | SiteState::Down) if !j.quiet && !j.probers_stopped => {
+        (SiteState::Stale, SiteState::Up | SiteState::Down | SiteState::Degraded)
+            if !j.quiet && !j.probers_stopped =>
+        {
             let last = verdict.since.unwrap_or(entry.since);
             let summary = format!(
                 "{site} has not been checked for {} (the last check was at {}): the prober or its scheduler stopped",
@@ -382,7 +413,7 @@ fn state_events(config: &Config, j: &Judged, entry: &mut Site) -> Vec<(&'static 
         }
         // A configured site no check mentions, for its stale_after since
         // alert first saw it configured.
-        (SiteState::Unknown, SiteState::Up | SiteState::Down)
+        (SiteState::Unknown, SiteState::Up | SiteState::Down | SiteState::Degraded)
             if !j.quiet && config.urls.contains_key(site) && now - entry.since >= j.stale_after =>
         {
             let summary = format!(
@@ -395,7 +426,51 @@ fn state_events(config: &Config, j: &Judged, entry: &mut Site) -> Vec<(&'static 
         }
         _ => {}
     }
+    events.extend(slow_events(j, entry));
     events
+}
+
+/// `degraded` when a site is up but slow (past its `degraded_after`) for
+/// `failure_threshold` checks in a row from a location, and its recovery
+/// (a `resolved` of `degraded`) when it is up and fast again; after a
+/// `resolved` of `down` in the same run, a site still slow is `degraded`
+/// at once.
+fn slow_events(j: &Judged, entry: &mut Site) -> Option<(&'static str, Value)> {
+    let (site, now) = (j.site, j.now);
+    let ms = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.0}"));
+    match (j.verdict.state, entry.notified) {
+        (SiteState::Degraded, SiteState::Up) if j.slow && !j.quiet => {
+            let summary = format!(
+                "{site} is slow: {} ms, past its degraded_after of {} ms, for {} checks in a row",
+                ms(j.response_time_ms),
+                ms(j.degraded_after_ms),
+                j.policy.failure_threshold
+            );
+            entry.notified = SiteState::Degraded;
+            entry.outage_since = Some(now);
+            entry.notified_at = Some(now);
+            Some(("degraded", j.payload("degraded", now, summary)))
+        }
+        (SiteState::Up, SiteState::Degraded) => {
+            let start = entry.outage_since.unwrap_or(entry.since);
+            let summary = format!(
+                "{site} is fast again: {} ms (degraded_after {} ms), after {} slow",
+                ms(j.response_time_ms),
+                ms(j.degraded_after_ms),
+                span(now - start)
+            );
+            let mut p = j.payload("resolved", now, summary);
+            p["resolves"] = "degraded".into();
+            p["outage_start"] = ts(start).into();
+            p["outage_end"] = ts(now).into();
+            p["duration_s"] = ((now - start).whole_milliseconds() as f64 / 1000.0).into();
+            entry.notified = SiteState::Up;
+            entry.outage_since = None;
+            entry.notified_at = Some(now);
+            Some(("resolved", p))
+        }
+        _ => None,
+    }
 }
 
 /// Certificates: one event per threshold crossed, for the certificate seen

@@ -28,6 +28,7 @@ fn check(site: &str, location: &str, minute: i64, up: bool) -> NewCheck {
         check_id: Uuid::new_v4(),
         up,
         degraded: false,
+        response_time_ms: Some(120.0),
         status_code: if up { Some(200) } else { Some(503) },
         error_kind: None,
         error: (!up).then(|| "status 503, expected 200-399".to_owned()),
@@ -245,5 +246,142 @@ fn a_configured_site_never_checked_is_stale_after_its_stale_after() {
     assert!(
         summary.starts_with("api has never been checked"),
         "{summary}"
+    );
+}
+
+/// A check up but slow (`ms` past `degraded_after`), or up and fast.
+fn timed(minute: i64, ms: f64, limit: f64) -> NewCheck {
+    NewCheck {
+        degraded: ms > limit,
+        response_time_ms: Some(ms),
+        ..check("api", "eu", minute, true)
+    }
+}
+
+#[test]
+fn a_site_slow_for_its_threshold_is_degraded_once_and_fast_again_once() {
+    let config = config(
+        r#"
+[defaults]
+degraded_after = "800ms"
+
+[[notifier]]
+name = "ops"
+kind = "webhook"
+
+[[notifier]]
+name = "pager"
+kind = "pagerduty"
+events = ["down"]
+
+[[site]]
+name = "api"
+url = "https://api.example/"
+"#,
+    );
+    let mut state = State::default();
+    let out = evaluate(
+        &config,
+        at(1),
+        &mut state,
+        vec![timed(0, 100.0, 800.0)],
+        &[],
+    );
+    assert!(out.events.is_empty());
+    // Two slow checks: degraded, not notified yet (threshold 3).
+    let slow = vec![timed(1, 900.0, 800.0), timed(2, 950.0, 800.0)];
+    let out = evaluate(&config, at(3), &mut state, slow, &[]);
+    assert!(out.events.is_empty(), "{:?}", kinds(&out));
+    assert_eq!(state.sites["api"].state, SiteState::Degraded);
+    let out = evaluate(
+        &config,
+        at(4),
+        &mut state,
+        vec![timed(3, 1200.0, 800.0)],
+        &[],
+    );
+    assert_eq!(kinds(&out), ["degraded"]);
+    let p = &out.events[0].payload;
+    assert_eq!(p["response_time_ms"], 1200.0);
+    assert_eq!(p["degraded_after_ms"], 800.0);
+    assert!(
+        p["summary"]
+            .as_str()
+            .unwrap()
+            .contains("1200 ms, past its degraded_after of 800 ms")
+    );
+    assert_eq!(out.events[0].notify, ["ops"], "the pager takes `down` only");
+    // Still slow: nothing more.
+    let out = evaluate(
+        &config,
+        at(5),
+        &mut state,
+        vec![timed(4, 1000.0, 800.0)],
+        &[],
+    );
+    assert!(out.events.is_empty(), "{:?}", kinds(&out));
+    // Fast again: one resolved of degraded.
+    let out = evaluate(&config, at(6), &mut state, vec![timed(5, 90.0, 800.0)], &[]);
+    assert_eq!(kinds(&out), ["resolved"]);
+    assert_eq!(out.events[0].payload["resolves"], "degraded");
+    assert_eq!(out.events[0].notify, ["ops"]);
+    // One slow check alone after that: nothing.
+    let out = evaluate(
+        &config,
+        at(7),
+        &mut state,
+        vec![timed(6, 900.0, 800.0)],
+        &[],
+    );
+    assert!(out.events.is_empty(), "{:?}", kinds(&out));
+}
+
+#[test]
+fn notifiers_take_the_events_of_their_sites_and_groups() {
+    let config = config(
+        r#"
+[[notifier]]
+name = "everyone"
+kind = "webhook"
+
+[[notifier]]
+name = "payments"
+kind = "webhook"
+groups = ["payments"]
+
+[[site]]
+name = "checkout"
+url = "https://checkout.example/"
+group = "payments"
+
+[[site]]
+name = "blog"
+url = "https://blog.example/"
+"#,
+    );
+    let mut state = State::default();
+    let checks = (0..3)
+        .flat_map(|m| {
+            [
+                check("checkout", "eu", m, false),
+                check("blog", "eu", m, false),
+            ]
+        })
+        .collect();
+    let out = evaluate(&config, at(3), &mut state, checks, &[]);
+    let to: Vec<(Option<&str>, Vec<String>)> = out
+        .events
+        .iter()
+        .map(|e| (e.site.as_deref(), e.notify.clone()))
+        .collect();
+    assert_eq!(
+        to,
+        [
+            (Some("blog"), vec!["everyone".to_owned()]),
+            (
+                Some("checkout"),
+                vec!["everyone".to_owned(), "payments".to_owned()]
+            ),
+        ]
     );
 }

@@ -193,7 +193,7 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
         .query(
             "SELECT site, location, last_started_at, last_check_id, fails, goods,
                     first_fail_at, first_good_at, CASE WHEN down THEN coalesce(down_since, first_fail_at) END,
-                    status_code, error_kind, error, url, degraded
+                    status_code, error_kind, error, url, degraded, slow, response_time_ms
              FROM alert_locations",
             &[],
         )
@@ -216,6 +216,8 @@ async fn load_state(tx: &Transaction<'_>) -> anyhow::Result<State> {
                 error: r.get(11),
                 url: r.get::<_, Option<String>>(12).unwrap_or_default(),
                 degraded: r.get(13),
+                slow: r.get::<_, i32>(14).max(0) as u32,
+                response_time_ms: r.get(15),
             },
         );
     }
@@ -316,6 +318,8 @@ async fn seed_unseen(
                 last_check_id: r.get(3),
                 streak,
                 degraded: false,
+                slow: 0,
+                response_time_ms: None,
                 status_code: None,
                 error_kind: None,
                 error: None,
@@ -338,7 +342,7 @@ async fn new_checks(
         .query(
             "SELECT c.site, c.location, c.started_at, c.check_id, c.up, c.status_code,
                     c.error_kind, c.error, c.tls_expires_at, c.url, coalesce(c.degraded, false),
-                    r.checked::bigint, r.answered
+                    r.checked::bigint, r.answered, c.response_time_ms
              FROM checks c
              LEFT JOIN alert_locations p ON p.site = c.site AND p.location = c.location
              LEFT JOIN runs r ON r.run_id = c.run_id
@@ -363,6 +367,7 @@ async fn new_checks(
             tls_expires_at: r.get(8),
             url: r.get(9),
             degraded: r.get(10),
+            response_time_ms: r.get(13),
             run_blind: r
                 .get::<_, Option<i64>>(11)
                 .zip(r.get::<_, Option<i64>>(12))
@@ -420,6 +425,7 @@ async fn save(
                 "last_check_id": l.last_check_id,
                 "fails": l.streak.fails.min(i32::MAX as u32), "goods": l.streak.goods.min(i32::MAX as u32),
                 "down": l.streak.is_down(), "degraded": l.degraded,
+                "slow": l.slow.min(i32::MAX as u32), "response_time_ms": l.response_time_ms,
                 "first_fail_at": ts(l.streak.first_fail_at), "first_good_at": ts(l.streak.first_good_at),
                 "down_since": ts(l.streak.down_since),
                 "status_code": l.status_code, "error_kind": l.error_kind,
@@ -438,6 +444,8 @@ async fn save(
             "goods",
             "down",
             "degraded",
+            "slow",
+            "response_time_ms",
             "first_fail_at",
             "first_good_at",
             "down_since",
@@ -688,7 +696,9 @@ async fn send_one(
     };
     let payload: Value =
         serde_json::from_str(&row.get::<_, String>(0)).context("an event's payload is not JSON")?;
-    let outcome = notify::send(client, notifier, &payload).await;
+    let outcome = notify::send(client, notifier, &payload, SEND_TIMEOUT)
+        .await
+        .map(|_| ());
     match &outcome {
         Ok(()) => tx
             .execute(

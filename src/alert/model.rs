@@ -22,6 +22,7 @@ pub struct NewCheck {
     pub up: bool,
     /// Up, but slower than the site's `degraded_after`.
     pub degraded: bool,
+    pub response_time_ms: Option<f64>,
     pub status_code: Option<i16>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
@@ -41,6 +42,10 @@ pub struct Location {
     pub streak: Streak,
     /// Its newest check was up but slow.
     pub degraded: bool,
+    /// Its checks up but slow in a row, to the newest.
+    pub slow: u32,
+    /// Its newest check's response time.
+    pub response_time_ms: Option<f64>,
     pub status_code: Option<i16>,
     pub error_kind: Option<String>,
     pub error: Option<String>,

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use time::{OffsetDateTime, Weekday};
 
+pub use super::notify::config::{Kind, Notifier, Urls, notifier, url_variable};
 use crate::rule::{Quorum as QuorumRule, Rule};
-use crate::secret::Secret;
 use crate::sites::{
-    AlertsRaw, MaintenanceRaw, NotifierRaw, Quorum, RawSite, SitesDoc, duration, strip_credentials,
+    AlertsRaw, MaintenanceRaw, Quorum, RawSite, SitesDoc, duration, strip_credentials,
 };
 
 /// One site's alerting rule.
@@ -40,21 +40,6 @@ impl Policy {
             stale_after: self.stale_after,
         }
     }
-}
-
-/// Where events go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Webhook,
-    Slack,
-    Alertmanager,
-}
-
-#[derive(Debug, Clone)]
-pub struct Notifier {
-    pub name: String,
-    pub kind: Kind,
-    pub url: Secret,
 }
 
 /// When a maintenance window is open.
@@ -110,6 +95,10 @@ pub struct Config {
     sites: HashMap<String, Policy>,
     /// The sites' URLs, as configured (credentials removed).
     pub urls: HashMap<String, String>,
+    /// The sites' groups.
+    pub groups: HashMap<String, String>,
+    /// The sites' `degraded_after`, in milliseconds.
+    pub degraded_after_ms: HashMap<String, f64>,
     pub notifiers: Vec<Notifier>,
     maintenance: Vec<Window>,
 }
@@ -125,25 +114,26 @@ impl Config {
         &self.defaults
     }
 
+    /// Of `notify` (a policy's notifiers), those whose routes take an
+    /// event of `kind` (for `resolved`, what it resolves) about `site`.
+    pub fn recipients(&self, notify: &[String], kind: &str, site: Option<&str>) -> Vec<String> {
+        let group = site.and_then(|s| self.groups.get(s)).map(String::as_str);
+        notify
+            .iter()
+            .filter(|name| {
+                self.notifiers
+                    .iter()
+                    .find(|n| &n.name == *name)
+                    .is_none_or(|n| n.routes.take(kind, site, group))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Whether a maintenance window covers `site` at `at`.
     pub fn in_maintenance(&self, site: &str, at: OffsetDateTime) -> bool {
         self.maintenance.iter().any(|w| w.covers(site, at))
     }
-}
-
-/// The variable that holds a notifier's URL: `SITEWATCH_NOTIFIER_OPS_URL`.
-pub fn url_variable(name: &str) -> String {
-    let upper: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("SITEWATCH_NOTIFIER_{upper}_URL")
 }
 
 /// A key of `raw`, or else of `base`.
@@ -272,67 +262,6 @@ fn weekly(text: &str) -> Result<When, String> {
     Ok(When::Weekly { day, start, end })
 }
 
-/// Whether a notifier's URL must be set: `alert` needs it; `validate`
-/// (run where there are no secrets, such as a pull request) checks it
-/// only when set, unless told `--notifier-urls`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Urls {
-    Required,
-    IfSet,
-}
-
-fn notifier(
-    raw: &NotifierRaw,
-    env: &HashMap<String, String>,
-    urls: Urls,
-) -> Result<Notifier, String> {
-    let kind = match raw.kind.as_str() {
-        "webhook" => Kind::Webhook,
-        "slack" => Kind::Slack,
-        "alertmanager" => Kind::Alertmanager,
-        other => {
-            return Err(format!(
-                "notifier `{}`: kind `{other}`: expected webhook, slack or alertmanager",
-                raw.name
-            ));
-        }
-    };
-    let variable = url_variable(&raw.name);
-    let file_variable = format!("{variable}_FILE");
-    let url = match (env.get(&variable), env.get(&file_variable)) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "{variable} and {file_variable} are both set: keep one"
-            ));
-        }
-        (Some(url), None) => url.clone(),
-        (None, Some(path)) => crate::secret::read_file(&file_variable, std::path::Path::new(path))?,
-        (None, None) if urls == Urls::IfSet => {
-            return Ok(Notifier {
-                name: raw.name.clone(),
-                kind,
-                url: Secret::new(String::new()),
-            });
-        }
-        (None, None) => {
-            return Err(format!(
-                "notifier `{}`: its URL is not set: set {variable} (or {file_variable})",
-                raw.name
-            ));
-        }
-    };
-    match url::Url::parse(&url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        // The URL is a secret (webhook URLs carry tokens): never shown.
-        _ => return Err(format!("{variable}: not an http:// or https:// URL")),
-    }
-    Ok(Notifier {
-        name: raw.name.clone(),
-        kind,
-        url: Secret::new(url),
-    })
-}
-
 /// The `[alerts]` rule of the sites file (the defaults without one), as
 /// `report` applies it to every site.
 pub fn defaults(doc: Option<&SitesDoc>) -> Result<Policy, String> {
@@ -381,7 +310,20 @@ pub fn load(
     }
     let mut policies = HashMap::new();
     let mut urls = HashMap::new();
+    let mut groups = HashMap::new();
+    let mut degraded_after_ms = HashMap::new();
     for site in sites {
+        if let Some(group) = &site.group {
+            groups.insert(site.name.clone(), group.clone());
+        }
+        if let Some(limit) = site
+            .degraded_after
+            .as_deref()
+            .or(doc.defaults.degraded_after.as_deref())
+            .and_then(|t| crate::duration::non_zero(t).ok())
+        {
+            degraded_after_ms.insert(site.name.clone(), limit.as_secs_f64() * 1000.0);
+        }
         let interval = site
             .interval
             .as_deref()
@@ -421,6 +363,8 @@ pub fn load(
         defaults,
         sites: policies,
         urls,
+        groups,
+        degraded_after_ms,
         notifiers,
         maintenance,
     })
@@ -429,6 +373,7 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sites::NotifierRaw;
     use time::macros::datetime;
 
     #[test]
@@ -481,6 +426,7 @@ mod tests {
             notifier: vec![NotifierRaw {
                 name: "ops".into(),
                 kind: "pager".into(),
+                ..NotifierRaw::default()
             }],
             alerts: Some(AlertsRaw {
                 notify: Some(vec!["ops".into(), "nobody".into()]),
@@ -492,7 +438,7 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "notifier `ops`: kind `pager`: expected webhook, slack or alertmanager",
+                "notifier `ops`: kind `pager`: expected one of webhook, slack, alertmanager, email, pagerduty, opsgenie, teams, discord, telegram, google_chat, ntfy",
                 "[alerts] notify: no [[notifier]] named `nobody`",
             ]
         );

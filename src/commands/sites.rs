@@ -92,6 +92,9 @@ pub struct SiteAddArgs {
     /// Redirects followed at most (default 10; 0: a 3xx is the result)
     #[arg(long, value_name = "N")]
     pub max_redirects: Option<u32>,
+    /// The group it belongs to (notifiers can take a group's events)
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
     /// Replace the site of that name if there is one
     #[arg(long)]
     pub replace: bool,
@@ -169,6 +172,7 @@ fn from_args(a: &SiteAddArgs) -> Result<RawSite> {
         json: (!a.json.is_empty()).then(|| a.json.iter().cloned().collect()),
         max_redirects: a.max_redirects,
         alerts: None,
+        group: a.group.clone(),
     })
 }
 

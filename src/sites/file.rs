@@ -116,13 +116,45 @@ pub enum Quorum {
     Word(String),
 }
 
-/// One `[[notifier]]`; its URL is a secret, from the environment.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// One `[[notifier]]`; its URL (or key) is a secret, from the
+/// environment. The other keys are each for some kinds only
+/// (`alert::policy` says which).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierRaw {
     pub name: String,
-    /// `webhook`, `slack` or `alertmanager`.
+    /// `webhook`, `slack`, `alertmanager`, `email`, `pagerduty`,
+    /// `opsgenie`, `teams`, `discord`, `telegram`, `google_chat`, `ntfy`.
     pub kind: String,
+    /// email: the recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// email: the sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// telegram: the chat (a number, or `@channel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// pagerduty, opsgenie, telegram: the API's base URL (the service's
+    /// own by default; another region, or a proxy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// webhook: the body, a template of the event (minijinja).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// webhook with a template: the body's content type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Only these kinds of event (each `resolved` follows what it
+    /// resolves); every kind when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// Only the events of these sites (or of `groups`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
+    /// Only the events of the sites of these groups (or of `sites`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// One `[[maintenance]]`: a single window (`start`, `duration`) or a
@@ -188,6 +220,9 @@ pub struct RawSite {
     /// `alert`'s rules for this site, over `[alerts]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertsRaw>,
+    /// The group it belongs to (notifiers route by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl RawSite {

@@ -154,6 +154,14 @@ pub const SITE_KEYS: &[SiteKey] = &[
         false,
         None,
     ),
+    key(
+        "group",
+        r#""payments""#,
+        "none",
+        "the group it belongs to: notifiers can take the events of a group (`groups`)",
+        false,
+        Some("--group"),
+    ),
 ];
 
 /// The key of that name.

@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0014_condition_and_runs.sql",
         include_str!("../../migrations/0014_condition_and_runs.sql"),
     ),
+    (
+        15,
+        "0015_notify.sql",
+        include_str!("../../migrations/0015_notify.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, under an advisory lock so that
