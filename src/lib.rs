@@ -41,10 +41,12 @@
 //!   (doc comments are the help) and a `run`.
 //! - [`keys`]: stable keys of names (advisory locks, slots and shards).
 //! - [`outbound`]: the client of sitewatch's own requests (notifications,
-//!   watchdog pings).
+//!   watchdog pings, metrics pushed).
 //! - [`telemetry`]: logs and summary lines.
 //! - [`watchdog`]: the jobs' own dead man's switch (healthchecks.io's
 //!   pings).
+//! - [`pushgateway`]: the jobs' run figures pushed to a Prometheus
+//!   Pushgateway.
 //! - [`error`]: the two failure kinds and their exit codes.
 //! - [`escape`]: every output's escaping (terminal, Markdown, Slack, XML,
 //!   file names, errors and stored reasons), in one place.
@@ -65,6 +67,7 @@ pub mod matcher;
 pub mod message;
 pub mod outbound;
 pub mod probe;
+pub mod pushgateway;
 pub mod report;
 pub mod rule;
 pub mod schedule;

@@ -69,9 +69,22 @@ pub trait JobSummary: serde::Serialize {
     fn line(&self) -> String;
 }
 
+/// The figures of the job's summary, kept for its metrics (the
+/// Pushgateway): like the log subscriber, one per process, set once as the
+/// job ends.
+static FIGURES: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
+
+/// The figures the job's summary printed, if it printed one.
+pub fn figures() -> Option<serde_json::Value> {
+    FIGURES.lock().ok().and_then(|f| f.clone())
+}
+
 /// Prints a job's summary on stderr: its line, or with JSON logs one object
 /// (`level`, `message`, `job`, each figure, `peak_rss_bytes`).
 pub fn summary<S: JobSummary>(format: LogFormat, summary: &S) {
+    if let (Ok(mut kept), Ok(figures)) = (FIGURES.lock(), serde_json::to_value(summary)) {
+        *kept = Some(figures);
+    }
     let line = summary.line();
     match format {
         LogFormat::Text => eprintln!("{line}"),

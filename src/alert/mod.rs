@@ -176,6 +176,50 @@ pub async fn run(settings: &Settings, options: &Options) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Sends a test event to `notifier` (and, for the services that open an
+/// incident, its resolve): what each request was and what the service
+/// answered; the error is the first refusal.
+pub async fn send_test(
+    notifier: &policy::Notifier,
+    now: OffsetDateTime,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let client = crate::outbound::client(SEND_TIMEOUT)?;
+    let event_id = Uuid::new_v4();
+    let mut payload = json!({
+        "event_id": event_id.to_string(),
+        "kind": "test",
+        "site": null,
+        "url": null,
+        "at": rfc3339_ms::format(&now),
+        "since": rfc3339_ms::format(&now),
+        "summary": format!(
+            "A test from sitewatch: notifier `{}` ({}) reaches this channel",
+            notifier.name,
+            notifier.kind.as_str()
+        ),
+    });
+    let mut answers = Vec::new();
+    let answer = notify::send(&client, notifier, &payload, SEND_TIMEOUT)
+        .await
+        .map_err(|why| anyhow::anyhow!("notifier `{}`: the test {why}", notifier.name))?;
+    answers.push(("test event: answered", answer));
+    if matches!(
+        notifier.kind,
+        policy::Kind::PagerDuty | policy::Kind::Opsgenie
+    ) {
+        payload["kind"] = "resolved".into();
+        payload["resolves"] = "test".into();
+        payload["summary"] = "The test from sitewatch is over".into();
+        let answer = notify::send(&client, notifier, &payload, SEND_TIMEOUT)
+            .await
+            .map_err(|why| {
+                anyhow::anyhow!("notifier `{}`: the test's resolve {why}", notifier.name)
+            })?;
+        answers.push(("its resolve: answered", answer));
+    }
+    Ok(answers)
+}
+
 /// A database never migrated: say what to do.
 fn missing_tables(e: anyhow::Error) -> Error {
     if store::is_missing_table(&e) {

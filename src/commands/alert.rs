@@ -11,7 +11,10 @@ use crate::telemetry;
 use clap::Args;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AlertArgs {
+    #[command(subcommand)]
+    pub command: Option<AlertCommand>,
     /// Evaluate and record the events without a notifier to send them to
     /// (without it, no [[notifier]] at all is a configuration error, exit 2)
     #[arg(long)]
@@ -25,7 +28,22 @@ pub struct AlertArgs {
     pub at: Option<time::OffsetDateTime>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum AlertCommand {
+    /// Send one test event to NOTIFIER through the real path (its URL or
+    /// key, its payload, no redirect followed) and print what the service
+    /// answered; records nothing. PagerDuty and Opsgenie get the test's
+    /// resolve too, so no incident stays open. Exit 1 if it is refused.
+    Test {
+        /// A [[notifier]]'s name
+        notifier: String,
+    },
+}
+
 pub async fn run(settings: &Settings, args: &AlertArgs) -> Result<()> {
+    if let Some(AlertCommand::Test { notifier }) = &args.command {
+        return test(settings, notifier).await;
+    }
     let started = std::time::Instant::now();
     let options = Options {
         now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
@@ -89,4 +107,37 @@ impl telemetry::JobSummary for Alerted {
             self.evaluated, self.events, self.delivered, self.failed, self.waiting, self.seconds
         )
     }
+}
+
+/// `alert test NOTIFIER`.
+async fn test(settings: &Settings, name: &str) -> Result<()> {
+    let env = std::env::vars().collect();
+    let config = alert::config(settings, None, &env, alert::policy::Urls::Required)
+        .await
+        .map_err(|problems| Error::config(&problems[0]))?;
+    let Some(notifier) = config.notifiers.iter().find(|n| n.name == name) else {
+        let names: Vec<&str> = config.notifiers.iter().map(|n| n.name.as_str()).collect();
+        return Err(Error::config(format!(
+            "no [[notifier]] named `{}`: the sites file declares {}",
+            crate::escape::terminal(name),
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )));
+    };
+    let answers = alert::send_test(notifier, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(Error::Job)?;
+    let mut out = std::io::stdout().lock();
+    for (what, answer) in answers {
+        writeln!(
+            out,
+            "notifier `{name}` ({}): {what} {answer}",
+            notifier.kind.as_str()
+        )
+        .map_err(|e| Error::Job(e.into()))?;
+    }
+    Ok(())
 }

@@ -79,11 +79,37 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
     if let Some(w) = &watchdog {
         w.started().await;
     }
+    let job = job_name(&command);
+    let started = std::time::Instant::now();
     let outcome = run_command(command, settings).await;
+    if let Some(job) = job {
+        let run = crate::pushgateway::JobRun {
+            job,
+            location: settings.location.clone(),
+            figures: crate::telemetry::figures(),
+            exit_code: outcome.as_ref().err().map_or(0, Error::exit_code_number),
+            seconds: started.elapsed().as_secs_f64(),
+            finished_at: time::OffsetDateTime::now_utc(),
+        };
+        crate::pushgateway::push(settings.pushgateway_url.as_ref(), &run).await;
+    }
     if let Some(w) = &watchdog {
         w.finished(outcome.as_ref().map(|_| ())).await;
     }
     outcome
+}
+
+/// The jobs a scheduler starts push their metrics under this name; a
+/// person's commands (`check`, `validate`, `sites`, `migrate`) push none.
+fn job_name(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::ProbeOnce(_) => Some("probe-once"),
+        Command::Drain(_) => Some("drain"),
+        Command::Alert(a) if a.command.is_none() => Some("alert"),
+        Command::Report(_) => Some("report"),
+        Command::Prune(_) => Some("prune"),
+        _ => None,
+    }
 }
 
 async fn run_command(command: Command, settings: &Settings) -> Result<()> {

@@ -289,6 +289,13 @@ pub const SETTINGS: &[Declaration] = &[
         JOBS,
         "a dead man's switch the job pings (healthchecks.io's convention: `URL/start` as it starts, `URL` when it succeeds, `URL/<exit code>` when it fails; a secret: prefer the `_FILE` variable)",
     ),
+    secret(
+        "pushgateway_url",
+        "URL",
+        Fallback::None,
+        JOBS,
+        "a Prometheus Pushgateway the job pushes its run's figures to, grouped by job and location (README, Job metrics; a secret: it may carry credentials)",
+    ),
     setting(
         "log_format",
         "FORMAT",

@@ -120,6 +120,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Pinged by the job as it starts and ends (the watchdog module).
     pub watchdog_url: Option<Secret>,
+    /// Where the job pushes its metrics (the pushgateway module).
+    pub pushgateway_url: Option<Secret>,
     /// `SITEWATCH_*` variables that name no setting.
     pub unknown_env: Vec<String>,
     /// Said once logging is up: settings that were overridden in a way a
@@ -188,6 +190,13 @@ impl Settings {
                     .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             })
             .map(|u| Secret::new(u.to_string()));
+        let pushgateway_url = s
+            .parse_optional("pushgateway_url", "an http:// or https:// URL", |v| {
+                url::Url::parse(v)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            })
+            .map(|u| Secret::new(u.to_string()));
         let problems = sources.problems.take();
         if sources.command != "validate"
             && let Some(first) = problems.first()
@@ -201,6 +210,7 @@ impl Settings {
             concurrency,
             log_format,
             watchdog_url,
+            pushgateway_url,
             problems,
             unknown_env: std::mem::take(&mut sources.unknown_env),
             warnings,

@@ -119,6 +119,7 @@ pub(super) fn assign(
         }
         let first = start_at.unwrap_or(low).max(low);
         let bound = (high > first).then_some(high);
+        summary.lag += u64::try_from(high - first).unwrap_or(0);
         tracing::debug!(partition = p, first, low, high, ?bound, "assigning");
         // An explicit offset, even for "from the beginning": librdkafka
         // would first look up what the beginning is, one more round trip

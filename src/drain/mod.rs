@@ -141,6 +141,8 @@ pub struct Summary {
     pub runs: u64,
     /// Records the broker deleted (retention) before a drain reached them.
     pub expired: u64,
+    /// Records waiting when the run started (the consumer lag it drains).
+    pub lag: u64,
     /// Partitions this run drained, and the topic's partitions.
     pub partitions: usize,
     pub topic_partitions: usize,

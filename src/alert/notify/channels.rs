@@ -168,6 +168,7 @@ impl<'a> Event<'a> {
         let subject = self.subject();
         match (self.kind(), self.condition()) {
             ("resolved", "degraded") => format!("{subject} is fast again"),
+            ("resolved", "test") => "the test from sitewatch is over".to_owned(),
             ("resolved", "stale") => format!("{subject} is checked again"),
             ("resolved", _) => format!("{subject} is up again"),
             ("down", _) => format!("{subject} is down"),
@@ -307,7 +308,7 @@ fn environment(content_type: &str) -> minijinja::Environment<'static> {
     } else {
         minijinja::AutoEscape::None
     };
-    env.set_auto_escape_callback(move |_| escape.clone());
+    env.set_auto_escape_callback(move |_| escape);
     env
 }
 
