@@ -272,8 +272,16 @@ pub const SETTINGS: &[Declaration] = &[
         "location",
         "LABEL",
         Fallback::Described("host name"),
-        &["probe-once", "check", "validate"],
-        "label of where the probe runs (`eu-west`, `gha`, ...)",
+        &[
+            "probe-once",
+            "check",
+            "drain",
+            "alert",
+            "report",
+            "prune",
+            "validate",
+        ],
+        "label of where the job runs (`eu-west`, `gha`, ...): probe-once's checks carry it; every job's metrics are grouped by it",
     ),
     setting(
         "concurrency",

@@ -108,9 +108,12 @@ impl Sources {
                 continue;
             }
             let Some(d) = name.strip_suffix("_file").and_then(declared) else {
-                // A notifier's URL: `alert` reads it by the notifier's name.
+                // A notifier's URL or key: `alert` reads it by the
+                // notifier's name.
                 let notifier = name.starts_with("notifier_")
-                    && (name.ends_with("_url") || name.ends_with("_url_file"));
+                    && ["_url", "_url_file", "_key", "_key_file"]
+                        .iter()
+                        .any(|end| name.ends_with(end));
                 if notifier {
                     continue;
                 }

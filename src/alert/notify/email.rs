@@ -90,7 +90,11 @@ fn deepest(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
-        text = format!("{text}: {c}");
+        let said = c.to_string();
+        // lettre's errors repeat their cause in their own text.
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
         cause = c.source();
     }
     text

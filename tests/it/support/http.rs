@@ -141,6 +141,15 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
             tokio::time::sleep(Duration::from_millis(300)).await;
             reply("302 Found", &format!("Location: {p}x\r\n"), "")
         }
+        // `/sleep/MS`: `/ok`'s answer after MS milliseconds (a site that
+        // slows down).
+        p if p.starts_with("/sleep/") => match p["/sleep/".len()..].parse::<u64>() {
+            Ok(ms) => {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                reply("200 OK", "", OK_BODY)
+            }
+            Err(_) => reply("400 Bad Request", "", "sleep?"),
+        },
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(10)).await;
             reply("200 OK", "", OK_BODY)

@@ -23,8 +23,9 @@ pub struct Received {
 #[derive(Default)]
 struct Shared {
     received: Vec<Received>,
-    /// Each answer's status, and its `Location` header if any.
-    script: VecDeque<(u16, Option<String>)>,
+    /// Each answer's status, its `Location` header if any, and its body
+    /// (`ok` when none).
+    script: VecDeque<(u16, Option<String>, Option<String>)>,
     /// Answer nothing for this long (a receiver that hangs).
     delay: Option<Duration>,
 }
@@ -62,7 +63,16 @@ impl Receiver {
             .lock()
             .unwrap()
             .script
-            .extend(statuses.iter().map(|s| (*s, None)));
+            .extend(statuses.iter().map(|s| (*s, None, None)));
+    }
+
+    /// The next answer: `status` with `body` (a service's own answer).
+    pub fn answer_with(&self, status: u16, body: &str) {
+        self.shared
+            .lock()
+            .unwrap()
+            .script
+            .push_back((status, None, Some(body.to_owned())));
     }
 
     /// The next answer: `status` with a `Location` header.
@@ -71,7 +81,7 @@ impl Receiver {
             .lock()
             .unwrap()
             .script
-            .push_back((status, Some(location.to_owned())));
+            .push_back((status, Some(location.to_owned()), None));
     }
 
     /// Holds every answer this long.
@@ -134,14 +144,18 @@ async fn serve(mut stream: tokio::net::TcpStream, shared: Arc<Mutex<Shared>>) {
                 body,
                 text,
             });
-            (s.script.pop_front().unwrap_or((200, None)), s.delay)
+            (s.script.pop_front().unwrap_or((200, None, None)), s.delay)
         };
-        let (status, location) = status;
+        let (status, location, answer) = status;
+        let answer = answer.unwrap_or_else(|| "ok".to_owned());
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
         let location = location.map_or_else(String::new, |l| format!("Location: {l}\r\n"));
-        let reply = format!("HTTP/1.1 {status} X\r\n{location}Content-Length: 2\r\n\r\nok");
+        let reply = format!(
+            "HTTP/1.1 {status} X\r\n{location}Content-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
         if stream.write_all(reply.as_bytes()).await.is_err() {
             return;
         }
