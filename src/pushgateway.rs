@@ -226,4 +226,12 @@ mod tests {
         });
         assert!(ok.contains("\nsitewatch_job_last_success_timestamp_seconds 1800000000\n"));
     }
+
+    #[test]
+    fn the_readme_lists_every_job_metric() {
+        let readme = include_str!("../README.md");
+        for (name, _) in JOB_METRICS {
+            assert!(readme.contains(&format!("`{name}`")), "README lacks {name}");
+        }
+    }
 }

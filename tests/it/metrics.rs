@@ -41,17 +41,22 @@ impl Pushgateway {
         }
     }
 
-    /// The value of `name` for `job` in what it exposes, if any.
-    async fn value(&self, name: &str, job: &str) -> Option<f64> {
+    /// What it exposes.
+    async fn scrape(&self) -> String {
         let client = sitewatch::outbound::client(Duration::from_secs(5)).unwrap();
-        let text = client
+        client
             .get(format!("{}/metrics", self.url))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The value of `name` for `job` in what it exposes, if any.
+    async fn value(&self, name: &str, job: &str) -> Option<f64> {
+        let text = self.scrape().await;
         text.lines()
             .filter(|l| l.starts_with(&format!("{name}{{")))
             .find(|l| l.contains(&format!("job=\"{job}\"")) && l.contains("location=\"eu/west 1\""))
@@ -96,6 +101,8 @@ async fn each_job_pushes_its_figures_and_a_failure_keeps_the_last_success() {
             .unwrap()
             > 0.0
     );
+
+    promtool_accepts(&gateway.scrape().await).await;
 
     // alert: the webhook refuses, the run fails (exit 1).
     rig.hook.answer(&[500]);
@@ -176,5 +183,36 @@ async fn a_pushgateway_that_is_down_never_fails_the_job() {
         !run.stderr.contains(&port.to_string()),
         "the URL is never shown: {}",
         run.stderr
+    );
+}
+
+/// `promtool check metrics` (Debian's `prometheus`) on our families of a
+/// scrape: Prometheus' own linter of names, help and types.
+async fn promtool_accepts(scrape: &str) {
+    use tokio::io::AsyncWriteExt;
+    let ours: String = scrape
+        .split_inclusive('\n')
+        .filter(|l| l.contains("sitewatch_"))
+        .collect();
+    assert!(
+        ours.contains("# TYPE sitewatch_drain_stored gauge"),
+        "{ours}"
+    );
+    let mut child = tokio::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is not installed: run scripts/stack install");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(ours.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

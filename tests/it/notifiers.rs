@@ -229,6 +229,39 @@ fn ntfy_shape(r: &Received) {
     assert!((1..=5).contains(&r.body["priority"].as_i64().unwrap()));
 }
 
+/// A site name with every channel's markup: a mention, a link, HTML.
+const HOSTILE: &str = "api <!channel> @everyone [x](https://evil.example) <b>b</b> *bold*";
+
+/// What a person would see as a mention, a link or markup is escaped in
+/// each channel's own way.
+fn no_markup_of_the_site_gets_through(services: &Services) {
+    let texts = |kind: &str| -> Vec<String> {
+        services
+            .get(kind)
+            .received()
+            .iter()
+            .map(|r| r.body.to_string())
+            .collect()
+    };
+    for text in texts("teams").iter().chain(&texts("discord")) {
+        assert!(!text.contains("[x](https"), "a link: {text}");
+        assert!(!text.contains(" @everyone"), "a mention: {text}");
+        assert!(
+            !text.contains("<b>b</b>") && !text.contains(" *bold*"),
+            "{text}"
+        );
+    }
+    for text in texts("google_chat") {
+        assert!(!text.contains("<b>b</b>"), "HTML: {text}");
+        assert!(!text.contains("<!channel>"), "{text}");
+        assert!(text.contains("&lt;b&gt;b&lt;/b&gt;"), "{text}");
+    }
+    for r in services.get("telegram").received() {
+        // Plain text (no parse_mode): shown as it is, nothing interpreted.
+        assert!(r.body["text"].as_str().unwrap().contains(HOSTILE));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_gets_its_documented_payload_once_even_after_a_failure() {
     let services = Services::start().await;
@@ -244,7 +277,7 @@ async fn every_kind_gets_its_documented_payload_once_even_after_a_failure() {
         .get("telegram")
         .answer_with(200, r#"{"ok":true,"result":{"message_id":1}}"#);
     let down: Vec<_> = (0..3)
-        .map(|m| rig.check("api", "eu", m as f64, false))
+        .map(|m| rig.check(HOSTILE, "eu", m as f64, false))
         .collect();
     rig.store(&down).await;
     let run = rig.alert_with(2.5, &env).await;
@@ -259,12 +292,13 @@ async fn every_kind_gets_its_documented_payload_once_even_after_a_failure() {
     let run = rig.alert_with(2.6, &env).await;
     assert_eq!(run.code, 0, "the retries: {}", run.stderr);
     let up: Vec<_> = (3..5)
-        .map(|m| rig.check("api", "eu", m as f64, true))
+        .map(|m| rig.check(HOSTILE, "eu", m as f64, true))
         .collect();
     rig.store(&up).await;
     let run = rig.alert_with(4.5, &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(rig.kinds(), ["down", "resolved"], "the rig's own webhook");
+    no_markup_of_the_site_gets_through(&services);
 
     pagerduty_shape(&services.get("pagerduty").received());
     let og = services.get("opsgenie").received();
@@ -294,12 +328,12 @@ async fn every_kind_gets_its_documented_payload_once_even_after_a_failure() {
     let custom = services.get("template").received();
     assert_eq!(custom.len(), 2);
     assert_eq!(custom[0].body["kind"], "down");
-    assert_eq!(custom[0].body["site"], "api");
+    assert_eq!(custom[0].body["site"], HOSTILE, "JSON-escaped, as it is");
     assert!(
         custom[0].body["text"]
             .as_str()
             .unwrap()
-            .starts_with("api is down")
+            .starts_with(&format!("{HOSTILE} is down"))
     );
     // Each delivery recorded once, none left.
     let client = db::connect(&rig.url).await;

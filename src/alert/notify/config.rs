@@ -449,4 +449,25 @@ mod tests {
         };
         assert!(error(bad_template).starts_with("notifier `hook`: template: "));
     }
+
+    #[test]
+    fn the_readme_has_a_valid_example_of_every_kind() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("## Notifications")
+            .nth(1)
+            .and_then(|s| s.split("```toml\n").nth(1))
+            .and_then(|s| s.split("```").next())
+            .expect("README's Notifications has a toml block");
+        let doc: crate::sites::SitesDoc = toml::from_str(block).unwrap();
+        let mut kinds: Vec<&str> = doc.notifier.iter().map(|n| n.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut all: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        all.sort_unstable();
+        assert_eq!(kinds, all, "one example per kind");
+        for raw in &doc.notifier {
+            notifier(raw, &HashMap::new(), Urls::IfSet).unwrap();
+        }
+    }
 }

@@ -12,6 +12,7 @@ its standard input closes.
 import email
 import email.policy
 import json
+import logging
 import os
 import socket
 import ssl
@@ -21,6 +22,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 cert, key, outdir = sys.argv[1:4]
+# aiosmtpd's own log (its warnings about this test's set-up) stays quiet.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
 class Handler:
