@@ -474,12 +474,18 @@ fn slow_events(j: &Judged, entry: &mut Site) -> Option<(&'static str, Value)> {
 }
 
 /// Certificates: one event per threshold crossed, for the certificate seen
-/// last (a new certificate starts over); records the thresholds sent.
+/// last (a new certificate starts over), none inside a maintenance window;
+/// records the thresholds sent.
 fn certificate_event(
     j: &Judged,
     entry: &mut Site,
     expires: OffsetDateTime,
 ) -> Option<(&'static str, Value)> {
+    if j.quiet {
+        // Inside a maintenance window: sent when it closes (the thresholds
+        // crossed are not recorded as sent).
+        return None;
+    }
     let site = j.site;
     let days_left = (expires - j.now).whole_seconds() as f64 / 86_400.0;
     let crossed: Vec<i32> = j

@@ -148,6 +148,23 @@ fn a_maintenance_window_silences_down_and_the_down_comes_when_it_ends() {
 }
 
 #[test]
+fn a_certificate_expiring_inside_a_window_is_announced_when_it_closes() {
+    let config = config(&format!(
+        "{ONE_SITE}\n[[maintenance]]\nsites = [\"*\"]\nstart = \"{}\"\nduration = \"10m\"\n",
+        ts(at(0))
+    ));
+    let mut state = State::default();
+    let expiring = |minute| NewCheck {
+        tls_expires_at: Some(at(0) + time::Duration::days(3)),
+        ..check("api", "eu", minute, true)
+    };
+    let out = evaluate(&config, at(1), &mut state, vec![expiring(0)], &[]);
+    assert!(out.events.is_empty(), "{:?}", kinds(&out));
+    let out = evaluate(&config, at(11), &mut state, vec![expiring(10)], &[]);
+    assert_eq!(kinds(&out), ["tls_expiring"]);
+}
+
+#[test]
 fn a_blind_run_is_one_prober_down_and_counts_for_no_site() {
     let config = config(ONE_SITE);
     let mut state = State::default();
