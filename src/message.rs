@@ -107,6 +107,24 @@ pub struct Check {
     /// Absent from older messages.
     #[serde(default)]
     pub run_id: Option<Uuid>,
+    /// How many times the site was checked in its run before this result
+    /// (1 without `retries`; more when a failure was tried again). Absent
+    /// from older messages.
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// A `dns://` check's response code (`NOERROR`, `NXDOMAIN`, ...).
+    #[serde(default)]
+    pub dns_rcode: Option<String>,
+    /// A `dns://` check's answers of the type asked, as text (`192.0.2.1`,
+    /// `10 mail.example.com.`).
+    #[serde(default)]
+    pub dns_answers: Option<Vec<String>>,
+    /// An `icmp://` check's share of echo requests unanswered, 0 to 1.
+    #[serde(default)]
+    pub packet_loss: Option<f64>,
+    /// The names the server's certificate covers (a `tls://` check).
+    #[serde(default)]
+    pub tls_names: Option<Vec<String>>,
 }
 
 /// Whether a certificate expiry is one PostgreSQL stores and every reader
@@ -261,13 +279,18 @@ mod tests {
             error: Some("connection refused".into()),
             condition: None,
             run_id: Some(Uuid::nil()),
+            attempts: None,
+            dns_rcode: None,
+            dns_answers: None,
+            packet_loss: None,
+            tls_names: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&check.to_json()).unwrap();
         assert_eq!(json["started_at"], "2026-11-22T13:45:01.123Z");
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 28);
+        assert_eq!(json.as_object().unwrap().len(), 33);
         assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));
@@ -327,6 +350,11 @@ mod tests {
             error: None,
             condition: None,
             run_id: None,
+            attempts: None,
+            dns_rcode: None,
+            dns_answers: None,
+            packet_loss: None,
+            tls_names: None,
         };
         let mut documented = contract_fields("## The message");
         let mut declared = keys(&check.to_json());

@@ -5,64 +5,73 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
+use super::site_flags::SiteFlags;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::message::{Check, rfc3339_ms};
 use crate::probe::Prober;
-use crate::sites::{self, Defaults, RawSite, StatusText};
+use crate::sites::{self, Defaults};
 use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The http:// or https:// URL to check
-    pub url: String,
-    /// The body must match this regular expression for the site to be up
-    #[arg(long, value_name = "RE")]
-    pub regex: Option<String>,
-    /// HTTP method
-    #[arg(long, default_value = "GET")]
-    pub method: String,
-    /// The whole check, DNS to last body byte
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
-    pub timeout: String,
-    /// Status codes that count as up
-    #[arg(long, default_value = "200-399", value_name = "CODES")]
-    pub expect_status: String,
-    /// Also trust the CA certificates in this PEM file
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Redirects followed at most (0: a 3xx is the result); the phase
-    /// timings describe the last request
-    #[arg(long, default_value_t = crate::sites::DEFAULT_MAX_REDIRECTS, value_name = "N")]
-    pub max_redirects: u32,
+    /// What to check: an http(s):// URL, tcp://host:port, tls://host:port,
+    /// dns://name?type=A&server=host:port or icmp://host
+    #[arg(required_unless_present = "site", conflicts_with = "site")]
+    pub url: Option<String>,
+    /// Check the site of that name of the sites file (or the sites table,
+    /// with SITEWATCH_SITES_SOURCE=database) exactly as probe-once does,
+    /// retries included
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
     /// Print the message as JSON, as probe-once would publish it
     #[arg(long)]
     pub json: bool,
+    /// Exit 1 when the site is down (for scripts); without it, a down site
+    /// is data and exits 0
+    #[arg(long)]
+    pub fail: bool,
+    #[command(flatten)]
+    pub flags: SiteFlags,
 }
 
-/// Checks the URL and prints the result; a down site still exits 0.
+/// Checks the URL (or the named site) and prints the result.
 pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {
-    let raw = RawSite {
-        name: "check".to_owned(),
-        url: args.url.clone(),
-        method: Some(args.method.clone()),
-        timeout: Some(args.timeout.clone()),
-        expect_status: Some(StatusText::Text(args.expect_status.clone())),
-        regex: args.regex.clone(),
-        ca_file: args.ca_file.clone(),
-        max_redirects: Some(args.max_redirects),
-        ..RawSite::default()
+    let site = match (&args.site, &args.url) {
+        (Some(name), _) => {
+            if args.flags.any() {
+                return Err(Error::config(
+                    "--site checks the site as configured: give its keys in the sites file, or check a URL with flags",
+                ));
+            }
+            let sites = super::probe_once::load_sites(settings, None).await?;
+            sites.into_iter().find(|s| &s.name == name).ok_or_else(|| {
+                Error::config(format!(
+                    "no site named `{}` in {}",
+                    crate::escape::terminal(name),
+                    settings.sites.label()
+                ))
+            })?
+        }
+        (None, Some(url)) => {
+            let raw = args.flags.raw("check", url)?;
+            sites::validate(
+                raw,
+                &Defaults::default(),
+                Path::new("."),
+                &mut sites::Shared::default(),
+            )
+            .map_err(|e| Error::config(e.one_line().replacen("site `check`: ", "", 1)))?
+        }
+        (None, None) => return Err(Error::config("give a URL, or --site NAME")),
     };
-    let site = sites::validate(
-        raw,
-        &Defaults::default(),
-        Path::new("."),
-        &mut sites::Shared::default(),
-    )
-    .map_err(|e| Error::config(e.one_line().replacen("site `check`: ", "", 1)))?;
     let prober =
         Prober::new(std::slice::from_ref(&site), &settings.location).map_err(Error::config)?;
-    let check = prober.check(&site).await;
+    let never = tokio_util::sync::CancellationToken::new();
+    let check = prober
+        .check_confirmed(&site, &never)
+        .await
+        .expect("a check that is never stopped ends with a result");
     let text = if args.json {
         String::from_utf8(check.to_json()).expect("JSON is UTF-8") + "\n"
     } else {
@@ -71,7 +80,24 @@ pub async fn run(settings: &Settings, args: &CheckArgs) -> Result<()> {
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
-        .map_err(|e| Error::Job(e.into()))
+        .map_err(|e| Error::Job(e.into()))?;
+    if args.fail && !check.up {
+        let what = if args.site.is_some() {
+            &check.site
+        } else {
+            &check.url
+        };
+        return Err(Error::Job(anyhow::anyhow!(
+            "{} is down{}",
+            crate::escape::terminal(what),
+            check
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", crate::escape::terminal(e)))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// The check as a person reads it: a verdict, then one phase per line.
@@ -93,10 +119,19 @@ pub fn human(c: &Check, now: OffsetDateTime) -> String {
     if let Some(ip) = c.ip {
         line("ip", ip.to_string());
     }
-    line("dns", ms(c.dns_ms));
-    line("connect", ms(c.connect_ms));
-    line("tls", ms(c.tls_ms));
-    line("first byte", ms(c.ttfb_ms));
+    // An HTTP check shows every phase (`-` for one it did not go
+    // through); the other kinds show theirs.
+    let http = c.url.starts_with("http");
+    for (label, value) in [
+        ("dns", c.dns_ms),
+        ("connect", c.connect_ms),
+        ("tls", c.tls_ms),
+        ("first byte", c.ttfb_ms),
+    ] {
+        if http || value.is_some() {
+            line(label, ms(value));
+        }
+    }
     line("total", ms(Some(c.response_time_ms)));
     if let Some(bytes) = c.body_bytes {
         line("body", format!("{bytes} bytes"));
@@ -116,29 +151,27 @@ pub fn human(c: &Check, now: OffsetDateTime) -> String {
             format!("expires {} ({days} days)", rfc3339_ms::format(&expires)),
         );
     }
-    if let (Some(kind), Some(error)) = (c.error_kind, &c.error) {
-        line("error", format!("{}: {error}", kind.as_str()));
+    if let Some(names) = &c.tls_names {
+        line("names", names.join(", "));
+    }
+    if let Some(rcode) = &c.dns_rcode {
+        line("rcode", rcode.clone());
+    }
+    if let Some(answers) = &c.dns_answers {
+        for a in answers {
+            line("answer", a.clone());
+        }
+    }
+    if let Some(loss) = c.packet_loss {
+        line("loss", format!("{:.0}%", loss * 100.0));
+    }
+    if let Some(n @ 2..) = c.attempts {
+        line("attempts", n.to_string());
+    }
+    match (c.error_kind, &c.error) {
+        (Some(kind), Some(error)) => line("error", format!("{}: {error}", kind.as_str())),
+        (None, Some(error)) => line("down", error.clone()),
+        _ => {}
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::FromArgMatches as _;
-
-    /// `check`'s flags state a site's defaults as text; they must be the
-    /// ones a site of the sites file gets (src/sites/keys.rs).
-    #[test]
-    fn the_flags_defaults_are_a_sites() {
-        let matches = CheckArgs::augment_args(clap::Command::new("check"))
-            .try_get_matches_from(["check", "http://127.0.0.1/"])
-            .unwrap();
-        let args = CheckArgs::from_arg_matches(&matches).unwrap();
-        let default = |name: &str| sites::keys::named(name).unwrap().default.trim_matches('`');
-        assert_eq!(args.method, default("method"));
-        assert_eq!(args.timeout, default("timeout"));
-        assert_eq!(args.expect_status, default("expect_status"));
-        assert_eq!(args.max_redirects.to_string(), default("max_redirects"));
-    }
 }

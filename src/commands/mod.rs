@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod probe_once;
 pub mod prune;
 pub mod report;
+pub mod site_flags;
 pub mod sites;
 pub mod validate;
 

@@ -511,14 +511,26 @@ pub async fn command(
         summary_files,
         now: args.at.unwrap_or_else(time::OffsetDateTime::now_utc),
     };
-    let sites = match &settings.sites {
+    let sites = load_sites(settings, args.deadline).await?;
+    let mut stdout = std::io::stdout().lock();
+    run(settings, sites, &options, &mut stdout, shutdown)
+        .await
+        .map(|_| ())
+}
+
+/// The sites probe-once checks (and `check --site` finds one in): the
+/// sites file's or `SITEWATCH_SITES`, or the `sites` table's valid rows
+/// (each bad row named in a warning), reading the table within the
+/// deadline's first half, or 10 s.
+pub async fn load_sites(
+    settings: &Settings,
+    deadline: Option<std::time::Duration>,
+) -> Result<Vec<crate::sites::Site>> {
+    Ok(match &settings.sites {
         crate::sites::SitesSource::Database(_) => {
-            // Within the deadline's first half, or 10 s.
-            let timeout = args
-                .deadline
-                .map_or(crate::store::DEFAULT_CONNECT_TIMEOUT, |d| {
-                    (d / 2).min(crate::store::DEFAULT_CONNECT_TIMEOUT)
-                });
+            let timeout = deadline.map_or(crate::store::DEFAULT_CONNECT_TIMEOUT, |d| {
+                (d / 2).min(crate::store::DEFAULT_CONNECT_TIMEOUT)
+            });
             let (sites, skipped) =
                 crate::site_table::load(&settings.database, &settings.sites, timeout).await?;
             for why in skipped {
@@ -527,9 +539,5 @@ pub async fn command(
             sites
         }
         source => crate::sites::load(source)?,
-    };
-    let mut stdout = std::io::stdout().lock();
-    run(settings, sites, &options, &mut stdout, shutdown)
-        .await
-        .map(|_| ())
+    })
 }

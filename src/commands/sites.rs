@@ -5,10 +5,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::site_flags::SiteFlags;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::site_table;
-use crate::sites::{self, RawSite, SitesDoc, SitesSource, StatusText};
+use crate::sites::{self, RawSite, SitesDoc, SitesSource};
 use crate::store;
 use clap::Args;
 use clap::Subcommand;
@@ -57,72 +58,18 @@ pub struct SiteAddArgs {
     pub name: String,
     /// The http:// or https:// URL to check
     pub url: String,
-    /// The body must match this regular expression
-    #[arg(long, value_name = "RE")]
-    pub regex: Option<String>,
-    /// Check it once per this long (such as 5m), under a scheduler that
-    /// ticks more often
-    #[arg(long, value_name = "DURATION")]
-    pub interval: Option<String>,
-    /// The whole check, DNS to last body byte (default 10s)
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
-    /// HTTP method (default GET)
-    #[arg(long, value_name = "METHOD")]
-    pub method: Option<String>,
-    /// Status codes that count as up (default 200-399)
-    #[arg(long, value_name = "CODES")]
-    pub expect_status: Option<String>,
-    /// A request header, `Name: value` (repeat for more)
-    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
-    pub headers: Vec<(String, String)>,
-    /// Also trust the CA certificates in this PEM file (made absolute)
-    #[arg(long, value_name = "PATH")]
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Body bytes read at most (default 1048576)
-    #[arg(long, value_name = "BYTES")]
-    pub max_body_bytes: Option<u64>,
-    /// An up check slower than this is `degraded` (such as 800ms)
-    #[arg(long, value_name = "DURATION")]
-    pub degraded_after: Option<String>,
-    /// A JSON condition, `$.path=value` (the value as JSON, or else as a
-    /// string; repeat for more)
-    #[arg(long = "json", value_name = "PATH=VALUE", value_parser = parse_json_condition)]
-    pub json: Vec<(String, serde_json::Value)>,
-    /// Redirects followed at most (default 10; 0: a 3xx is the result)
-    #[arg(long, value_name = "N")]
-    pub max_redirects: Option<u32>,
-    /// The group it belongs to (notifiers can take a group's events)
-    #[arg(long, value_name = "GROUP")]
-    pub group: Option<String>,
+    #[command(flatten)]
+    pub flags: SiteFlags,
     /// Replace the site of that name if there is one
     #[arg(long)]
     pub replace: bool,
-}
-
-/// `Name: value`.
-fn parse_header(text: &str) -> Result<(String, String), String> {
-    text.split_once(':')
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| format!("`{text}` is not a header such as `User-Agent: sitewatch`"))
-}
-
-/// `$.path=value`: the value is JSON when it parses as JSON (`3`, `true`,
-/// `"x"`), else a string (`UP`).
-fn parse_json_condition(text: &str) -> Result<(String, serde_json::Value), String> {
-    let (path, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not a condition such as `$.status=UP`"))?;
-    let value = serde_json::from_str(value).unwrap_or_else(|_| value.into());
-    Ok((path.to_owned(), value))
 }
 
 pub async fn run(settings: &Settings, args: &SitesArgs) -> Result<()> {
     match &args.command {
         SitesCommand::List { format } => list(settings, format == "json").await,
         SitesCommand::Add(add) => {
-            let raw = from_args(add)?;
+            let raw = add.flags.raw(&add.name, &add.url)?;
             let (defaults, base) = settings.sites.defaults();
             sites::validate(raw.clone(), &defaults, &base, &mut sites::Shared::default())?;
             let mut db = store::connect(&settings.database).await?;
@@ -148,32 +95,6 @@ pub async fn run(settings: &Settings, args: &SitesArgs) -> Result<()> {
         SitesCommand::Import { file, prune } => import(settings, file, *prune).await,
         SitesCommand::Export => export(settings).await,
     }
-}
-
-/// The site `sites add` describes, as a `[[site]]` would write it.
-fn from_args(a: &SiteAddArgs) -> Result<RawSite> {
-    let ca_file = a
-        .ca_file
-        .as_ref()
-        .map(|p| std::path::absolute(p).map_err(|e| Error::config(format!("--ca-file: {e}"))))
-        .transpose()?;
-    Ok(RawSite {
-        name: a.name.clone(),
-        url: a.url.clone(),
-        method: a.method.clone(),
-        headers: (!a.headers.is_empty()).then(|| a.headers.iter().cloned().collect()),
-        timeout: a.timeout.clone(),
-        expect_status: a.expect_status.clone().map(StatusText::Text),
-        regex: a.regex.clone(),
-        ca_file,
-        max_body_bytes: a.max_body_bytes,
-        interval: a.interval.clone(),
-        degraded_after: a.degraded_after.clone(),
-        json: (!a.json.is_empty()).then(|| a.json.iter().cloned().collect()),
-        max_redirects: a.max_redirects,
-        alerts: None,
-        group: a.group.clone(),
-    })
 }
 
 /// Upserts a sites file, each site standing alone; nothing is written

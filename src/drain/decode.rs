@@ -151,6 +151,10 @@ fn check_run(run: RunRecord, window: &Window) -> Result<RunRecord, String> {
     Ok(run)
 }
 
+/// Entries a check's list (`dns_answers`, `tls_names`) may hold: the
+/// prober keeps at most 100.
+const MAX_LIST_ITEMS: usize = 1000;
+
 fn decode_unchecked(payload: Option<&[u8]>, window: &Window) -> Result<Check, Refused> {
     let payload = payload
         .filter(|p| !p.is_empty())
@@ -206,7 +210,35 @@ fn decode_unchecked(payload: Option<&[u8]>, window: &Window) -> Result<Check, Re
         ("regex", check.regex.as_ref()),
         ("error", check.error.as_ref()),
         ("condition", check.condition.as_ref()),
+        ("dns_rcode", check.dns_rcode.as_ref()),
     ];
+    let lists = [
+        ("dns_answers", check.dns_answers.as_ref()),
+        ("tls_names", check.tls_names.as_ref()),
+    ];
+    for (field, list) in lists {
+        let Some(list) = list else { continue };
+        if list.len() > MAX_LIST_ITEMS {
+            return Err(format!(
+                "{field} has {} entries, more than the {MAX_LIST_ITEMS} a check keeps",
+                list.len()
+            )
+            .into());
+        }
+        if list.iter().any(|v| v.contains('\0')) {
+            return Err(
+                format!("{field} contains a NUL character, which PostgreSQL cannot store").into(),
+            );
+        }
+    }
+    if let Some(loss) = check.packet_loss
+        && !(0.0..=1.0).contains(&loss)
+    {
+        return Err(format!("packet_loss {loss} is not a share from 0 to 1").into());
+    }
+    if check.attempts.is_some_and(|a| a == 0 || a > 1000) {
+        return Err("attempts is out of range 1-1000".to_owned().into());
+    }
     for (field, value) in texts {
         if value.is_some_and(|v| v.contains('\0')) {
             return Err(

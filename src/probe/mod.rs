@@ -20,6 +20,9 @@
 //! `tls_expires_at` is the earliest expiry of every certificate met on
 //! the way.
 
+mod dns;
+mod icmp;
+mod socket;
 pub mod timing;
 mod tls;
 
@@ -35,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::message::{Check, ErrorKind, SCHEMA};
-use crate::sites::{Site, redact_url};
+use crate::sites::{Site, Target, redact_url};
 use timing::{Marks, Recorder, TimingLayer, TimingResolver};
 
 /// Body bytes that the checks in flight may hold at once, for the regexes
@@ -51,7 +54,42 @@ pub struct Prober {
     body_budget: Arc<Semaphore>,
     /// Verifiers of the sites that name a `ca_file`, by file.
     verifiers: HashMap<PathBuf, Arc<tls::SiteVerifier>>,
+    /// The TLS of `tls://` checks: the client's (the same verifier).
+    socket_tls: Arc<rustls::ClientConfig>,
     location: String,
+}
+
+/// What a check that is not HTTP measured (`tcp`, `tls`, `dns`, `icmp`);
+/// [`Prober::finish`] makes it a [`Check`].
+#[derive(Debug, Default)]
+struct Outcome {
+    response_time_ms: f64,
+    dns_ms: Option<f64>,
+    connect_ms: Option<f64>,
+    tls_ms: Option<f64>,
+    ttfb_ms: Option<f64>,
+    ip: Option<IpAddr>,
+    regex_matched: Option<bool>,
+    body_bytes: Option<u64>,
+    tls_expires_at: Option<OffsetDateTime>,
+    tls_names: Option<Vec<String>>,
+    dns_rcode: Option<String>,
+    dns_answers: Option<Vec<String>>,
+    packet_loss: Option<f64>,
+    /// Why it did not complete.
+    error_kind: Option<ErrorKind>,
+    error: Option<String>,
+    /// The condition a completed check failed.
+    condition: Option<String>,
+}
+
+impl Outcome {
+    fn new(elapsed: Duration) -> Outcome {
+        Outcome {
+            response_time_ms: millis(elapsed),
+            ..Outcome::default()
+        }
+    }
 }
 
 /// How far a check got; kept outside the check's future so that a timeout,
@@ -84,7 +122,10 @@ impl Prober {
     /// Builds the shared client for these sites; `location` labels every check.
     pub fn new(sites: &[Site], location: &str) -> anyhow::Result<Prober> {
         let provider = tls::provider();
-        let roots = if sites.iter().any(|s| s.url.scheme() == "https") {
+        let roots = if sites
+            .iter()
+            .any(|s| s.url.scheme() == "https" || matches!(s.target, Target::Tls { .. }))
+        {
             tls::system_roots()
         } else {
             // No https site: skip reading the system store (a cold-start cost).
@@ -105,6 +146,7 @@ impl Prober {
             }
         }
         let default = tls::verifier(&roots, &[], &provider)?;
+        let socket_tls = Arc::new(tls::client_config(default.clone(), provider.clone())?);
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls::client_config(default, provider)?)
             .dns_resolver(Arc::new(TimingResolver))
@@ -125,18 +167,120 @@ impl Prober {
             client,
             body_budget: Arc::new(Semaphore::new(BODY_BUDGET_BYTES)),
             verifiers,
+            socket_tls,
             location: location.to_owned(),
         })
     }
 
-    /// Checks one site. Never takes longer than its timeout plus the time
-    /// to assemble the result.
-    pub async fn check(&self, site: &Site) -> Check {
-        let verifier = site
-            .ca_file
+    /// Checks one site, and a failure again up to its `retries` times
+    /// (after `retry_delay` each) before it counts: the result is the last
+    /// attempt's, with the attempts made. `None` when `stop` comes during
+    /// the first attempt (a partial result); when it comes during a retry,
+    /// the failure already confirmed once is the result.
+    pub async fn check_confirmed(&self, site: &Site, stop: &CancellationToken) -> Option<Check> {
+        let mut check = tokio::select! {
+            check = self.check(site) => check,
+            () = stop.cancelled() => return None,
+        };
+        let mut attempts = 1;
+        while !check.up && attempts <= site.retries {
+            let again = async {
+                tokio::time::sleep(site.retry_delay).await;
+                self.check(site).await
+            };
+            tokio::select! {
+                next = again => check = next,
+                () = stop.cancelled() => break,
+            }
+            attempts += 1;
+        }
+        check.attempts = Some(attempts);
+        Some(check)
+    }
+
+    /// The verifier of a site that names a `ca_file`.
+    fn verifier_of(&self, site: &Site) -> Option<Arc<tls::SiteVerifier>> {
+        site.ca_file
             .as_ref()
-            .and_then(|p| self.verifiers.get(p).cloned());
-        let recorder = Recorder::new(verifier);
+            .and_then(|p| self.verifiers.get(p).cloned())
+    }
+
+    /// Checks one site, by its URL's scheme. Never takes longer than its
+    /// timeout plus the time to assemble the result.
+    pub async fn check(&self, site: &Site) -> Check {
+        let started_at = OffsetDateTime::now_utc();
+        let outcome = match &site.target {
+            Target::Http => return self.check_http(site).await,
+            Target::Tcp { host, port } => socket::check(self, site, host, *port, false).await,
+            Target::Tls { host, port } => socket::check(self, site, host, *port, true).await,
+            Target::Dns {
+                name,
+                record,
+                server,
+            } => dns::check(site, name, *record, server.as_deref()).await,
+            Target::Icmp { host } => icmp::check(site, host).await,
+        };
+        self.finish(site, started_at, outcome)
+    }
+
+    /// The message of a check that is not HTTP.
+    fn finish(&self, site: &Site, started_at: OffsetDateTime, o: Outcome) -> Check {
+        let up = o.error_kind.is_none() && o.condition.is_none();
+        let elapsed = Duration::from_secs_f64(o.response_time_ms / 1000.0);
+        let degraded = site.degraded_after.map(|limit| up && elapsed > limit);
+        let condition = match (degraded, site.degraded_after) {
+            (Some(true), Some(limit)) => Some(format!(
+                "response time {:.0} ms, over degraded_after {} ms",
+                o.response_time_ms,
+                limit.as_millis()
+            )),
+            _ => o.condition,
+        };
+        let error = if up {
+            None
+        } else {
+            o.error.or_else(|| condition.clone())
+        };
+        Check {
+            schema: SCHEMA,
+            check_id: Uuid::now_v7(),
+            site: site.name.clone(),
+            url: site.url.to_string(),
+            method: site.target.method(&site.method),
+            location: self.location.clone(),
+            started_at,
+            up,
+            degraded,
+            status_code: None,
+            reason: None,
+            response_time_ms: o.response_time_ms,
+            dns_ms: o.dns_ms,
+            connect_ms: o.connect_ms,
+            tls_ms: o.tls_ms,
+            ttfb_ms: o.ttfb_ms,
+            ip: o.ip,
+            regex: site.regex.as_ref().map(|r| r.as_str().to_owned()),
+            regex_matched: o.regex_matched,
+            json_matched: None,
+            body_bytes: o.body_bytes,
+            redirects: None,
+            final_url: None,
+            tls_expires_at: o.tls_expires_at,
+            error_kind: o.error_kind,
+            error,
+            condition,
+            run_id: None,
+            attempts: Some(1),
+            dns_rcode: o.dns_rcode,
+            dns_answers: o.dns_answers,
+            packet_loss: o.packet_loss,
+            tls_names: o.tls_names,
+        }
+    }
+
+    /// Checks an http(s) site.
+    async fn check_http(&self, site: &Site) -> Check {
+        let recorder = Recorder::new(self.verifier_of(site));
         let started_at = OffsetDateTime::now_utc();
         let start = Instant::now();
         let mut progress = Progress::default();
@@ -223,6 +367,11 @@ impl Prober {
             error,
             condition,
             run_id: None,
+            attempts: Some(1),
+            dns_rcode: None,
+            dns_answers: None,
+            packet_loss: None,
+            tls_names: None,
         }
     }
 
@@ -488,9 +637,8 @@ pub fn spawn_all(
                 stop.clone(),
             );
             tokio::spawn(async move {
-                let check = tokio::select! {
-                    check = prober.check(&sites[index]) => check,
-                    () = stop.cancelled() => return,
+                let Some(check) = prober.check_confirmed(&sites[index], &stop).await else {
+                    return;
                 };
                 drop(permit);
                 // The receiver only goes away when the job is abandoned.

@@ -40,6 +40,9 @@ pub struct Marks {
     /// `notAfter` of the certificate the server presented, verified or not;
     /// over redirects, the earliest of them.
     pub cert_expires_at: Option<OffsetDateTime>,
+    /// The names that certificate covers (its DNS and IP subject
+    /// alternative names), for `tls://` checks.
+    pub cert_names: Option<Vec<String>>,
 }
 
 impl Marks {

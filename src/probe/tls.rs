@@ -164,6 +164,46 @@ pub(crate) fn expiry(der: &[u8]) -> Option<time::OffsetDateTime> {
         .filter(|t| crate::message::plausible_expiry(*t))
 }
 
+/// The names a DER certificate covers: its DNS and IP subject alternative
+/// names (at most 100), or else its common name.
+pub(crate) fn names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => names.push((*n).to_owned()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => names.push(
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).expect("4 bytes"))
+                            .to_string(),
+                    ),
+                    16 => names.push(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).expect("16 bytes"))
+                            .to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty()
+        && let Some(cn) = cert.subject().iter_common_name().next()
+        && let Ok(cn) = cn.as_str()
+    {
+        names.push(cn.to_owned());
+    }
+    names.truncate(100);
+    names
+        .into_iter()
+        .map(|n| crate::escape::controls(&n))
+        .collect()
+}
+
 #[derive(Debug)]
 struct RecordingVerifier {
     default: Arc<WebPkiServerVerifier>,
@@ -181,8 +221,12 @@ impl ServerCertVerifier for RecordingVerifier {
         let recorder = current();
         if let Some(r) = &recorder {
             let expires = expiry(end_entity);
+            let covered = names(end_entity);
             // Over a chain of redirects: the one that expires first.
-            r.update(|m| m.cert_expires_at = m.cert_expires_at.into_iter().chain(expires).min());
+            r.update(|m| {
+                m.cert_expires_at = m.cert_expires_at.into_iter().chain(expires).min();
+                m.cert_names = Some(covered);
+            });
         }
         match recorder.and_then(|r| r.verifier.clone()) {
             Some(site) => site.verify(end_entity, intermediates, server_name, ocsp_response, now),

@@ -26,6 +26,16 @@ pub enum SitesSource {
 }
 
 impl SitesSource {
+    /// Where the sites are, for a person: the file's path,
+    /// `SITEWATCH_SITES` or the sites table.
+    pub fn label(&self) -> String {
+        match self {
+            SitesSource::Inline(..) => "SITEWATCH_SITES".to_owned(),
+            SitesSource::File(path, _) | SitesSource::Missing(path) => path.display().to_string(),
+            SitesSource::Database(_) => "the sites table".to_owned(),
+        }
+    }
+
     /// The sites file, when there is one.
     pub fn doc(&self) -> Option<&SitesDoc> {
         match self {
@@ -181,6 +191,8 @@ pub struct Defaults {
     pub interval: Option<String>,
     pub degraded_after: Option<String>,
     pub max_redirects: Option<u32>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<String>,
 }
 
 /// One `[[site]]` (or one element of `SITEWATCH_SITES`, or one row of the
@@ -220,6 +232,16 @@ pub struct RawSite {
     /// `alert`'s rules for this site, over `[alerts]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertsRaw>,
+    /// tcp:// and tls://: what to send once connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// A failed check is tried this many times more in its run before its
+    /// result is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// How long to wait before each retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<String>,
     /// The group it belongs to (notifiers route by it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -238,6 +260,8 @@ impl RawSite {
         self.interval = self.interval.or(d.interval);
         self.degraded_after = self.degraded_after.or(d.degraded_after);
         self.max_redirects = self.max_redirects.or(d.max_redirects);
+        self.retries = self.retries.or(d.retries);
+        self.retry_delay = self.retry_delay.or(d.retry_delay);
         if let Some(mut headers) = d.headers {
             headers.extend(self.headers.unwrap_or_default());
             self.headers = Some(headers);

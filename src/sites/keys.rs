@@ -54,7 +54,7 @@ pub const SITE_KEYS: &[SiteKey] = &[
         "url",
         r#""https://api.example.com/health""#,
         "required",
-        "the http:// or https:// URL to check; credentials in it are used and never shown",
+        "what to check: an http:// or https:// URL (credentials in it are used and never shown), `tcp://host:port`, `tls://host:port`, `dns://name?type=MX&server=host:port` or `icmp://host`",
         false,
         None,
     ),
@@ -136,7 +136,7 @@ pub const SITE_KEYS: &[SiteKey] = &[
         "none",
         "JSON paths and the values the body must hold there",
         false,
-        Some("--json"),
+        Some("--json-path"),
     ),
     key(
         "max_redirects",
@@ -153,6 +153,30 @@ pub const SITE_KEYS: &[SiteKey] = &[
         "`alert`'s rules for this site, over `[alerts]`",
         false,
         None,
+    ),
+    key(
+        "send",
+        r#""PING\r\n""#,
+        "none",
+        "tcp:// and tls://: what to send once connected (`regex` then looks for the answer)",
+        false,
+        Some("--send"),
+    ),
+    key(
+        "retries",
+        "2",
+        "`0`",
+        "a failed check is tried this many times more in its run (within `--deadline`) before its result is published",
+        true,
+        Some("--retries"),
+    ),
+    key(
+        "retry_delay",
+        r#""2s""#,
+        "`1s`",
+        "how long to wait before each retry",
+        true,
+        Some("--retry-delay"),
     ),
     key(
         "group",
@@ -260,7 +284,7 @@ mod tests {
     fn every_example_is_a_site_and_every_default_is_taken() {
         let keys: Vec<String> = SITE_KEYS
             .iter()
-            .filter(|k| k.name != "ca_file")
+            .filter(|k| !matches!(k.name, "ca_file" | "send"))
             .map(|k| format!("{} = {}", k.name, k.example))
             .collect();
         let defaults: Vec<String> = SITE_KEYS
@@ -268,8 +292,10 @@ mod tests {
             .filter(|k| k.in_defaults)
             .map(|k| format!("{} = {}", k.name, k.example))
             .collect();
+        // `send` is for tcp:// and tls:// sites: a site of its own.
+        let send = named("send").unwrap().example;
         let text = format!(
-            "[defaults]\n{}\n\n[[site]]\n{}\n\n[[site]]\nname = \"bare\"\nurl = \"http://127.0.0.1/\"\n",
+            "[defaults]\n{}\n\n[[site]]\n{}\n\n[[site]]\nname = \"bare\"\nurl = \"http://127.0.0.1/\"\n\n[[site]]\nname = \"tcp\"\nurl = \"tcp://127.0.0.1:6379\"\nsend = {send}\n",
             defaults.join("\n"),
             keys.join("\n")
         );

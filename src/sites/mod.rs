@@ -40,6 +40,190 @@ pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// HTTP client (so Gatus) and reqwest do.
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
+/// The wait before each retry when a site sets `retries` and not
+/// `retry_delay`.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Retries a site may ask for.
+pub const MAX_RETRIES: u32 = 10;
+
+/// What a site's URL says to check, by its scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `http://` and `https://`.
+    Http,
+    /// `tcp://host:port`: connect (and send, and read the answer).
+    Tcp { host: String, port: u16 },
+    /// `tls://host:port`: connect and complete a TLS handshake.
+    Tls { host: String, port: u16 },
+    /// `dns://name?type=A&server=host:port`: one query.
+    Dns {
+        name: String,
+        record: DnsType,
+        /// `host:port`; the system's resolver (`/etc/resolv.conf`) when
+        /// absent.
+        server: Option<String>,
+    },
+    /// `icmp://host`: echo requests.
+    Icmp { host: String },
+}
+
+impl Target {
+    /// As the message's `method` says it: the HTTP method, or `TCP`,
+    /// `TLS`, `DNS A`, `ICMP`.
+    pub fn method(&self, http: &Method) -> String {
+        match self {
+            Target::Http => http.to_string(),
+            Target::Tcp { .. } => "TCP".to_owned(),
+            Target::Tls { .. } => "TLS".to_owned(),
+            Target::Dns { record, .. } => format!("DNS {}", record.as_str()),
+            Target::Icmp { .. } => "ICMP".to_owned(),
+        }
+    }
+}
+
+/// The record types a `dns://` check asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Txt,
+    Ns,
+}
+
+impl DnsType {
+    pub const ALL: [DnsType; 6] = [
+        DnsType::A,
+        DnsType::Aaaa,
+        DnsType::Cname,
+        DnsType::Mx,
+        DnsType::Txt,
+        DnsType::Ns,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsType::A => "A",
+            DnsType::Aaaa => "AAAA",
+            DnsType::Cname => "CNAME",
+            DnsType::Mx => "MX",
+            DnsType::Txt => "TXT",
+            DnsType::Ns => "NS",
+        }
+    }
+}
+
+/// What `url` (of scheme tcp, tls, dns or icmp) checks, validated; `Http`
+/// for http(s).
+fn target(url: &Url, shown: &str) -> std::result::Result<Target, String> {
+    let host = url
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .filter(|h| !h.is_empty());
+    let only_host = |example: &str| {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "url `{shown}`: a {} URL carries no credentials",
+                url.scheme()
+            ));
+        }
+        if !matches!(url.path(), "" | "/") || url.fragment().is_some() {
+            return Err(format!(
+                "url `{shown}`: a {} URL is a host and a port, such as {example}",
+                url.scheme()
+            ));
+        }
+        host.clone()
+            .ok_or_else(|| format!("url `{shown}`: no host: write it as {example}"))
+    };
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(Target::Http),
+        "tcp" => {
+            let host = only_host("tcp://db.example.com:5432")?;
+            let port = url.port().ok_or_else(|| {
+                format!(
+                    "url `{shown}`: a tcp:// URL needs a port, such as tcp://db.example.com:5432"
+                )
+            })?;
+            if url.query().is_some() {
+                return Err(format!("url `{shown}`: a tcp:// URL takes no query"));
+            }
+            Ok(Target::Tcp { host, port })
+        }
+        "tls" => {
+            let host = only_host("tls://kafka.example.com:9093")?;
+            if url.query().is_some() {
+                return Err(format!("url `{shown}`: a tls:// URL takes no query"));
+            }
+            Ok(Target::Tls {
+                host,
+                port: url.port().unwrap_or(443),
+            })
+        }
+        "icmp" => {
+            let host = only_host("icmp://gateway.example.com")?;
+            if url.port().is_some() || url.query().is_some() {
+                return Err(format!(
+                    "url `{shown}`: an icmp:// URL is a host alone, such as icmp://192.0.2.1"
+                ));
+            }
+            Ok(Target::Icmp { host })
+        }
+        "dns" => {
+            let name = only_host("dns://example.com?type=A")?;
+            if url.port().is_some() {
+                return Err(format!(
+                    "url `{shown}`: the server goes in the query: dns://example.com?type=A&server=192.0.2.53:53"
+                ));
+            }
+            let mut record = DnsType::A;
+            let mut server = None;
+            for (key, value) in url.query_pairs() {
+                match key.as_ref() {
+                    "type" => {
+                        record = DnsType::ALL
+                            .into_iter()
+                            .find(|t| t.as_str().eq_ignore_ascii_case(&value))
+                            .ok_or_else(|| {
+                                format!(
+                                    "url `{shown}`: type `{value}`: expected one of A, AAAA, CNAME, MX, TXT, NS"
+                                )
+                            })?;
+                    }
+                    "server" => {
+                        let with_port =
+                            if value.parse::<std::net::IpAddr>().is_ok() || !value.contains(':') {
+                                if value.contains(':') {
+                                    format!("[{value}]:53")
+                                } else {
+                                    format!("{value}:53")
+                                }
+                            } else {
+                                value.into_owned()
+                            };
+                        server = Some(with_port);
+                    }
+                    other => {
+                        return Err(format!(
+                            "url `{shown}`: `{other}` is no dns:// parameter: expected type and server"
+                        ));
+                    }
+                }
+            }
+            Ok(Target::Dns {
+                name,
+                record,
+                server,
+            })
+        }
+        _ => Err(format!(
+            "url `{shown}`: expected an http://, https://, tcp://, tls://, dns:// or icmp:// URL with a host"
+        )),
+    }
+}
+
 /// The largest `max_redirects`: browsers give up after 20, curl after 50.
 pub const MAX_REDIRECTS: u32 = 50;
 
@@ -131,6 +315,13 @@ pub struct Site {
     /// Credentials the URL carried (`https://user:pass@host/`): taken out of
     /// `url`, which is published, and sent as Basic auth.
     pub auth: Option<BasicAuth>,
+    /// What the URL's scheme says to check.
+    pub target: Target,
+    /// tcp:// and tls://: sent once connected.
+    pub send: Option<Arc<[u8]>>,
+    /// A failed check is tried this many times more in its run.
+    pub retries: u32,
+    pub retry_delay: Duration,
 }
 
 /// The sites as written, wherever the settings point: with the defaults
@@ -400,11 +591,8 @@ pub fn validate(
     check_label("site name", &name).map_err(Error::config)?;
     let bad = |what: String| Error::config(format!("site `{name}`: {what}"));
     let mut url = Url::parse(&raw.url).map_err(|e| bad(format!("url `{shown_url}`: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad(format!(
-            "url `{shown_url}`: only http:// and https:// URLs with a host can be checked"
-        )));
-    }
+    let target = target(&url, &shown_url).map_err(bad)?;
+    kind_keys(&raw, &target).map_err(bad)?;
     let auth = take_credentials(&mut url);
     let (method, headers) = request(&raw, defaults).map_err(bad)?;
     let timeout = match raw.timeout.as_ref().or(defaults.timeout.as_ref()) {
@@ -451,7 +639,13 @@ pub fn validate(
         )),
     };
     let (max_body_bytes, max_redirects) = limits(&raw, defaults).map_err(bad)?;
+    let (retries, retry_delay) = retries(&raw, defaults).map_err(bad)?;
+    let send = raw.send.as_ref().map(|t| Arc::from(t.as_bytes()));
     Ok(Site {
+        target,
+        send,
+        retries,
+        retry_delay,
         name,
         url,
         method,
@@ -468,6 +662,55 @@ pub fn validate(
         max_redirects,
         auth,
     })
+}
+
+/// The keys that mean something for this kind of check only.
+fn kind_keys(raw: &RawSite, target: &Target) -> std::result::Result<(), String> {
+    let http = *target == Target::Http;
+    let socket = matches!(target, Target::Tcp { .. } | Target::Tls { .. });
+    let misplaced = [
+        ("method", raw.method.is_some() && !http),
+        ("headers", raw.headers.is_some() && !http),
+        ("expect_status", raw.expect_status.is_some() && !http),
+        ("json", raw.json.is_some() && !http),
+        ("max_redirects", raw.max_redirects.is_some() && !http),
+        ("send", raw.send.is_some() && !socket),
+        (
+            "regex",
+            raw.regex.is_some() && matches!(target, Target::Icmp { .. }),
+        ),
+        (
+            "ca_file",
+            raw.ca_file.is_some() && !matches!(target, Target::Http | Target::Tls { .. }),
+        ),
+    ];
+    match misplaced.iter().find(|(_, bad)| *bad) {
+        Some((key, _)) => Err(format!(
+            "`{key}` does not apply to a {} check: remove it",
+            match target {
+                Target::Http => "http",
+                Target::Tcp { .. } => "tcp",
+                Target::Tls { .. } => "tls",
+                Target::Dns { .. } => "dns",
+                Target::Icmp { .. } => "icmp",
+            }
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `retries` and `retry_delay` (`[defaults]`' when the site has none).
+fn retries(raw: &RawSite, defaults: &Defaults) -> std::result::Result<(u32, Duration), String> {
+    let retries = raw.retries.or(defaults.retries).unwrap_or(0);
+    if retries > MAX_RETRIES {
+        return Err(format!("retries {retries}: at most {MAX_RETRIES}"));
+    }
+    let delay = match raw.retry_delay.as_ref().or(defaults.retry_delay.as_ref()) {
+        None => DEFAULT_RETRY_DELAY,
+        Some(t) if t.trim() == "0s" || t.trim() == "0" => Duration::ZERO,
+        Some(t) => duration("retry_delay", t, "2s")?,
+    };
+    Ok((retries, delay))
 }
 
 /// The method and the headers (`[defaults]`' first, the site's over them).

@@ -19,6 +19,7 @@ pub(super) struct CheckRow<'a> {
     body_bytes: Option<i64>,
     error_kind: Option<&'static str>,
     redirects: Option<i32>,
+    attempts: Option<i32>,
 }
 
 impl<'a> CheckRow<'a> {
@@ -33,6 +34,7 @@ impl<'a> CheckRow<'a> {
             body_bytes: check.body_bytes.map(|b| b as i64),
             error_kind: check.error_kind.map(|k| k.as_str()),
             redirects: check.redirects.map(|r| r as i32),
+            attempts: check.attempts.map(|a| a.min(i32::MAX as u32) as i32),
         }
     }
 
@@ -46,7 +48,7 @@ impl<'a> CheckRow<'a> {
 type Get = for<'r, 'a> fn(&'r CheckRow<'a>) -> &'r (dyn ToSql + Sync);
 
 /// The columns drain writes, in COPY order: name, type, value.
-pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 31] = [
+pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 36] = [
     ("check_id", Type::UUID, |r| &r.check.check_id),
     ("schema", Type::INT2, |r| &r.schema),
     ("site", Type::TEXT, |r| &r.check.site),
@@ -82,6 +84,11 @@ pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 31] = [
     ("final_url", Type::TEXT, |r| &r.check.final_url),
     ("condition", Type::TEXT, |r| &r.check.condition),
     ("run_id", Type::UUID, |r| &r.check.run_id),
+    ("attempts", Type::INT4, |r| &r.attempts),
+    ("dns_rcode", Type::TEXT, |r| &r.check.dns_rcode),
+    ("dns_answers", Type::TEXT_ARRAY, |r| &r.check.dns_answers),
+    ("packet_loss", Type::FLOAT8, |r| &r.check.packet_loss),
+    ("tls_names", Type::TEXT_ARRAY, |r| &r.check.tls_names),
 ];
 
 /// The column list of the COPY: `check_id, schema, ...`.
@@ -123,6 +130,6 @@ mod tests {
             .collect();
         columns.sort_unstable();
         assert_eq!(fields, columns);
-        assert_eq!(CheckRow::new(&check, "t", 0, 1).values().len(), 31);
+        assert_eq!(CheckRow::new(&check, "t", 0, 1).values().len(), 36);
     }
 }

@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0015_notify.sql",
         include_str!("../../migrations/0015_notify.sql"),
     ),
+    (
+        16,
+        "0016_check_kinds.sql",
+        include_str!("../../migrations/0016_check_kinds.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, under an advisory lock so that

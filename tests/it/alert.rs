@@ -98,6 +98,11 @@ impl Rig {
             error: (!up).then(|| "Connection refused (os error 111)".to_owned()),
             condition: None,
             run_id: None,
+            attempts: None,
+            dns_rcode: None,
+            dns_answers: None,
+            packet_loss: None,
+            tls_names: None,
         }
     }
 

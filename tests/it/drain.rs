@@ -80,6 +80,11 @@ pub(crate) fn sample(i: usize) -> Check {
         error: (!up).then(|| "Connection refused (os error 111)".to_owned()),
         condition: None,
         run_id: None,
+        attempts: None,
+        dns_rcode: None,
+        dns_answers: None,
+        packet_loss: None,
+        tls_names: None,
     }
 }
 
