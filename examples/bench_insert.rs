@@ -46,6 +46,11 @@ fn check(i: usize) -> Check {
         error: (!up).then(|| "timed out after 10s waiting for the response".into()),
         condition: None,
         run_id: None,
+        attempts: None,
+        dns_rcode: None,
+        dns_answers: None,
+        packet_loss: None,
+        tls_names: None,
     }
 }
 

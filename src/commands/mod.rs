@@ -28,7 +28,7 @@ pub enum Command {
     /// PostgreSQL, commit offsets after the rows, exit.
     Drain(drain::DrainArgs),
     /// Check one URL and print what was measured; publishes nothing.
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// Apply migrations/ to PostgreSQL and create the Kafka topic when it is
     /// missing (idempotent; safe when two run at once).
     Migrate(migrate::MigrateArgs),

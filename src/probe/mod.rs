@@ -211,8 +211,12 @@ impl Prober {
         let started_at = OffsetDateTime::now_utc();
         let outcome = match &site.target {
             Target::Http => return self.check_http(site).await,
-            Target::Tcp { host, port } => socket::check(self, site, host, *port, false).await,
-            Target::Tls { host, port } => socket::check(self, site, host, *port, true).await,
+            Target::Tcp { host, port } => socket::check(self, site, host, *port, None).await,
+            Target::Tls {
+                host,
+                port,
+                starttls,
+            } => socket::check(self, site, host, *port, Some(*starttls)).await,
             Target::Dns {
                 name,
                 record,

@@ -1,7 +1,9 @@
 //! `tcp://host:port` and `tls://host:port`: resolve, connect, for TLS
 //! complete the handshake (the chain verified, or pinned by `ca_file`, as
 //! for https; the expiry and the names the certificate covers recorded),
-//! then optionally send the site's `send` and read the answer until its
+//! (after PostgreSQL's SSLRequest or SMTP's STARTTLS when the URL says
+//! `?starttls=postgres` or `?starttls=smtp`), then optionally send the
+//! site's `send` and read the answer until its
 //! `regex` matches (at most `max_body_bytes`). All within the site's
 //! timeout.
 //!
@@ -19,7 +21,7 @@ use tokio::net::TcpStream;
 use super::timing::Recorder;
 use super::{Outcome, Prober, millis};
 use crate::message::ErrorKind;
-use crate::sites::Site;
+use crate::sites::{Site, Starttls};
 
 /// How far a socket check got.
 #[derive(Debug, Default)]
@@ -41,7 +43,7 @@ pub(super) async fn check(
     site: &Site,
     host: &str,
     port: u16,
-    tls: bool,
+    tls: Option<Option<Starttls>>,
 ) -> Outcome {
     let recorder = Recorder::new(prober.verifier_of(site));
     let start = Instant::now();
@@ -64,7 +66,7 @@ pub(super) async fn check(
     outcome.ip = progress.ip;
     outcome.regex_matched = progress.matched;
     outcome.body_bytes = (progress.bytes > 0 || site.regex.is_some()).then_some(progress.bytes);
-    if tls {
+    if tls.is_some() {
         outcome.tls_expires_at = marks.cert_expires_at;
         outcome.tls_names = marks.cert_names;
     }
@@ -100,7 +102,7 @@ async fn exchange(
     site: &Site,
     host: &str,
     port: u16,
-    tls: bool,
+    tls: Option<Option<Starttls>>,
     progress: &mut Progress,
 ) -> Result<(), (ErrorKind, String)> {
     let addrs = resolve(host, port, progress).await?;
@@ -124,8 +126,15 @@ async fn exchange(
     };
     let _ = stream.set_nodelay(true);
     progress.connect_ms = Some(millis(begun.elapsed()));
-    if !tls {
+    let Some(starttls) = tls else {
         return talk(site, stream, progress).await;
+    };
+    let mut stream = stream;
+    if let Some(protocol) = starttls {
+        progress.phase = "asking for TLS";
+        ask_for_tls(&mut stream, protocol)
+            .await
+            .map_err(|why| (ErrorKind::Tls, super::one_line(&why)))?;
     }
     progress.phase = "during the TLS handshake";
     let name = rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|_| {
@@ -213,6 +222,80 @@ async fn talk(
         }
         if answer.len() >= cap {
             progress.matched = Some(false);
+            return Ok(());
+        }
+    }
+}
+
+/// Asks the server for TLS in its protocol's words: PostgreSQL's
+/// SSLRequest (answered `S`), or SMTP's greeting, `EHLO` and `STARTTLS`
+/// (answered 220).
+async fn ask_for_tls(stream: &mut TcpStream, protocol: Starttls) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    match protocol {
+        Starttls::Postgres => {
+            // Length 8, then the SSLRequest code 80877103.
+            stream
+                .write_all(&[0, 0, 0, 8, 4, 210, 22, 47])
+                .await
+                .map_err(io)?;
+            match stream.read_u8().await.map_err(io)? {
+                b'S' => Ok(()),
+                b'N' => Err("the PostgreSQL server does not offer TLS (ssl = off)".to_owned()),
+                other => Err(format!(
+                    "the server did not answer PostgreSQL's SSLRequest (byte {other:#04x})"
+                )),
+            }
+        }
+        Starttls::Smtp => {
+            let mut reader = tokio::io::BufReader::new(stream);
+            smtp_reply(&mut reader, "220", "greeting").await?;
+            reader
+                .get_mut()
+                .write_all(b"EHLO sitewatch\r\n")
+                .await
+                .map_err(io)?;
+            smtp_reply(&mut reader, "250", "EHLO").await?;
+            reader
+                .get_mut()
+                .write_all(b"STARTTLS\r\n")
+                .await
+                .map_err(io)?;
+            smtp_reply(&mut reader, "220", "STARTTLS").await?;
+            if !reader.buffer().is_empty() {
+                return Err("the SMTP server spoke before the TLS handshake".to_owned());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads one SMTP reply (its continuation lines too) and wants `code`.
+async fn smtp_reply(
+    reader: &mut tokio::io::BufReader<&mut TcpStream>,
+    code: &str,
+    after: &str,
+) -> Result<(), String> {
+    use tokio::io::AsyncBufReadExt;
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "the SMTP server closed the connection after {after}"
+            ));
+        }
+        if !line.starts_with(code) {
+            return Err(format!(
+                "the SMTP server answered {after} with `{}`, not {code}",
+                crate::escape::controls(line.trim_end())
+            ));
+        }
+        // `250-...` continues, `250 ...` ends.
+        if line.as_bytes().get(3) != Some(&b'-') {
             return Ok(());
         }
     }

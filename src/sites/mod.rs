@@ -54,8 +54,14 @@ pub enum Target {
     Http,
     /// `tcp://host:port`: connect (and send, and read the answer).
     Tcp { host: String, port: u16 },
-    /// `tls://host:port`: connect and complete a TLS handshake.
-    Tls { host: String, port: u16 },
+    /// `tls://host:port`: connect and complete a TLS handshake, after
+    /// asking for it in the protocol's own words with `?starttls=postgres`
+    /// or `?starttls=smtp`.
+    Tls {
+        host: String,
+        port: u16,
+        starttls: Option<Starttls>,
+    },
     /// `dns://name?type=A&server=host:port`: one query.
     Dns {
         name: String,
@@ -80,6 +86,15 @@ impl Target {
             Target::Icmp { .. } => "ICMP".to_owned(),
         }
     }
+}
+
+/// The protocols whose own request for TLS a `tls://` check can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Starttls {
+    /// PostgreSQL's SSLRequest.
+    Postgres,
+    /// SMTP's `EHLO` and `STARTTLS`.
+    Smtp,
 }
 
 /// The record types a `dns://` check asks for.
@@ -154,12 +169,22 @@ fn target(url: &Url, shown: &str) -> std::result::Result<Target, String> {
         }
         "tls" => {
             let host = only_host("tls://kafka.example.com:9093")?;
-            if url.query().is_some() {
-                return Err(format!("url `{shown}`: a tls:// URL takes no query"));
+            let mut starttls = None;
+            for (key, value) in url.query_pairs() {
+                starttls = match (key.as_ref(), value.as_ref()) {
+                    ("starttls", "postgres") => Some(Starttls::Postgres),
+                    ("starttls", "smtp") => Some(Starttls::Smtp),
+                    _ => {
+                        return Err(format!(
+                            "url `{shown}`: a tls:// URL takes only starttls=postgres or starttls=smtp"
+                        ));
+                    }
+                };
             }
             Ok(Target::Tls {
                 host,
                 port: url.port().unwrap_or(443),
+                starttls,
             })
         }
         "icmp" => {

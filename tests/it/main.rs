@@ -10,6 +10,7 @@ mod hostile;
 mod jobs;
 mod kafka_real;
 mod kafka_tls;
+mod kinds;
 mod metrics;
 mod migrations;
 mod notifiers;

@@ -108,6 +108,24 @@ impl Ca {
         }
     }
 
+    /// A certificate for `names` only, signed by this CA (a CA of its own).
+    pub fn leaf_for(&self, names: &[&str], not_after: OffsetDateTime) -> Leaf {
+        let Issuing::Own(issuer) = &self.issuer else {
+            panic!("leaf_for() is for the tests' own CAs")
+        };
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.not_before = datetime!(2023-01-01 00:00:00 UTC);
+        params.not_after = not_after;
+        let cert = params.signed_by(&key, issuer).unwrap();
+        Leaf {
+            chain: vec![cert.der().clone(), issuer.der().clone()],
+            key: key_der(&key),
+        }
+    }
+
     /// A certificate for 127.0.0.1 signed by this CA (a CA of its own).
     pub fn leaf(&self, not_after: OffsetDateTime) -> Leaf {
         let Issuing::Own(issuer) = &self.issuer else {

@@ -17,6 +17,10 @@ pub const HEALTH_BODY: &str = r#"{"status":"UP","checks":{"db":"ok"},"replicas":
 /// `/auth` answers 200 only to Basic auth `user:s3cret` (base64), else 401.
 pub const AUTH_BASIC: &str = "dXNlcjpzM2NyZXQ=";
 
+/// Requests seen per `/flaky/KEY/N` key.
+static FLAKY: std::sync::Mutex<std::collections::BTreeMap<String, u32>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// Size of `/big`: more than the default body cap.
 pub const BIG_BYTES: usize = 4 * 1024 * 1024;
 
@@ -140,6 +144,24 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
         p if p.starts_with("/slow-hops") => {
             tokio::time::sleep(Duration::from_millis(300)).await;
             reply("302 Found", &format!("Location: {p}x\r\n"), "")
+        }
+        // `/flaky/KEY/N`: 503 to the first N requests of KEY, then `/ok`'s
+        // answer (a site that fails a moment).
+        p if p.starts_with("/flaky/") => {
+            let rest = &p["/flaky/".len()..];
+            let (key, n) = rest.rsplit_once('/').unwrap_or((rest, "1"));
+            let n: u32 = n.parse().unwrap_or(1);
+            let seen = {
+                let mut counts = FLAKY.lock().unwrap();
+                let c = counts.entry(key.to_owned()).or_insert(0);
+                *c += 1;
+                *c
+            };
+            if seen <= n {
+                reply("503 Service Unavailable", "", "not yet")
+            } else {
+                reply("200 OK", "", OK_BODY)
+            }
         }
         // `/sleep/MS`: `/ok`'s answer after MS milliseconds (a site that
         // slows down).
