@@ -55,7 +55,7 @@ async fn every_bad_setting_or_site_exits_2_naming_it_before_any_check() {
             "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
             &[],
             &[],
-            "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`, `group`",
+            "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`, `send`, `retries`, `retry_delay`, `group`",
         ),
         (
             "a duplicate site name is rejected",
@@ -69,7 +69,7 @@ async fn every_bad_setting_or_site_exits_2_naming_it_before_any_check() {
             "[[site]]\nname = \"ftp\"\nurl = \"ftp://example.com/\"\n",
             &[],
             &[],
-            "sites.toml: site `ftp`: url `ftp://example.com/`: only http:// and https:// URLs with a host can be checked",
+            "sites.toml: site `ftp`: url `ftp://example.com/`: expected an http://, https://, tcp://, tls://, dns:// or icmp:// URL with a host",
         ),
         (
             "a regex that does not compile is rejected",
@@ -248,7 +248,7 @@ async fn validate_names_every_bad_site_and_passes_a_good_file() {
         lines,
         [
             "bad.toml: site `a`: regex `(` does not compile: error: unclosed group",
-            "bad.toml: site `b`: url `ftp://x/`: only http:// and https:// URLs with a host can be checked",
+            "bad.toml: site `b`: url `ftp://x/`: expected an http://, https://, tcp://, tls://, dns:// or icmp:// URL with a host",
             "bad.toml: site `a`: duplicate name: names are message keys and must be unique",
             "bad.toml: site `c`: degraded_after `soon`: expected a non-zero duration such as 800ms",
             "bad.toml: site `c`: json path `x`: expected a path such as $.status, $.checks.db or $.items[0]",
@@ -400,7 +400,7 @@ async fn a_wrong_type_names_its_key_and_the_other_sites_are_still_checked() {
             "sites.toml: site `a` (line 4): timeout: invalid type: integer `5`, expected a string",
             "sites.toml: site `c` (line 11): expect_status: expected a status code such as 200, or a string such as \"200-399\" or \"200,301-302\"",
             "sites.toml: site `d` (line 15): alerts.quorum: expected a number of locations such as 2, or \"majority\"",
-            "sites.toml: site `b`: url `ftp://x/`: only http:// and https:// URLs with a host can be checked",
+            "sites.toml: site `b`: url `ftp://x/`: expected an http://, https://, tcp://, tls://, dns:// or icmp:// URL with a host",
             "error: 4 problems found (above)",
         ],
         "{}",

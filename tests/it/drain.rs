@@ -150,6 +150,7 @@ fn column_as_json(row: &Row, name: &str) -> Value {
             .map(|ip| ip.to_string())
             .into(),
         Type::TIMESTAMPTZ => row.get::<_, Option<OffsetDateTime>>(index).map(fmt).into(),
+        Type::TEXT_ARRAY => row.get::<_, Option<Vec<String>>>(index).into(),
         other => panic!("column {name} has an unexpected type {other}"),
     }
 }

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 28] = [
+const FIELDS: [&str; 33] = [
     "schema",
     "check_id",
     "site",
@@ -41,6 +41,11 @@ const FIELDS: [&str; 28] = [
     "error",
     "condition",
     "run_id",
+    "attempts",
+    "dns_rcode",
+    "dns_answers",
+    "packet_loss",
+    "tls_names",
 ];
 
 fn ms(v: &Value, field: &str) -> f64 {
