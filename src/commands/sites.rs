@@ -71,7 +71,11 @@ pub async fn run(settings: &Settings, args: &SitesArgs) -> Result<()> {
         SitesCommand::Add(add) => {
             let raw = add.flags.raw(&add.name, &add.url)?;
             let (defaults, base) = settings.sites.defaults();
-            sites::validate(raw.clone(), &defaults, &base, &mut sites::Shared::default())?;
+            // The row keeps `${SITEWATCH_SECRET_...}` as written: the
+            // secret need not be where the site is added.
+            let mut shared = sites::Shared::default();
+            shared.lenient_secrets = true;
+            sites::validate(raw.clone(), &defaults, &base, &mut shared)?;
             let mut db = store::connect(&settings.database).await?;
             if !site_table::add(&mut db, &raw, add.replace).await? {
                 return Err(Error::config(format!(

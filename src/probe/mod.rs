@@ -208,6 +208,20 @@ impl Prober {
     /// Checks one site, by its URL's scheme. Never takes longer than its
     /// timeout plus the time to assemble the result.
     pub async fn check(&self, site: &Site) -> Check {
+        let mut check = self.check_kind(site).await;
+        if !site.secrets.is_empty() {
+            // An error may quote the URL as requested: its secrets go.
+            for text in [&mut check.error, &mut check.condition, &mut check.final_url]
+                .into_iter()
+                .flatten()
+            {
+                *text = crate::secret::scrub(text, &site.secrets);
+            }
+        }
+        check
+    }
+
+    async fn check_kind(&self, site: &Site) -> Check {
         let started_at = OffsetDateTime::now_utc();
         let outcome = match &site.target {
             Target::Http => return self.check_http(site).await,
@@ -249,7 +263,7 @@ impl Prober {
             schema: SCHEMA,
             check_id: Uuid::now_v7(),
             site: site.name.clone(),
-            url: site.url.to_string(),
+            url: site.published.clone(),
             method: site.target.method(&site.method),
             location: self.location.clone(),
             started_at,
@@ -335,7 +349,7 @@ impl Prober {
             schema: SCHEMA,
             check_id: Uuid::now_v7(),
             site: site.name.clone(),
-            url: site.url.to_string(),
+            url: site.published.clone(),
             method: site.method.to_string(),
             location: self.location.clone(),
             started_at,
@@ -366,7 +380,10 @@ impl Prober {
             body_bytes: progress.status.map(|_| progress.body_bytes),
             tls_expires_at: marks.cert_expires_at,
             redirects: Some(progress.redirects),
-            final_url: Some(without_credentials(last_url)),
+            final_url: Some(match &progress.final_url {
+                Some(url) => without_credentials(url),
+                None => site.published.clone(),
+            }),
             error_kind,
             error,
             condition,

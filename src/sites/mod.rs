@@ -340,6 +340,12 @@ pub struct Site {
     /// Credentials the URL carried (`https://user:pass@host/`): taken out of
     /// `url`, which is published, and sent as Basic auth.
     pub auth: Option<BasicAuth>,
+    /// The URL as published in the message: as written, credentials
+    /// removed, `${SITEWATCH_SECRET_...}` unexpanded.
+    pub published: String,
+    /// The secrets' values the URL and headers hold, scrubbed from what a
+    /// check publishes.
+    pub secrets: Arc<[String]>,
     /// What the URL's scheme says to check.
     pub target: Target,
     /// tcp:// and tls://: sent once connected.
@@ -456,7 +462,11 @@ pub fn problems(source: &SitesSource) -> (usize, Vec<String>) {
     }
     let count = raw.len() + invalid.len();
     let mut names = HashSet::new();
-    let mut shared = Shared::default();
+    // Where `validate` runs (a pull request) there are no secrets.
+    let mut shared = Shared {
+        lenient_secrets: true,
+        ..Shared::default()
+    };
     let mut out = invalid;
     for site in raw {
         if !names.insert(site.name.clone()) {
@@ -596,6 +606,9 @@ pub fn duration(key: &str, text: &str, example: &str) -> std::result::Result<Dur
 pub struct Shared {
     regexes: HashMap<String, Arc<BodyRegex>>,
     ca_files: HashMap<PathBuf, Arc<[CertificateDer<'static>]>>,
+    /// `validate` (no secrets there): a `${SITEWATCH_SECRET_...}` that is
+    /// not set is no problem.
+    pub lenient_secrets: bool,
 }
 
 /// Validates one site, filling in `[defaults]`; relative `ca_file` paths are
@@ -615,11 +628,23 @@ pub fn validate(
     }
     check_label("site name", &name).map_err(Error::config)?;
     let bad = |what: String| Error::config(format!("site `{name}`: {what}"));
-    let mut url = Url::parse(&raw.url).map_err(|e| bad(format!("url `{shown_url}`: {e}")))?;
+    let lookup = |name: &str| std::env::var(name).ok();
+    let lenient = shared.lenient_secrets;
+    let (expanded, mut secrets) =
+        crate::secret::expand(&raw.url, &lookup, lenient).map_err(|e| bad(format!("url: {e}")))?;
+    let mut url = Url::parse(&expanded).map_err(|e| bad(format!("url `{shown_url}`: {e}")))?;
     let target = target(&url, &shown_url).map_err(bad)?;
     kind_keys(&raw, &target).map_err(bad)?;
     let auth = take_credentials(&mut url);
-    let (method, headers) = request(&raw, defaults).map_err(bad)?;
+    // What is published: the URL as written, its secrets' names in place.
+    let published = if secrets.is_empty() {
+        url.to_string()
+    } else {
+        shown_url.clone()
+    };
+    let (method, headers, header_secrets) =
+        request(&raw, defaults, &lookup, lenient).map_err(bad)?;
+    secrets.extend(header_secrets);
     let timeout = match raw.timeout.as_ref().or(defaults.timeout.as_ref()) {
         None => DEFAULT_TIMEOUT,
         Some(t) => duration("timeout", t, "10s").map_err(bad)?,
@@ -667,6 +692,8 @@ pub fn validate(
     let (retries, retry_delay) = retries(&raw, defaults).map_err(bad)?;
     let send = raw.send.as_ref().map(|t| Arc::from(t.as_bytes()));
     Ok(Site {
+        published,
+        secrets: secrets.into(),
         target,
         send,
         retries,
@@ -739,7 +766,13 @@ fn retries(raw: &RawSite, defaults: &Defaults) -> std::result::Result<(u32, Dura
 }
 
 /// The method and the headers (`[defaults]`' first, the site's over them).
-fn request(raw: &RawSite, defaults: &Defaults) -> std::result::Result<(Method, HeaderMap), String> {
+fn request(
+    raw: &RawSite,
+    defaults: &Defaults,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    lenient: bool,
+) -> std::result::Result<(Method, HeaderMap, Vec<String>), String> {
+    let mut secrets = Vec::new();
     let method_text = raw
         .method
         .clone()
@@ -756,11 +789,17 @@ fn request(raw: &RawSite, defaults: &Defaults) -> std::result::Result<(Method, H
     {
         let header = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| format!("header name `{k}` is not valid"))?;
-        let value = HeaderValue::from_str(v)
+        let (v, used) =
+            crate::secret::expand(v, lookup, lenient).map_err(|e| format!("header `{k}`: {e}"))?;
+        let mut value = HeaderValue::from_str(&v)
             .map_err(|_| format!("header `{k}` has a value that is not valid"))?;
+        if !used.is_empty() {
+            value.set_sensitive(true);
+        }
+        secrets.extend(used);
         headers.insert(header, value);
     }
-    Ok((method, headers))
+    Ok((method, headers, secrets))
 }
 
 /// The body regex, compiled once for every site that carries it.

@@ -179,3 +179,133 @@ async fn checks_ignore_the_proxy_the_environment_names() {
     assert_eq!(v["error_kind"], "connect", "{v}");
     assert_eq!(proxy.hits(), 0, "the proxy was used");
 }
+
+/// A site's secrets (`${SITEWATCH_SECRET_...}` in a header and in the URL,
+/// from the environment and from a file) are used for the request and are
+/// nowhere else: not in the message on Kafka, not in PostgreSQL (checks, or
+/// the sites table), not in a log line.
+#[tokio::test(flavor = "multi_thread")]
+async fn site_secrets_are_sent_and_never_stored_or_shown() {
+    use crate::support::{create_topic, db, kafka};
+    const TOKEN: &str = "qu3ry-T0ken-secret";
+    let dir = tempfile::tempdir().unwrap();
+    let web = Server::start().await;
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let topic = kafka::unique_topic("site-secrets");
+    create_topic(dir.path(), &topic, 1).await;
+    let url = db::fresh(dir.path()).await;
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        format!(
+            r#"[[site]]
+name = "auth"
+url = "{}?token=${{SITEWATCH_SECRET_TOKEN}}"
+headers = {{ Authorization = "Basic ${{SITEWATCH_SECRET_BASIC}}" }}
+
+[[site]]
+name = "refused"
+url = "http://127.0.0.1:{}/x?token=${{SITEWATCH_SECRET_TOKEN}}"
+"#,
+            web.url("/auth"),
+            http::closed_port().await
+        ),
+    )
+    .unwrap();
+    let mut env = crate::drain::env(&topic, &url);
+    env.push(("RUST_LOG", "trace".to_owned()));
+    env.push(("SITEWATCH_SECRET_BASIC", http::AUTH_BASIC.to_owned()));
+    env.push((
+        "SITEWATCH_SECRET_TOKEN_FILE",
+        token_file.display().to_string(),
+    ));
+    let mut logs = String::new();
+    for args in [&["migrate"][..], &["probe-once"], &["drain"]] {
+        let run = sitewatch(dir.path(), args, &env).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        logs.push_str(&run.stdout);
+        logs.push_str(&run.stderr);
+    }
+    let check = sitewatch(dir.path(), &["check", "--site", "auth", "--json"], &env).await;
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    logs.push_str(&check.stdout);
+    logs.push_str(&check.stderr);
+    for secret in [TOKEN, http::AUTH_BASIC] {
+        assert!(!logs.contains(secret), "a log shows {secret}");
+    }
+    let messages = kafka::read_all(&topic);
+    assert_eq!(messages.len(), 2);
+    for m in &messages {
+        let text = m.value.to_string();
+        assert!(
+            !text.contains(TOKEN) && !text.contains(http::AUTH_BASIC),
+            "{text}"
+        );
+        assert!(
+            text.contains("${SITEWATCH_SECRET_TOKEN}"),
+            "the URL as written: {text}"
+        );
+    }
+    let by = |name: &str| messages.iter().find(|m| m.value["site"] == name).unwrap();
+    assert_eq!(
+        by("auth").value["up"],
+        true,
+        "the secrets were sent: {}",
+        by("auth").value
+    );
+    assert_eq!(by("refused").value["up"], false);
+    let client = db::connect(&url).await;
+    let rows: Vec<String> = client
+        .query("SELECT row_to_json(c)::text FROM checks c", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert!(
+            !row.contains(TOKEN) && !row.contains(http::AUTH_BASIC),
+            "{row}"
+        );
+    }
+    // Added to the sites table, a site keeps its references, not the values.
+    let add = sitewatch(
+        dir.path(),
+        &[
+            "sites",
+            "add",
+            "table-auth",
+            &format!("{}?token=${{SITEWATCH_SECRET_TOKEN}}", web.url("/auth")),
+            "--header",
+            "Authorization: Basic ${SITEWATCH_SECRET_BASIC}",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let stored: String = client
+        .query_one("SELECT row_to_json(s)::text FROM sites s", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.contains("${SITEWATCH_SECRET_BASIC}"), "{stored}");
+    assert!(
+        !stored.contains(TOKEN) && !stored.contains(http::AUTH_BASIC),
+        "{stored}"
+    );
+    // A site may read no other variable.
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        "[[site]]\nname = \"x\"\nurl = \"http://127.0.0.1/?u=${SITEWATCH_DATABASE_URL}\"\n",
+    )
+    .unwrap();
+    let run = sitewatch(dir.path(), &["probe-once", "--dry-run"], &env).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a site reads only variables named SITEWATCH_SECRET_*"),
+        "{}",
+        run.stderr
+    );
+}

@@ -113,8 +113,11 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
         .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Basic {AUTH_BASIC}")));
     let response = match path.as_str() {
         "/ok" => reply("200 OK", "", OK_BODY),
-        "/auth" if authorized => reply("200 OK", "", "authorized"),
-        "/auth" => reply(
+        // `/auth`, with or without a query.
+        p if (p == "/auth" || p.starts_with("/auth?")) && authorized => {
+            reply("200 OK", "", "authorized")
+        }
+        p if p == "/auth" || p.starts_with("/auth?") => reply(
             "401 Unauthorized",
             "WWW-Authenticate: Basic realm=\"t\"\r\n",
             "who?",
