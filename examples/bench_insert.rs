@@ -51,6 +51,7 @@ fn check(i: usize) -> Check {
         dns_answers: None,
         packet_loss: None,
         tls_names: None,
+        conditions: None,
     }
 }
 

@@ -11,3 +11,9 @@ ALTER TABLE checks ADD COLUMN IF NOT EXISTS tls_names text[];
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS send text;
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS retries integer;
 ALTER TABLE sites ADD COLUMN IF NOT EXISTS retry_delay text;
+
+-- Conditions with operators: each one's outcome with the check; a site's
+-- conditions and request body in the sites table.
+ALTER TABLE checks ADD COLUMN IF NOT EXISTS conditions jsonb;
+ALTER TABLE sites ADD COLUMN IF NOT EXISTS conditions jsonb;
+ALTER TABLE sites ADD COLUMN IF NOT EXISTS body text;

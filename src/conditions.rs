@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     Key(String),
     Index(usize),
 }
@@ -99,7 +99,20 @@ fn path_text(steps: &[Step]) -> String {
     out
 }
 
-fn parse(path: &str) -> Option<Vec<Step>> {
+/// The value at `steps` in `doc`, if there is one.
+pub(crate) fn lookup<'a>(doc: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    let mut at = doc;
+    for step in steps {
+        at = match step {
+            Step::Key(k) => at.get(k.as_str())?,
+            Step::Index(i) => at.get(*i)?,
+        };
+    }
+    Some(at)
+}
+
+/// A path as written (`$.checks.db`, `$.items[0]`, `$["a.b"]`), parsed.
+pub(crate) fn parse(path: &str) -> Option<Vec<Step>> {
     let mut rest = path.strip_prefix('$')?;
     let mut steps = Vec::new();
     while !rest.is_empty() {

@@ -11,6 +11,8 @@
 //! - [`duration`]: durations as people write them, one parser.
 //! - [`sites`]: the sites file and inline sites, validated into [`sites::Site`].
 //! - [`conditions`]: a site's JSON conditions, checked against a body.
+//! - [`expression`]: a site's `conditions` with operators (`[STATUS] ==
+//!   200`), each outcome kept with the check.
 //! - [`secret`]: values never shown.
 //! - [`site_table`]: the `sites` table (sites kept in PostgreSQL).
 //! - [`probe`]: the checker: one site to one [`message::Check`], phase
@@ -60,6 +62,7 @@ pub mod drain;
 pub mod duration;
 pub mod error;
 pub mod escape;
+pub mod expression;
 pub mod history;
 pub mod kafka;
 pub mod keys;

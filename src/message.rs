@@ -125,6 +125,10 @@ pub struct Check {
     /// The names the server's certificate covers (a `tls://` check).
     #[serde(default)]
     pub tls_names: Option<Vec<String>>,
+    /// With the site's `conditions`: each one's outcome (expression,
+    /// passed, the value it saw), in the site's order.
+    #[serde(default)]
+    pub conditions: Option<Vec<crate::expression::Outcome>>,
 }
 
 /// Whether a certificate expiry is one PostgreSQL stores and every reader
@@ -287,13 +291,14 @@ mod tests {
             dns_answers: None,
             packet_loss: None,
             tls_names: None,
+            conditions: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&check.to_json()).unwrap();
         assert_eq!(json["started_at"], "2026-11-22T13:45:01.123Z");
         assert_eq!(json["tls_expires_at"], "2030-01-02T03:04:05.000Z");
         assert_eq!(json["error_kind"], "connect");
         assert!(json["status_code"].is_null() && json.get("status_code").is_some());
-        assert_eq!(json.as_object().unwrap().len(), 33);
+        assert_eq!(json.as_object().unwrap().len(), 34);
         assert!(json["degraded"].is_null() && json.get("degraded").is_some());
         let back: Check = serde_json::from_value(json).unwrap();
         assert_eq!(back.started_at, datetime!(2026-11-22 13:45:01.123 UTC));
@@ -358,6 +363,7 @@ mod tests {
             dns_answers: None,
             packet_loss: None,
             tls_names: None,
+            conditions: None,
         };
         let mut documented = contract_fields("## The message");
         let mut declared = keys(&check.to_json());

@@ -165,6 +165,14 @@ pub fn human(c: &Check, now: OffsetDateTime) -> String {
     if let Some(loss) = c.packet_loss {
         line("loss", format!("{:.0}%", loss * 100.0));
     }
+    for o in c.conditions.iter().flatten() {
+        let verdict = if o.passed { "passed" } else { "FAILED" };
+        let got = o.actual.as_deref().unwrap_or("nothing");
+        line(
+            "condition",
+            format!("{verdict} {} (got {got})", o.expression),
+        );
+    }
     if let Some(n @ 2..) = c.attempts {
         line("attempts", n.to_string());
     }

@@ -54,6 +54,13 @@ pub struct SiteFlags {
     /// How long to wait before each retry (default 1s)
     #[arg(long, value_name = "DURATION")]
     pub retry_delay: Option<String>,
+    /// A condition with an operator, such as '[STATUS] == 200' (repeat for
+    /// more; all must hold)
+    #[arg(long = "condition", value_name = "CONDITION")]
+    pub conditions: Vec<String>,
+    /// http(s): the request's body
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
     /// The group it belongs to (notifiers can take a group's events)
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
@@ -87,6 +94,8 @@ impl SiteFlags {
             send: a.send.clone(),
             retries: a.retries,
             retry_delay: a.retry_delay.clone(),
+            conditions: (!a.conditions.is_empty()).then(|| a.conditions.clone()),
+            body: a.body.clone(),
         })
     }
 

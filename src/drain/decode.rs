@@ -231,6 +231,24 @@ fn decode_unchecked(payload: Option<&[u8]>, window: &Window) -> Result<Check, Re
             );
         }
     }
+    if let Some(conditions) = &check.conditions {
+        if conditions.len() > MAX_LIST_ITEMS {
+            return Err(format!(
+                "conditions has {} entries, more than the {MAX_LIST_ITEMS} a check keeps",
+                conditions.len()
+            )
+            .into());
+        }
+        if conditions.iter().any(|c| {
+            c.expression.contains('\0') || c.actual.as_ref().is_some_and(|a| a.contains('\0'))
+        }) {
+            return Err(
+                "conditions contains a NUL character, which PostgreSQL cannot store"
+                    .to_owned()
+                    .into(),
+            );
+        }
+    }
     if let Some(loss) = check.packet_loss
         && !(0.0..=1.0).contains(&loss)
     {

@@ -109,6 +109,9 @@ struct Progress {
     redirects: u32,
     /// The last request's URL, when redirects led away from the site's.
     final_url: Option<url::Url>,
+    /// The response's headers and body, kept for the site's `conditions`.
+    headers: Option<reqwest::header::HeaderMap>,
+    body: Option<Vec<u8>>,
 }
 
 /// Where a completed request went wrong.
@@ -242,7 +245,26 @@ impl Prober {
     }
 
     /// The message of a check that is not HTTP.
-    fn finish(&self, site: &Site, started_at: OffsetDateTime, o: Outcome) -> Check {
+    fn finish(&self, site: &Site, started_at: OffsetDateTime, mut o: Outcome) -> Check {
+        let conditions = evaluate(
+            site,
+            &crate::expression::Facts {
+                status: None,
+                response_time_ms: o.response_time_ms,
+                body: None,
+                headers: None,
+                cert_days_left: days_left(o.tls_expires_at, started_at),
+                ip: o.ip,
+                dns_rcode: o.dns_rcode.as_deref(),
+                dns_answers: o.dns_answers.as_deref(),
+            },
+        );
+        if o.error_kind.is_none() && o.condition.is_none() {
+            o.condition = conditions
+                .as_ref()
+                .and_then(|c| c.iter().find(|c| !c.passed))
+                .map(crate::expression::Outcome::reason);
+        }
         let up = o.error_kind.is_none() && o.condition.is_none();
         let elapsed = Duration::from_secs_f64(o.response_time_ms / 1000.0);
         let degraded = site.degraded_after.map(|limit| up && elapsed > limit);
@@ -293,6 +315,7 @@ impl Prober {
             dns_answers: o.dns_answers,
             packet_loss: o.packet_loss,
             tls_names: o.tls_names,
+            conditions,
         }
     }
 
@@ -322,18 +345,36 @@ impl Prober {
         } else {
             marks.connected
         };
+        let conditions = evaluate(
+            site,
+            &crate::expression::Facts {
+                status: progress.status.map(|s| s.as_u16()),
+                response_time_ms: millis(end - start),
+                body: progress.body.as_deref(),
+                headers: progress.headers.as_ref(),
+                cert_days_left: days_left(marks.cert_expires_at, started_at),
+                ip: progress.remote.map(|a| a.ip()),
+                dns_rcode: None,
+                dns_answers: None,
+            },
+        );
+        let failed_expression = conditions
+            .as_ref()
+            .and_then(|c| c.iter().find(|o| !o.passed))
+            .map(crate::expression::Outcome::reason);
         let up = error_kind.is_none()
             && progress
                 .status
                 .is_some_and(|s| site.expect_status.contains(s.as_u16()))
             && progress.regex_matched != Some(false)
-            && progress.json_matched != Some(false);
+            && progress.json_matched != Some(false)
+            && failed_expression.is_none();
         let elapsed = end - start;
         let degraded = site.degraded_after.map(|limit| up && elapsed > limit);
         let condition = if error_kind.is_some() {
             None
         } else {
-            failed_condition(site, &progress, degraded == Some(true), elapsed)
+            failed_condition(site, &progress, degraded == Some(true), elapsed).or(failed_expression)
         };
         let error = if up {
             error
@@ -393,6 +434,7 @@ impl Prober {
             dns_answers: None,
             packet_loss: None,
             tls_names: None,
+            conditions,
         }
     }
 
@@ -443,8 +485,16 @@ impl Prober {
                 request =
                     request.basic_auth(&auth.username, auth.password.as_ref().map(|p| p.expose()));
             }
+            if let Some(body) = &site.body
+                && method == site.method
+            {
+                request = request.body(body.to_vec());
+            }
             let response = request.send().await.map_err(Failure::Request)?;
             progress.headers_at = Some(Instant::now());
+            if !site.expressions.is_empty() {
+                progress.headers = Some(response.headers().clone());
+            }
             progress.status = Some(response.status());
             progress.remote = response.remote_addr();
             if site.max_redirects == 0 {
@@ -504,7 +554,10 @@ impl Prober {
         // run keep the body, under the shared budget, taken whole so that
         // checks waiting for room never hold part of it (which could
         // starve them all).
-        let keep = site.json.is_some() || site.regex.as_ref().is_some_and(|re| re.needs_body());
+        let for_conditions = site.expressions.iter().any(|e| e.needs_body());
+        let keep = site.json.is_some()
+            || for_conditions
+            || site.regex.as_ref().is_some_and(|re| re.needs_body());
         let mut body = Vec::new();
         let mut held = None;
         let close_delimited = ends_at_close(&response);
@@ -551,6 +604,9 @@ impl Prober {
         // A body cut at the cap is not JSON: the cap applies.
         progress.json_failure = site.json.as_ref().and_then(|j| j.failure(&body));
         progress.json_matched = site.json.as_ref().map(|_| progress.json_failure.is_none());
+        if for_conditions {
+            progress.body = Some(body);
+        }
         Ok(())
     }
 }
@@ -668,6 +724,21 @@ pub fn spawn_all(
         }
     });
     rx
+}
+
+/// The site's conditions' outcomes on what its check saw; `None` without
+/// conditions.
+fn evaluate(
+    site: &Site,
+    facts: &crate::expression::Facts,
+) -> Option<Vec<crate::expression::Outcome>> {
+    (!site.expressions.is_empty())
+        .then(|| site.expressions.iter().map(|e| e.evaluate(facts)).collect())
+}
+
+/// Days from `now` to a certificate's expiry.
+fn days_left(expires: Option<OffsetDateTime>, now: OffsetDateTime) -> Option<f64> {
+    expires.map(|t| (t - now).whole_seconds() as f64 / 86_400.0)
 }
 
 fn millis(d: Duration) -> f64 {

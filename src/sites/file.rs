@@ -242,6 +242,13 @@ pub struct RawSite {
     /// How long to wait before each retry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_delay: Option<String>,
+    /// Conditions with operators (`"[STATUS] == 200"`), all of which must
+    /// hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<String>>,
+    /// http(s): the request's body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
     /// The group it belongs to (notifiers route by it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,

@@ -179,6 +179,22 @@ pub const SITE_KEYS: &[SiteKey] = &[
         Some("--retry-delay"),
     ),
     key(
+        "conditions",
+        r#"["[STATUS] == 200", "[BODY].status == UP", "[RESPONSE_TIME] < 500"]"#,
+        "none",
+        "conditions with operators, each kept with the check; the first that fails is why it is down (the book's Checks lists them)",
+        false,
+        Some("--condition"),
+    ),
+    key(
+        "body",
+        r#""{\"ping\": true}""#,
+        "none",
+        "http(s): the request's body (its Content-Type from `headers`, else JSON when it parses as JSON, else text)",
+        false,
+        Some("--body"),
+    ),
+    key(
         "group",
         r#""payments""#,
         "none",

@@ -350,6 +350,10 @@ pub struct Site {
     pub target: Target,
     /// tcp:// and tls://: sent once connected.
     pub send: Option<Arc<[u8]>>,
+    /// Conditions with operators, parsed.
+    pub expressions: Arc<[crate::expression::Expression]>,
+    /// http(s): the request's body.
+    pub body: Option<Arc<[u8]>>,
     /// A failed check is tried this many times more in its run.
     pub retries: u32,
     pub retry_delay: Duration,
@@ -691,11 +695,31 @@ pub fn validate(
     let (max_body_bytes, max_redirects) = limits(&raw, defaults).map_err(bad)?;
     let (retries, retry_delay) = retries(&raw, defaults).map_err(bad)?;
     let send = raw.send.as_ref().map(|t| Arc::from(t.as_bytes()));
+    let expressions = crate::expression::parse_all(raw.conditions.as_deref().unwrap_or_default())
+        .map_err(bad)?
+        .into();
+    let body = raw.body.as_ref().map(|t| Arc::from(t.as_bytes()));
+    let mut headers = headers;
+    if raw.body.is_some() && !headers.contains_key(reqwest::header::CONTENT_TYPE) {
+        let json =
+            serde_json::from_str::<serde_json::Value>(raw.body.as_deref().unwrap_or_default())
+                .is_ok();
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static(if json {
+                "application/json"
+            } else {
+                "text/plain; charset=utf-8"
+            }),
+        );
+    }
     Ok(Site {
         published,
         secrets: secrets.into(),
         target,
         send,
+        expressions,
+        body,
         retries,
         retry_delay,
         name,
@@ -727,6 +751,7 @@ fn kind_keys(raw: &RawSite, target: &Target) -> std::result::Result<(), String> 
         ("json", raw.json.is_some() && !http),
         ("max_redirects", raw.max_redirects.is_some() && !http),
         ("send", raw.send.is_some() && !socket),
+        ("body", raw.body.is_some() && !http),
         (
             "regex",
             raw.regex.is_some() && matches!(target, Target::Icmp { .. }),

@@ -20,6 +20,7 @@ pub(super) struct CheckRow<'a> {
     error_kind: Option<&'static str>,
     redirects: Option<i32>,
     attempts: Option<i32>,
+    conditions: Option<serde_json::Value>,
 }
 
 impl<'a> CheckRow<'a> {
@@ -35,6 +36,10 @@ impl<'a> CheckRow<'a> {
             error_kind: check.error_kind.map(|k| k.as_str()),
             redirects: check.redirects.map(|r| r as i32),
             attempts: check.attempts.map(|a| a.min(i32::MAX as u32) as i32),
+            conditions: check
+                .conditions
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok()),
         }
     }
 
@@ -48,7 +53,7 @@ impl<'a> CheckRow<'a> {
 type Get = for<'r, 'a> fn(&'r CheckRow<'a>) -> &'r (dyn ToSql + Sync);
 
 /// The columns drain writes, in COPY order: name, type, value.
-pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 36] = [
+pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 37] = [
     ("check_id", Type::UUID, |r| &r.check.check_id),
     ("schema", Type::INT2, |r| &r.schema),
     ("site", Type::TEXT, |r| &r.check.site),
@@ -89,6 +94,7 @@ pub(super) static CHECK_COLUMNS: [(&str, Type, Get); 36] = [
     ("dns_answers", Type::TEXT_ARRAY, |r| &r.check.dns_answers),
     ("packet_loss", Type::FLOAT8, |r| &r.check.packet_loss),
     ("tls_names", Type::TEXT_ARRAY, |r| &r.check.tls_names),
+    ("conditions", Type::JSONB, |r| &r.conditions),
 ];
 
 /// The column list of the COPY: `check_id, schema, ...`.
@@ -130,6 +136,6 @@ mod tests {
             .collect();
         columns.sort_unstable();
         assert_eq!(fields, columns);
-        assert_eq!(CheckRow::new(&check, "t", 0, 1).values().len(), 36);
+        assert_eq!(CheckRow::new(&check, "t", 0, 1).values().len(), 37);
     }
 }

@@ -103,6 +103,7 @@ impl Rig {
             dns_answers: None,
             packet_loss: None,
             tls_names: None,
+            conditions: None,
         }
     }
 

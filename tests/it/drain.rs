@@ -85,6 +85,7 @@ pub(crate) fn sample(i: usize) -> Check {
         dns_answers: None,
         packet_loss: None,
         tls_names: None,
+        conditions: None,
     }
 }
 

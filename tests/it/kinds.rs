@@ -521,3 +521,189 @@ url = "icmp://127.0.0.1"
         run.stderr
     );
 }
+
+/// HTTP's request body, header assertions, a body that must not match and
+/// every operator, each outcome kept with the check and stored by drain,
+/// the first failed the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn conditions_with_operators_are_kept_and_the_first_failed_is_the_reason() {
+    use crate::support::{create_topic, db, kafka};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start().await;
+    let echo = server.url("/echo");
+    // Every operator, passing.
+    let passing = [
+        "[STATUS] == 200",
+        "[STATUS] != 500",
+        "[RESPONSE_TIME] < 10000",
+        "[RESPONSE_TIME] <= 10000",
+        "[RESPONSE_TIME] > 0",
+        "[RESPONSE_TIME] >= 0",
+        "[BODY].method == POST",
+        "[BODY].body == re(ping)",
+        "[BODY].content_type == application/json",
+        "len([BODY].items) == 3",
+        "has([BODY].status) == true",
+        "has([BODY].errors) == false",
+        "[BODY].status == any(UP, OK)",
+        "[BODY] != re(ERROR|FATAL)",
+        "[HEADER].X-Served-By == echo-1",
+        "[HEADER].Content-Type == re(json)",
+        "[IP] == 127.0.0.1",
+    ];
+    let mut args = vec!["--body", r#"{"ping": true}"#, "--method", "POST"];
+    for c in &passing {
+        args.extend(["--condition", c]);
+    }
+    let c = check(dir.path(), &echo, &args).await;
+    assert_eq!(c["up"], true, "{c}");
+    let outcomes = c["conditions"].as_array().unwrap();
+    assert_eq!(outcomes.len(), passing.len());
+    assert!(outcomes.iter().all(|o| o["passed"] == true), "{c}");
+    assert_eq!(
+        outcomes[0],
+        serde_json::json!({"expression": "[STATUS] == 200", "passed": true, "actual": "200"})
+    );
+    // Each failing, alone: down, and the reason is the condition with what
+    // was there.
+    for (condition, reason) in [
+        ("[STATUS] == 204", "[STATUS] == 204: got 200"),
+        ("[RESPONSE_TIME] > 100000", "[RESPONSE_TIME] > 100000: got "),
+        ("len([BODY].items) < 2", "len([BODY].items) < 2: got 3"),
+        (
+            "has([BODY].status) == false",
+            "has([BODY].status) == false: got true",
+        ),
+        (
+            "[BODY].status == any(DOWN, ERROR)",
+            "[BODY].status == any(DOWN, ERROR): got UP",
+        ),
+        ("[BODY] != re(ping)", "[BODY] != re(ping): got {"),
+        (
+            "[HEADER].X-Served-By != echo-1",
+            "[HEADER].X-Served-By != echo-1: got echo-1",
+        ),
+        (
+            "[HEADER].X-Missing == 1",
+            "[HEADER].X-Missing == 1: no such value",
+        ),
+        ("[BODY].method <= 3", "[BODY].method <= 3: got POST"),
+        ("[BODY].nothing >= 1", "[BODY].nothing >= 1: no such value"),
+    ] {
+        let c = check(
+            dir.path(),
+            &echo,
+            &[
+                "--body",
+                "ping",
+                "--method",
+                "POST",
+                "--condition",
+                "[STATUS] == 200",
+                "--condition",
+                condition,
+            ],
+        )
+        .await;
+        assert_eq!(c["up"], false, "{condition}: {c}");
+        assert!(
+            c["condition"].as_str().unwrap().starts_with(reason),
+            "{condition}: {c}"
+        );
+        assert_eq!(c["conditions"][0]["passed"], true);
+        assert_eq!(c["conditions"][1]["passed"], false);
+    }
+    // A text body goes as text.
+    let c = check(
+        dir.path(),
+        &echo,
+        &[
+            "--body",
+            "ping",
+            "--method",
+            "POST",
+            "--condition",
+            "[BODY].content_type == re(text/plain)",
+        ],
+    )
+    .await;
+    assert_eq!(c["up"], true, "{c}");
+    // DNS and TLS conditions.
+    let dns = dns_server().await;
+    let c = check(
+        dir.path(),
+        &format!("dns://missing.test?server={dns}"),
+        &["--condition", "[DNS_RCODE] == NXDOMAIN"],
+    )
+    .await;
+    assert_eq!(c["conditions"][0]["passed"], true, "{c}");
+    assert_eq!(c["up"], false, "NXDOMAIN is still down by default: {c}");
+    let c = check(
+        dir.path(),
+        &format!("dns://ok.test?server={dns}"),
+        &[
+            "--condition",
+            "len([DNS_ANSWERS]) == 1",
+            "--condition",
+            "[DNS_ANSWERS] == re(192\\.0\\.2\\.)",
+        ],
+    )
+    .await;
+    assert_eq!(c["up"], true, "{c}");
+    let ca = Ca::new();
+    let tls = Server::start_tls(ca.leaf(certs::VALID_UNTIL).server_config()).await;
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let ca_file = dir.path().join("ca.pem").display().to_string();
+    let url = format!("tls://127.0.0.1:{}", tls.addr.port());
+    let c = check(
+        dir.path(),
+        &url,
+        &[
+            "--ca-file",
+            &ca_file,
+            "--condition",
+            "[CERTIFICATE_DAYS_LEFT] > 100000",
+        ],
+    )
+    .await;
+    assert_eq!(c["up"], false);
+    assert!(
+        c["condition"]
+            .as_str()
+            .unwrap()
+            .starts_with("[CERTIFICATE_DAYS_LEFT] > 100000: got "),
+        "{c}"
+    );
+
+    // Stored by drain, as published.
+    let topic = kafka::unique_topic("conditions");
+    create_topic(dir.path(), &topic, 1).await;
+    let db_url = db::fresh(dir.path()).await;
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        format!(
+            "[[site]]\nname = \"echo\"\nurl = \"{echo}\"\nmethod = \"POST\"\nbody = \"ping\"\nconditions = [\"[STATUS] == 200\", \"[BODY].method == GET\"]\n"
+        ),
+    )
+    .unwrap();
+    let env = crate::drain::env(&topic, &db_url);
+    for args in [&["migrate"][..], &["probe-once"], &["drain"]] {
+        let run = sitewatch(dir.path(), args, &env).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    let client = db::connect(&db_url).await;
+    let row = client
+        .query_one("SELECT up, condition, conditions::text FROM checks", &[])
+        .await
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, String>(1), "[BODY].method == GET: got POST");
+    let stored: Value = serde_json::from_str(&row.get::<_, String>(2)).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!([
+            {"expression": "[STATUS] == 200", "passed": true, "actual": "200"},
+            {"expression": "[BODY].method == GET", "passed": false, "actual": "POST"},
+        ])
+    );
+}

@@ -12,7 +12,7 @@ use crate::support::http::{self, Server};
 use crate::support::kafka::{self, read_all, unique_topic};
 use crate::support::{create_topic, sitewatch};
 
-const FIELDS: [&str; 33] = [
+const FIELDS: [&str; 34] = [
     "schema",
     "check_id",
     "site",
@@ -46,6 +46,7 @@ const FIELDS: [&str; 33] = [
     "dns_answers",
     "packet_loss",
     "tls_names",
+    "conditions",
 ];
 
 fn ms(v: &Value, field: &str) -> f64 {

@@ -97,7 +97,24 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
         }
     }
     hits.fetch_add(1, Ordering::SeqCst);
-    let head = String::from_utf8_lossy(&head);
+    // The request's body, when it says how long it is (for `/echo`).
+    let head_end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+    let mut request_body = head[head_end..].to_vec();
+    let head = String::from_utf8_lossy(&head[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while request_body.len() < length.min(1024 * 1024) {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request_body.extend_from_slice(&buf[..n]),
+        }
+    }
     let mut first = head.lines().next().unwrap_or_default().split(' ');
     let method = first.next().unwrap_or_default().to_owned();
     let path = first.next().unwrap_or_default().to_owned();
@@ -113,6 +130,30 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, hits: Arc<Atom
         .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Basic {AUTH_BASIC}")));
     let response = match path.as_str() {
         "/ok" => reply("200 OK", "", OK_BODY),
+        // `/echo`: the request's body back, as JSON with its method and
+        // content type, and a header to assert.
+        "/echo" => {
+            let content_type = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-type")
+                        .then(|| v.trim().to_owned())
+                })
+                .unwrap_or_default();
+            let body = serde_json::json!({
+                "method": method,
+                "content_type": content_type,
+                "body": String::from_utf8_lossy(&request_body),
+                "items": [1, 2, 3],
+                "status": "UP",
+            })
+            .to_string();
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/json\r\nX-Served-By: echo-1\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        }
         // `/auth`, with or without a query.
         p if (p == "/auth" || p.starts_with("/auth?")) && authorized => {
             reply("200 OK", "", "authorized")
