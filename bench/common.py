@@ -156,14 +156,16 @@ class Targets:
 
     CHUNK = 15000
 
-    def __init__(self, work, sites, delay_ms=100):
+    def __init__(self, work, sites, delay_ms=100, https_every=10):
         self.procs = []
         self.list = []
+        env = dict(os.environ, BENCH_TARGETS_HTTPS_EVERY=str(https_every))
         try:
             for first in range(0, sites, self.CHUNK):
                 count = min(self.CHUNK, sites - first)
                 p = subprocess.Popen([RELEASE / "examples" / "bench_targets", work, str(count),
-                                      str(delay_ms), str(first)], stdout=subprocess.PIPE, text=True)
+                                      str(delay_ms), str(first)], stdout=subprocess.PIPE, text=True,
+                                     env=env)
                 self.procs.append(p)
                 if p.stdout.readline().strip() != "ready":
                     sys.exit("bench: bench_targets did not start")

@@ -27,6 +27,8 @@ use tokio_rustls::TlsAcceptor;
 
 const PORTS_PER_ADDRESS: usize = 50;
 const FIRST_PORT: u16 = 21000;
+/// Every this many addresses is https (`BENCH_TARGETS_HTTPS_EVERY`
+/// overrides it: 1 makes every site https, as `bench/kinds` wants).
 const HTTPS_EVERY_ADDRESS: usize = 10;
 const REGEX_EVERY_SITE: usize = 4;
 /// The regex that the `/page` sites carry; it matches only at the page's end.
@@ -122,9 +124,14 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(dir.join(format!("ca-{first}.pem")), ca.pem())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
+    let https_every: usize = std::env::var("BENCH_TARGETS_HTTPS_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(HTTPS_EVERY_ADDRESS);
     let mut acceptors = std::collections::HashMap::new();
     for a in first / PORTS_PER_ADDRESS..sites.end.div_ceil(PORTS_PER_ADDRESS) {
-        if a % HTTPS_EVERY_ADDRESS != HTTPS_EVERY_ADDRESS - 1 {
+        if a % https_every != https_every - 1 {
             continue;
         }
         let ip = address(a * PORTS_PER_ADDRESS);

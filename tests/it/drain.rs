@@ -152,6 +152,7 @@ fn column_as_json(row: &Row, name: &str) -> Value {
             .into(),
         Type::TIMESTAMPTZ => row.get::<_, Option<OffsetDateTime>>(index).map(fmt).into(),
         Type::TEXT_ARRAY => row.get::<_, Option<Vec<String>>>(index).into(),
+        Type::JSONB => row.get::<_, Option<Value>>(index).unwrap_or(Value::Null),
         other => panic!("column {name} has an unexpected type {other}"),
     }
 }
