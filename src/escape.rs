@@ -104,6 +104,22 @@ pub fn commonmark(text: &str) -> String {
     out
 }
 
+/// For a CSV field (RFC 4180): quoted when it holds a comma, a quote or a
+/// line end (quotes doubled), and a field a spreadsheet would take for a
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) prefixed with
+/// `'`, so opening the file runs nothing; control characters escaped.
+pub fn csv(text: &str) -> String {
+    let mut field = controls(text);
+    if field.starts_with(['=', '+', '-', '@']) && field.parse::<f64>().is_err() {
+        field.insert(0, '\'');
+    }
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field
+    }
+}
+
 /// For XML and HTML, in text and in quoted attributes. Characters that
 /// XML 1.0 does not allow at all (the C0 controls but tab, newline and
 /// carriage return; U+FFFE, U+FFFF) become U+FFFD, so an SVG stays

@@ -99,6 +99,10 @@ pub struct Config {
     pub groups: HashMap<String, String>,
     /// The sites' `degraded_after`, in milliseconds.
     pub degraded_after_ms: HashMap<String, f64>,
+    /// The sites left out of the status page (`public = false`), and
+    /// those whose URL it does not show (`hide_url`).
+    pub private: std::collections::HashSet<String>,
+    pub hidden_urls: std::collections::HashSet<String>,
     pub notifiers: Vec<Notifier>,
     maintenance: Vec<Window>,
 }
@@ -312,7 +316,15 @@ pub fn load(
     let mut urls = HashMap::new();
     let mut groups = HashMap::new();
     let mut degraded_after_ms = HashMap::new();
+    let mut private = std::collections::HashSet::new();
+    let mut hidden_urls = std::collections::HashSet::new();
     for site in sites {
+        if site.public == Some(false) {
+            private.insert(site.name.clone());
+        }
+        if site.hide_url == Some(true) {
+            hidden_urls.insert(site.name.clone());
+        }
         if let Some(group) = &site.group {
             groups.insert(site.name.clone(), group.clone());
         }
@@ -365,6 +377,8 @@ pub fn load(
         urls,
         groups,
         degraded_after_ms,
+        private,
+        hidden_urls,
         notifiers,
         maintenance,
     })

@@ -17,8 +17,22 @@ use clap::Args;
 pub struct ReportArgs {
     /// The window of the checks count, latency percentiles and incidents
     /// (uptime is always given for 24h, 7d and 30d); whole UTC hours
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration, conflicts_with_all = ["period", "from"])]
     pub window: std::time::Duration,
+    /// A calendar month, such as 2026-11, in --time-zone: the window is
+    /// that month, uptime over it is `window_uptime_pct` (for SLAs)
+    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"])]
+    pub period: Option<String>,
+    /// The window's start: a date (midnight in --time-zone) or an RFC 3339
+    /// time; with --to
+    #[arg(long, value_name = "DATE", requires = "to")]
+    pub from: Option<String>,
+    /// The window's end (not included); with --from
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<String>,
+    /// The IANA time zone of --period, --from and --to (default UTC)
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub time_zone: String,
     /// Only this site (repeat for more); all sites checked in the last 30
     /// days otherwise
     #[arg(long = "site", id = "site", value_name = "NAME")]
@@ -27,7 +41,8 @@ pub struct ReportArgs {
     /// `openmetrics` (for Prometheus: node_exporter's textfile collector,
     /// a Pushgateway), or `html`: a static status page written into the
     /// --output directory (index.html, status.json, badges/<site>.svg)
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json", "openmetrics", "html"])]
+    /// `csv`: one row per site with the window's uptime, for SLA records.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "json", "openmetrics", "csv", "html"])]
     pub format: String,
     /// Write the report to this file instead of stdout (with `html`: this
     /// directory, made if missing)
@@ -58,10 +73,38 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
     let config = crate::alert::config(settings, Some(&a), &env, crate::alert::policy::Urls::IfSet)
         .await
         .map_err(|problems| Error::config(&problems[0]))?;
+    // The page's settings, checked before anything is read.
+    let (_, base) = settings.sites.defaults();
+    let look = report::look::Look::new(
+        settings.sites.doc().and_then(|d| d.page.as_ref()),
+        &base,
+        &config,
+    )
+    .map_err(Error::config)?;
+    let period = match (&args.period, &args.from, &args.to) {
+        (Some(month), _, _) => Some(report::period::Period::month(month, &args.time_zone)),
+        (None, Some(from), Some(to)) => {
+            Some(report::period::Period::between(from, to, &args.time_zone))
+        }
+        _ => None,
+    }
+    .transpose()
+    .map_err(Error::config)?;
+    let now = args.at.unwrap_or_else(OffsetDateTime::now_utc);
+    let (now, window) = match &period {
+        Some(p) if p.from > now => {
+            return Err(Error::config(format!(
+                "the period starts in the future ({})",
+                crate::message::rfc3339_ms::format(&p.from)
+            )));
+        }
+        Some(p) => p.clock_and_window(),
+        None => (now, args.window),
+    };
     let options = Options {
-        window: args.window,
+        window,
         sites: args.sites.clone(),
-        now: args.at.unwrap_or_else(OffsetDateTime::now_utc),
+        now,
         config,
         page: html,
     };
@@ -76,9 +119,9 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
             Error::Job(e.context("cannot build the report"))
         }
     })?;
-    let window = render::window_label(args.window);
+    let window = render::window_label(options.window);
     if let (true, Some(dir)) = (html, &args.output) {
-        html::write(dir, &reports, &window, options.now).map_err(Error::Job)?;
+        html::write(dir, &reports, &window, options.now, &look).map_err(Error::Job)?;
         return Ok(());
     }
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
@@ -91,6 +134,13 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
         }
         "markdown" => render::markdown(&reports, &window),
         "openmetrics" => report::openmetrics::render(&reports, options.now),
+        "csv" => {
+            let (from, to) = match &period {
+                Some(p) => (p.from, p.to),
+                None => (options.now - options.window, options.now),
+            };
+            render::csv(&reports, from, to)
+        }
         _ => render::table(
             &reports,
             &window,

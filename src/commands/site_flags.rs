@@ -61,9 +61,16 @@ pub struct SiteFlags {
     /// http(s): the request's body
     #[arg(long, value_name = "TEXT")]
     pub body: Option<String>,
-    /// The group it belongs to (notifiers can take a group's events)
+    /// The group it belongs to (notifiers can take a group's events; the
+    /// status page shows it as a section)
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
+    /// `false`: left out of the status page, its badges and status.json
+    #[arg(long, value_name = "BOOL")]
+    pub public: Option<bool>,
+    /// `true`: the status page does not show its URL
+    #[arg(long, value_name = "BOOL")]
+    pub hide_url: Option<bool>,
 }
 
 impl SiteFlags {
@@ -96,6 +103,8 @@ impl SiteFlags {
             retry_delay: a.retry_delay.clone(),
             conditions: (!a.conditions.is_empty()).then(|| a.conditions.clone()),
             body: a.body.clone(),
+            public: a.public,
+            hide_url: a.hide_url,
         })
     }
 

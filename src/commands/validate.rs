@@ -28,14 +28,29 @@ pub fn run(settings: &Settings, args: &ValidateArgs) -> Result<()> {
     } else {
         crate::alert::policy::Urls::IfSet
     };
-    let alerts = crate::alert::policy::load(settings.sites.doc(), &raw, &env, urls)
-        .err()
-        .unwrap_or_default();
+    let loaded = crate::alert::policy::load(settings.sites.doc(), &raw, &env, urls);
+    // The status page's [page]: its files and links.
+    let page = match &loaded {
+        Ok(config) => {
+            let (_, base) = settings.sites.defaults();
+            crate::report::look::Look::new(
+                settings.sites.doc().and_then(|d| d.page.as_ref()),
+                &base,
+                config,
+            )
+            .err()
+            .into_iter()
+            .collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let alerts = loaded.err().unwrap_or_default();
     let problems: Vec<&String> = settings
         .problems
         .iter()
         .chain(&sites)
         .chain(&alerts)
+        .chain(&page)
         .collect();
     if problems.is_empty() {
         match count {

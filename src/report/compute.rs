@@ -84,11 +84,15 @@ impl SiteTallies {
             .daily
             .iter()
             .filter(move |(day, _)| *day >= first_full_day && *day < today);
-        let hours = self
-            .hourly
+        // Nothing after the report's clock: a period in the past ends there.
+        let last = rollup::hour_of(now);
+        let hours = self.hourly.iter().filter(move |(hour, _)| {
+            *hour >= start && *hour <= last && (*hour < first_full_day || *hour >= today)
+        });
+        let open = self
+            .open
             .iter()
-            .filter(move |(hour, _)| *hour >= start && (*hour < first_full_day || *hour >= today));
-        let open = self.open.iter().filter(move |(hour, _)| *hour >= start);
+            .filter(move |(hour, _)| *hour >= start && *hour <= last);
         days.chain(hours).chain(open).map(|(_, t)| t)
     }
 
@@ -537,6 +541,9 @@ pub(super) fn site_report(
         last_check_at: seen.last_check_at,
         uptime_pct,
         checks: u64::from(in_window.checks),
+        up_checks: u64::from(in_window.up_checks),
+        window_uptime_pct: (in_window.checks > 0)
+            .then(|| 100.0 * f64::from(in_window.up_checks) / f64::from(in_window.checks)),
         latency_ms: Percentiles {
             p50: in_window.latency.quantile(0.5),
             p95: in_window.latency.quantile(0.95),

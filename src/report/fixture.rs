@@ -26,6 +26,8 @@ pub(super) fn reports() -> Vec<SiteReport> {
         last_check_at: Some(now),
         uptime_pct: uptime.clone(),
         checks: 1440,
+        up_checks: 1433,
+        window_uptime_pct: Some(100.0 * 1433.0 / 1440.0),
         latency_ms: Percentiles {
             p50: Some(41.0),
             p95: Some(120.0),

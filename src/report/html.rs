@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use askama::Template;
 use time::OffsetDateTime;
 
+use super::look::Look;
 use super::render::{duration, percent, when};
 use super::{HourLatency, Page, SiteReport, UPTIME_WINDOWS};
 use crate::rule::SiteState;
@@ -21,17 +22,39 @@ pub fn write(
     reports: &[SiteReport],
     window: &str,
     now: OffsetDateTime,
+    look: &Look,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    // The page shows neither the private sites nor the hidden URLs, in
+    // any of its files.
+    let reports: Vec<SiteReport> = reports
+        .iter()
+        .filter(|r| !look.private.contains(&r.site))
+        .cloned()
+        .map(|mut r| {
+            if look.hidden_urls.contains(&r.site) {
+                r.url = None;
+            }
+            r
+        })
+        .collect();
+    let reports = reports.as_slice();
     let badges = dir.join("badges");
     std::fs::create_dir_all(&badges)
         .with_context(|| format!("cannot create {}", badges.display()))?;
     let mut files = Vec::new();
+    for (source, name) in look.logo.iter().chain(&look.favicon) {
+        let bytes =
+            std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+        let target = dir.join(name);
+        write_aside_bytes(&target, &bytes)?;
+        files.push(target);
+    }
     let mut put = |path: PathBuf, text: &str| -> anyhow::Result<()> {
         write_aside(&path, text)?;
         files.push(path);
         Ok(())
     };
-    put(dir.join("index.html"), &page(reports, window, now))?;
+    put(dir.join("index.html"), &page(reports, window, now, look))?;
     let mut json = serde_json::to_string_pretty(reports).expect("a report serializes");
     json.push('\n');
     put(dir.join("status.json"), &json)?;
@@ -67,6 +90,10 @@ pub fn write(
 /// created anew (`O_EXCL`: never an existing file or a planted symlink)
 /// under a name no other run uses, in the same directory.
 fn write_aside(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_aside_bytes(path, text.as_bytes())
+}
+
+fn write_aside_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -75,7 +102,7 @@ fn write_aside(path: &Path, text: &str) -> anyhow::Result<()> {
         .write(true)
         .create_new(true)
         .open(&aside)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .and_then(|mut file| file.write_all(bytes))
         .and_then(|()| std::fs::rename(&aside, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&aside);
@@ -126,12 +153,31 @@ impl<const D: usize> std::fmt::Display for Fixed<D> {
 #[template(path = "page.html")]
 struct PageView<'a> {
     version: &'static str,
+    title: &'a str,
+    description: Option<&'a str>,
+    /// The logo's and the favicon's file names beside the page.
+    logo: Option<&'a str>,
+    favicon: Option<&'a str>,
+    links: &'a [(String, String)],
+    footer: Option<&'a str>,
     summary_class: &'static str,
     summary: String,
     iso: String,
     updated: String,
     window: &'a str,
     locations: String,
+    groups: Vec<GroupView<'a>>,
+}
+
+/// A group's section: its name (none for the sites of no group), its own
+/// summary, its sites.
+struct GroupView<'a> {
+    name: Option<&'a str>,
+    id: String,
+    summary_class: &'static str,
+    summary: String,
+    /// Open unless every site of it is up.
+    open: bool,
     sites: Vec<SiteView<'a>>,
 }
 
@@ -241,21 +287,59 @@ struct Line {
     points: String,
 }
 
-/// The whole page.
-pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String {
+/// The whole page: the sites problems first, in their groups (the groups
+/// with problems first), each group with its own summary.
+pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime, look: &Look) -> String {
     let mut sorted: Vec<&SiteReport> = reports.iter().collect();
     sorted.sort_by(|a, b| (a.state.severity(), &a.site).cmp(&(b.state.severity(), &b.site)));
-    let (summary_class, summary) = summary(reports);
+    let (summary_class, banner) = summary(&sorted);
     let mut locations: Vec<&str> = reports
         .iter()
         .flat_map(|r| r.locations.iter().map(|l| l.location.as_str()))
         .collect();
     locations.sort_unstable();
     locations.dedup();
+    let mut by_group: std::collections::BTreeMap<Option<&str>, Vec<&SiteReport>> =
+        std::collections::BTreeMap::new();
+    for r in &sorted {
+        by_group
+            .entry(look.groups.get(&r.site).map(String::as_str))
+            .or_default()
+            .push(r);
+    }
+    let mut groups: Vec<GroupView> = by_group
+        .into_iter()
+        .map(|(name, members)| {
+            let (summary_class, summary) = summary(&members);
+            GroupView {
+                name,
+                id: name.map_or_else(|| "other".to_owned(), crate::escape::file_stem),
+                summary_class,
+                open: summary_class != "ok",
+                summary,
+                sites: members.into_iter().map(|r| site(r, window)).collect(),
+            }
+        })
+        .collect();
+    // Groups with problems first; the sites of no group last.
+    let rank = |g: &GroupView| match g.summary_class {
+        "bad" => 0,
+        "warn" => 1,
+        _ => 2,
+    };
+    groups.sort_by(|a, b| {
+        (a.name.is_none(), rank(a), a.name).cmp(&(b.name.is_none(), rank(b), b.name))
+    });
     PageView {
         version: env!("CARGO_PKG_VERSION"),
+        title: &look.title,
+        description: look.description.as_deref(),
+        logo: look.logo.as_ref().map(|(_, name)| name.as_str()),
+        favicon: look.favicon.as_ref().map(|(_, name)| name.as_str()),
+        links: &look.links,
+        footer: look.footer.as_deref(),
         summary_class,
-        summary,
+        summary: banner,
         iso: crate::message::rfc3339_ms::format(&now),
         updated: when(Some(now)),
         window,
@@ -264,7 +348,7 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String
         } else {
             locations.join(", ")
         },
-        sites: sorted.into_iter().map(|r| site(r, window)).collect(),
+        groups,
     }
     .render()
     .map(|mut html| {
@@ -275,7 +359,7 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime) -> String
 }
 
 /// The banner: its colour class and its words.
-fn summary(reports: &[SiteReport]) -> (&'static str, String) {
+fn summary(reports: &[&SiteReport]) -> (&'static str, String) {
     let count = |s: SiteState| reports.iter().filter(|r| r.state == s).count();
     let (down, troubled) = (
         count(SiteState::Down),

@@ -59,7 +59,7 @@ fn day_colours_follow_uptime() {
 fn every_value_is_escaped_and_every_part_drawn() {
     let now = datetime!(2026-12-07 10:30 UTC);
     let reports = reports();
-    let html = page(&reports, "24h", now);
+    let html = page(&reports, "24h", now, &crate::report::look::Look::default());
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains('\u{1}'));
     assert!(
@@ -102,5 +102,142 @@ fn every_value_is_escaped_and_every_part_drawn() {
         assert!(!svg.contains("<script") && !svg.contains('\u{1}'), "{svg}");
         assert!(svg.starts_with("<svg xmlns=") && svg.ends_with("</svg>\n"));
     }
-    assert!(page(&[], "24h", now).contains("No site has been checked yet"));
+    assert!(
+        page(&[], "24h", now, &crate::report::look::Look::default())
+            .contains("No site has been checked yet")
+    );
+}
+
+/// `[page]`'s settings on the page, the groups as sections with their own
+/// summaries, and what `public = false` and `hide_url` leave out of every
+/// file the page writes.
+#[test]
+fn branding_groups_and_hidden_sites() {
+    use crate::report::look::Look;
+    let now = datetime!(2026-12-07 10:30 UTC);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("logo.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let look = Look {
+        title: "Acme <status>".into(),
+        description: Some("Our <b>services</b> & APIs".into()),
+        logo: Some((dir.path().join("logo.svg"), "logo.svg".into())),
+        favicon: None,
+        links: vec![("Docs".into(), "https://docs.acme.test/?a=1&b=2".into())],
+        footer: Some("© Acme <i>Inc</i>".into()),
+        private: ["quiet".to_owned()].into(),
+        hidden_urls: reports().into_iter().map(|r| r.site).collect(),
+        groups: [
+            ("slow".to_owned(), "Payments".to_owned()),
+            ("tiny".to_owned(), "Payments".to_owned()),
+        ]
+        .into(),
+    };
+    let out = dir.path().join("site");
+    write(&out, &reports(), "24h", now, &look).unwrap();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("<title>Acme &lt;status&gt;: "), "{html}");
+    assert!(html.contains("<h1>Acme &lt;status&gt;</h1>"));
+    assert!(
+        html.contains("<p class=\"description\">Our &lt;b&gt;services&lt;/b&gt; &amp; APIs</p>")
+    );
+    assert!(html.contains("<a href=\"https://docs.acme.test/?a=1&amp;b=2\">Docs</a>"));
+    assert!(html.contains("<p>© Acme &lt;i&gt;Inc&lt;/i&gt;</p>"));
+    assert!(html.contains("<img class=\"logo\" src=\"logo.svg\" alt=\"\">"));
+    assert!(
+        out.join("logo.svg").is_file(),
+        "the logo is copied beside the page"
+    );
+    assert!(
+        html.contains("<h2 class=\"group-name\">Payments</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("<h2 class=\"group-name\">Other</h2>"));
+    let payments = html.find("group-name\">Payments").unwrap();
+    let other = html.find("group-name\">Other").unwrap();
+    assert!(payments < other, "the sites of no group come last");
+    // The private site is in no file; the hidden URL is nowhere.
+    let json = std::fs::read_to_string(out.join("status.json")).unwrap();
+    for text in [&html, &json] {
+        assert!(
+            !text.contains("\"quiet\"") && !text.contains(">quiet<"),
+            "{text}"
+        );
+        let at = text
+            .find("example.com")
+            .map(|i| &text[i.saturating_sub(200)..(i + 50).min(text.len())]);
+        assert!(at.is_none(), "a hidden URL shows: {at:?}");
+    }
+    let badges: Vec<String> = std::fs::read_dir(out.join("badges"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(badges.len(), 3, "{badges:?}");
+    assert!(
+        !badges.iter().any(|b| b.starts_with("quiet-")),
+        "{badges:?}"
+    );
+}
+
+#[test]
+fn a_bad_page_setting_is_named() {
+    use crate::report::look::Look;
+    use crate::sites::{LinkRaw, PageRaw};
+    let config = crate::alert::policy::load(
+        None,
+        &[],
+        &Default::default(),
+        crate::alert::policy::Urls::IfSet,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = PageRaw {
+        logo: Some("missing.png".into()),
+        ..PageRaw::default()
+    };
+    let e = Look::new(Some(&raw), dir.path(), &config).unwrap_err();
+    assert!(
+        e.starts_with("[page] logo `") && e.contains("no such file"),
+        "{e}"
+    );
+    let raw = PageRaw {
+        links: vec![LinkRaw {
+            name: "x".into(),
+            url: "javascript:alert(1)".into(),
+        }],
+        ..PageRaw::default()
+    };
+    let e = Look::new(Some(&raw), dir.path(), &config).unwrap_err();
+    assert!(e.contains("javascript:alert(1)"), "{e}");
+    assert_eq!(
+        Look::new(None, dir.path(), &config).unwrap().title,
+        "Status"
+    );
+}
+
+#[test]
+fn csv_rows_escape_names_and_formulas() {
+    let reports = reports();
+    let from = datetime!(2026-11-01 0:00 UTC);
+    let to = datetime!(2026-12-01 0:00 UTC);
+    let text = crate::report::render::csv(&reports, from, to);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s"
+    );
+    let hostile = text.lines().find(|l| l.contains("script")).unwrap();
+    assert!(
+        hostile.starts_with("\"<script>alert('x')</script>\\u{1}&\"\"\",down,2026-11-01T00:00:00.000Z,2026-12-01T00:00:00.000Z,1440,1433,99.5138,"),
+        "{hostile}"
+    );
+    assert_eq!(
+        crate::escape::csv("=HYPERLINK(\"x\")"),
+        "\"'=HYPERLINK(\"\"x\"\")\""
+    );
+    assert_eq!(crate::escape::csv("-3"), "-3");
+    assert_eq!(crate::escape::csv("@cmd"), "'@cmd");
 }

@@ -12,8 +12,10 @@ mod compute;
 #[cfg(test)]
 mod fixture;
 pub mod html;
+pub mod look;
 mod model;
 pub mod openmetrics;
+pub mod period;
 mod queries;
 pub mod render;
 

@@ -122,6 +122,10 @@ pub struct SiteReport {
     pub last_check_at: Option<OffsetDateTime>,
     pub uptime_pct: BTreeMap<&'static str, Option<f64>>,
     pub checks: u64,
+    /// Checks up in the report's window, and their share (the SLA of a
+    /// `--period`).
+    pub up_checks: u64,
+    pub window_uptime_pct: Option<f64>,
     pub latency_ms: Percentiles,
     pub phases_p95_ms: Phases,
     #[serde(with = "rfc3339_ms::option")]

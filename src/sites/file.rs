@@ -84,6 +84,9 @@ pub struct SitesDoc {
     /// When `alert` keeps quiet.
     #[serde(default)]
     pub maintenance: Vec<MaintenanceRaw>,
+    /// The status page's own settings (`report --format html`).
+    #[serde(default)]
+    pub page: Option<PageRaw>,
     /// The `[[site]]`s that are not sites at all (a key of the wrong type,
     /// an unknown key), one line each naming the site, its line and the
     /// key: `validate` lists them beside the other sites' problems; a job
@@ -165,6 +168,33 @@ pub struct NotifierRaw {
     /// Only the events of the sites of these groups (or of `sites`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+}
+
+/// `[page]`: what the status page says of itself.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageRaw {
+    /// The page's title (`Status` by default).
+    pub title: Option<String>,
+    /// A sentence under the title.
+    pub description: Option<String>,
+    /// An image file (relative to the sites file), copied beside the page.
+    pub logo: Option<PathBuf>,
+    /// An icon file (relative to the sites file), copied beside the page.
+    pub favicon: Option<PathBuf>,
+    /// Links in the page's header.
+    #[serde(default)]
+    pub links: Vec<LinkRaw>,
+    /// The footer's text.
+    pub footer: Option<String>,
+}
+
+/// One link of `[page]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRaw {
+    pub name: String,
+    pub url: String,
 }
 
 /// One `[[maintenance]]`: a single window (`start`, `duration`) or a
@@ -249,9 +279,16 @@ pub struct RawSite {
     /// http(s): the request's body.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    /// The group it belongs to (notifiers route by it).
+    /// The group it belongs to (notifiers route by it; the status page
+    /// shows it as a section).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// `false`: left out of the status page, its badges and status.json.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+    /// `true`: the status page does not show its URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hide_url: Option<bool>,
 }
 
 impl RawSite {

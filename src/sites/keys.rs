@@ -198,9 +198,25 @@ pub const SITE_KEYS: &[SiteKey] = &[
         "group",
         r#""payments""#,
         "none",
-        "the group it belongs to: notifiers can take the events of a group (`groups`)",
+        "the group it belongs to: notifiers can take the events of a group (`groups`); the status page shows each group as a section",
         false,
         Some("--group"),
+    ),
+    key(
+        "public",
+        "false",
+        "`true`",
+        "`false`: left out of the status page, its badges and status.json (still checked, reported and alerted on)",
+        false,
+        Some("--public"),
+    ),
+    key(
+        "hide_url",
+        "true",
+        "`false`",
+        "`true`: the status page and status.json do not show its URL",
+        false,
+        Some("--hide-url"),
     ),
 ];
 

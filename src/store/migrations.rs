@@ -93,6 +93,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0016_check_kinds.sql",
         include_str!("../../migrations/0016_check_kinds.sql"),
     ),
+    (
+        17,
+        "0017_page.sql",
+        include_str!("../../migrations/0017_page.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, under an advisory lock so that

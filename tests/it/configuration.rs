@@ -55,7 +55,7 @@ async fn every_bad_setting_or_site_exits_2_naming_it_before_any_check() {
             "[[site]]\nname = \"typo\"\nurl = \"http://127.0.0.1/\"\nregx = \"x\"\n",
             &[],
             &[],
-            "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`, `send`, `retries`, `retry_delay`, `conditions`, `body`, `group`",
+            "sites.toml: site `typo` (line 7): unknown field `regx`, expected one of `name`, `url`, `method`, `headers`, `timeout`, `expect_status`, `regex`, `ca_file`, `max_body_bytes`, `interval`, `degraded_after`, `json`, `max_redirects`, `alerts`, `send`, `retries`, `retry_delay`, `conditions`, `body`, `group`, `public`, `hide_url`",
         ),
         (
             "a duplicate site name is rejected",

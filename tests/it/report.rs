@@ -651,3 +651,276 @@ async fn promtool_check(text: &str) -> String {
         format!("exit {}: {said}", out.status)
     }
 }
+
+/// `--period` (a calendar month, in a time zone) and `--from/--to` against
+/// uptime computed here from the checks, JSON and CSV alike; what is
+/// outside the period does not count.
+#[tokio::test]
+async fn sla_periods_match_uptime_computed_from_the_checks() {
+    use time::macros::datetime;
+    let dir = tempfile::tempdir().unwrap();
+    // Every 10 minutes from October 29 to December 3, 2026: `a` down for
+    // 3 checks on November 3, `b` down all of November 10 (UTC) and all of
+    // October 30 and December 2 (outside the period).
+    let start = datetime!(2026-10-29 0:00 UTC);
+    let end = datetime!(2026-12-03 0:00 UTC);
+    let mut checks = Vec::new();
+    let mut at = start;
+    let mut i = 0;
+    while at < end {
+        let a_up =
+            !(datetime!(2026-11-03 12:00 UTC)..datetime!(2026-11-03 12:30 UTC)).contains(&at);
+        let day = at.date();
+        let b_up = ![
+            time::macros::date!(2026 - 11 - 10),
+            time::macros::date!(2026 - 10 - 30),
+            time::macros::date!(2026 - 12 - 02),
+        ]
+        .contains(&day);
+        checks.push(check("a", "eu", at, a_up, 50.0, i));
+        checks.push(check("b", "eu", at, b_up, 80.0, i + 1));
+        i += 2;
+        at += Duration::minutes(10);
+    }
+    let topic = unique_topic("report-sla");
+    create_topic(dir.path(), &topic, 1).await;
+    let url = db::fresh(dir.path()).await;
+    publish_checks(&topic, &checks).await;
+    let run = drain(dir.path(), &topic, &url, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(figures(&run)["stored"], checks.len() as u64);
+    let expected = |site: &str, from: OffsetDateTime, to: OffsetDateTime| {
+        let within: Vec<&Check> = checks
+            .iter()
+            .filter(|c| c.site == site && c.started_at >= from && c.started_at < to)
+            .collect();
+        let up = within.iter().filter(|c| c.up).count();
+        (within.len(), 100.0 * up as f64 / within.len() as f64)
+    };
+    let env = [("SITEWATCH_DATABASE_URL", url.clone())];
+    let report = |args: Vec<&'static str>| {
+        let mut all = vec!["report"];
+        all.extend(args);
+        let dir = dir.path().to_owned();
+        let env = env.clone();
+        async move {
+            let run = sitewatch(&dir, &all, &env).await;
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            run.stdout
+        }
+    };
+    let november = (
+        datetime!(2026-11-01 0:00 UTC),
+        datetime!(2026-12-01 0:00 UTC),
+    );
+    let json: Value =
+        serde_json::from_str(&report(vec!["--period", "2026-11", "--format", "json"]).await)
+            .unwrap();
+    for site in json.as_array().unwrap() {
+        let name = site["site"].as_str().unwrap();
+        let (count, uptime) = expected(name, november.0, november.1);
+        assert_eq!(site["checks"].as_u64().unwrap() as usize, count, "{name}");
+        close(&site["window_uptime_pct"], uptime, name);
+    }
+    // The same period by its ends, as CSV.
+    let csv = report(vec![
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-12-01",
+        "--format",
+        "csv",
+    ])
+    .await;
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for row in rows {
+        let (count, uptime) = expected(row[0], november.0, november.1);
+        assert_eq!(row[2], "2026-11-01T00:00:00.000Z");
+        assert_eq!(row[3], "2026-12-01T00:00:00.000Z");
+        assert_eq!(row[4].parse::<usize>().unwrap(), count, "{csv}");
+        let got: f64 = row[6].parse().unwrap();
+        assert!(
+            (got - uptime).abs() < 0.0001,
+            "{}: {got} against {uptime}",
+            row[0]
+        );
+    }
+    // November in Helsinki: from October 31, 22:00 UTC to November 30,
+    // 22:00 UTC (EET).
+    let json: Value = serde_json::from_str(
+        &report(vec![
+            "--period",
+            "2026-11",
+            "--time-zone",
+            "Europe/Helsinki",
+            "--format",
+            "json",
+        ])
+        .await,
+    )
+    .unwrap();
+    let b = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["site"] == "b")
+        .unwrap();
+    let (count, uptime) = expected(
+        "b",
+        datetime!(2026-10-31 22:00 UTC),
+        datetime!(2026-11-30 22:00 UTC),
+    );
+    assert_eq!(b["checks"].as_u64().unwrap() as usize, count);
+    close(&b["window_uptime_pct"], uptime, "b in Helsinki");
+    // A period that cannot be counted in whole hours is refused, naming why.
+    let run = sitewatch(
+        dir.path(),
+        &[
+            "report",
+            "--period",
+            "2026-11",
+            "--time-zone",
+            "Asia/Kolkata",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a whole UTC hour"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The sites file's `[page]`, groups, `public = false` and `hide_url`
+/// through `report --format html`, from stored checks.
+#[tokio::test]
+async fn the_page_shows_its_settings_and_leaves_out_what_it_should() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = mid_hour();
+    let at = sitewatch::message::rfc3339_ms::format(&now);
+    let mut checks = Vec::new();
+    for (i, site) in ["checkout", "internal", "billing", "blog"]
+        .iter()
+        .enumerate()
+    {
+        for n in 0..6 {
+            checks.push(check(
+                site,
+                "eu",
+                now - Duration::minutes(5 * n),
+                true,
+                40.0,
+                i * 10 + n as usize,
+            ));
+        }
+    }
+    let topic = unique_topic("report-page");
+    create_topic(dir.path(), &topic, 1).await;
+    let url = db::fresh(dir.path()).await;
+    publish_checks(&topic, &checks).await;
+    let run = drain(dir.path(), &topic, &url, &["--at", &at]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::create_dir_all(dir.path().join("brand")).unwrap();
+    std::fs::write(
+        dir.path().join("brand/logo.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        r#"[page]
+title = "Acme <status>"
+description = "Our APIs & <i>more</i>"
+logo = "brand/logo.svg"
+links = [ { name = "Docs", url = "https://docs.acme.test/" } ]
+footer = "Acme Inc."
+
+[[site]]
+name = "checkout"
+url = "https://checkout.example/"
+group = "Payments"
+
+[[site]]
+name = "billing"
+url = "https://billing.corp.example/secret-path"
+group = "Payments"
+hide_url = true
+
+[[site]]
+name = "internal"
+url = "http://10.0.0.7/actuator/health"
+public = false
+
+[[site]]
+name = "blog"
+url = "https://blog.example/"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("public");
+    let out_text = out.display().to_string();
+    let env = [("SITEWATCH_DATABASE_URL", url.clone())];
+    let run = sitewatch(
+        dir.path(),
+        &[
+            "report", "--at", &at, "--format", "html", "--output", &out_text,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let json = std::fs::read_to_string(out.join("status.json")).unwrap();
+    assert!(html.contains("<h1>Acme &lt;status&gt;</h1>"), "{html}");
+    assert!(html.contains("Our APIs &amp; &lt;i&gt;more&lt;/i&gt;"));
+    assert!(html.contains("<a href=\"https://docs.acme.test/\">Docs</a>"));
+    assert!(out.join("logo.svg").is_file());
+    assert!(html.contains("<h2 class=\"group-name\">Payments</h2>"));
+    for text in [&html, &json] {
+        assert!(
+            !text.contains("internal") && !text.contains("10.0.0.7"),
+            "the private site shows"
+        );
+        assert!(!text.contains("secret-path"), "the hidden URL shows");
+    }
+    assert!(
+        html.contains("data-site=\"billing\""),
+        "billing is on the page, without its URL"
+    );
+    let badges: Vec<String> = std::fs::read_dir(out.join("badges"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(badges.len(), 3, "{badges:?}");
+    // The table still reports the private site.
+    let run = sitewatch(dir.path(), &["report", "--at", &at], &env).await;
+    assert!(run.stdout.contains("internal"), "{}", run.stdout);
+    // A missing logo is named before anything is read.
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        "[page]\nlogo = \"nope.png\"\n\n[[site]]\nname = \"blog\"\nurl = \"https://blog.example/\"\n",
+    )
+    .unwrap();
+    let run = sitewatch(
+        dir.path(),
+        &["report", "--format", "html", "--output", &out_text],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[page] logo `") && run.stderr.contains("no such file"),
+        "{}",
+        run.stderr
+    );
+    let run = sitewatch(dir.path(), &["validate"], &[]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("[page] logo"), "{}", run.stderr);
+}
