@@ -295,6 +295,40 @@ pub fn markdown(reports: &[SiteReport], window: &str) -> String {
     out
 }
 
+/// The report as CSV (`--format csv`), one row per site, for a spreadsheet
+/// or an SLA record: the period, checks and checks up, uptime over it,
+/// latency percentiles, incidents and the time down. Every text field
+/// escaped ([`crate::escape::csv`]).
+pub fn csv(reports: &[SiteReport], from: OffsetDateTime, to: OffsetDateTime) -> String {
+    let fmt = |t: OffsetDateTime| crate::message::rfc3339_ms::format(&t);
+    let num = |v: Option<f64>, d: usize| v.map_or_else(String::new, |v| format!("{v:.d$}"));
+    let mut out = String::from(
+        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s\n",
+    );
+    for r in reports {
+        let down: f64 = r.incidents.iter().map(|i| i.duration_s).sum();
+        let uptime = r
+            .window_uptime_pct
+            .map(|p| (p * 10_000.0).floor() / 10_000.0);
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{:.0}\n",
+            crate::escape::csv(&r.site),
+            r.state.as_str(),
+            fmt(from),
+            fmt(to),
+            r.checks,
+            r.up_checks,
+            num(uptime, 4),
+            num(r.latency_ms.p50, 1),
+            num(r.latency_ms.p95, 1),
+            num(r.latency_ms.p99, 1),
+            r.incidents.len(),
+            down
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,38 +382,4 @@ mod tests {
             "escaped"
         );
     }
-}
-
-/// The report as CSV (`--format csv`), one row per site, for a spreadsheet
-/// or an SLA record: the period, checks and checks up, uptime over it,
-/// latency percentiles, incidents and the time down. Every text field
-/// escaped ([`crate::escape::csv`]).
-pub fn csv(reports: &[SiteReport], from: OffsetDateTime, to: OffsetDateTime) -> String {
-    let fmt = |t: OffsetDateTime| crate::message::rfc3339_ms::format(&t);
-    let num = |v: Option<f64>, d: usize| v.map_or_else(String::new, |v| format!("{v:.d$}"));
-    let mut out = String::from(
-        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s\n",
-    );
-    for r in reports {
-        let down: f64 = r.incidents.iter().map(|i| i.duration_s).sum();
-        let uptime = r
-            .window_uptime_pct
-            .map(|p| (p * 10_000.0).floor() / 10_000.0);
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.0}\n",
-            crate::escape::csv(&r.site),
-            r.state.as_str(),
-            fmt(from),
-            fmt(to),
-            r.checks,
-            r.up_checks,
-            num(uptime, 4),
-            num(r.latency_ms.p50, 1),
-            num(r.latency_ms.p95, 1),
-            num(r.latency_ms.p99, 1),
-            r.incidents.len(),
-            down
-        ));
-    }
-    out
 }
