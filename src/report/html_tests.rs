@@ -136,7 +136,11 @@ fn branding_groups_and_hidden_sites() {
         ]
         .into(),
     };
-    let out = dir.path().join("site");
+    let out = match std::env::var_os("SITEWATCH_KEEP_PAGE") {
+        // To look at the page in a browser (the browser test's own page).
+        Some(keep) => std::path::PathBuf::from(keep),
+        None => dir.path().join("site"),
+    };
     write(&out, &reports(), "24h", now, &look).unwrap();
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("<title>Acme &lt;status&gt;: "), "{html}");

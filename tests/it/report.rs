@@ -604,6 +604,41 @@ mod browser {
         String::from_utf8(chromium(page, &["--dump-dom"]).await).unwrap()
     }
 
+    /// The page in three views (desktop light, desktop dark, a 375-pixel
+    /// phone) through playwright-core and axe-core
+    /// (tests/it/browser/audit.mjs): what each found, and a PNG of each,
+    /// kept as `target/status-page-<view>.png`.
+    pub async fn audit(page: &Path) -> serde_json::Value {
+        let modules = std::env::var("SITEWATCH_NODE_MODULES")
+            .expect("SITEWATCH_NODE_MODULES: eval \"$(scripts/stack env)\" (scripts/stack install puts playwright-core and axe-core there)");
+        let out = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/browser/audit.mjs");
+        let run = tokio::process::Command::new("node")
+            .arg(script)
+            .arg(page)
+            .arg(out.path())
+            .env("SITEWATCH_NODE_MODULES", modules)
+            .kill_on_drop(true)
+            .output();
+        let run = tokio::time::timeout(Duration::from_secs(120), run)
+            .await
+            .expect("the browser audit ran over two minutes")
+            .expect("node did not start");
+        assert!(
+            run.status.success(),
+            "audit.mjs: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        for view in ["light", "dark", "phone"] {
+            let name = format!("status-page-{view}.png");
+            let png = std::fs::read(out.path().join(&name)).unwrap();
+            assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+            let _ = std::fs::write(target.join(&name), &png);
+        }
+        serde_json::from_slice(&run.stdout).unwrap()
+    }
+
     /// A PNG of the page, kept as `target/status-page.png` to look at.
     pub async fn screenshot(page: &Path) -> Vec<u8> {
         let shot = page.with_file_name("status-page.png");
@@ -830,7 +865,7 @@ async fn the_page_shows_its_settings_and_leaves_out_what_it_should() {
     std::fs::create_dir_all(dir.path().join("brand")).unwrap();
     std::fs::write(
         dir.path().join("brand/logo.svg"),
-        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40" width="40" height="40"><circle cx="20" cy="20" r="18" fill="#0969da"/><path d="M11 21l6 6 12-14" stroke="#fff" stroke-width="4" fill="none"/></svg>"##,
     )
     .unwrap();
     std::fs::write(
@@ -899,6 +934,20 @@ url = "https://blog.example/"
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(badges.len(), 3, "{badges:?}");
+    // In a real browser: axe-core finds nothing serious or critical in the
+    // light and dark themes and on a 375-pixel phone, nothing is wider
+    // than the screen, nothing is fetched from elsewhere.
+    let audit = browser::audit(&out.join("index.html")).await;
+    for view in ["light", "dark", "phone"] {
+        let v = &audit[view];
+        assert_eq!(v["violations"], serde_json::json!([]), "{view}: {v}");
+        assert_eq!(v["overflow"], false, "{view}: {v}");
+        assert_eq!(v["outside"], serde_json::json!([]), "{view}: {v}");
+    }
+    assert_ne!(
+        audit["light"]["layout"]["background"], audit["dark"]["layout"]["background"],
+        "the dark theme follows prefers-color-scheme"
+    );
     // The table still reports the private site.
     let run = sitewatch(dir.path(), &["report", "--at", &at], &env).await;
     assert!(run.stdout.contains("internal"), "{}", run.stdout);
