@@ -26,21 +26,26 @@ pub fn write(
 ) -> anyhow::Result<Vec<PathBuf>> {
     // The page shows neither the private sites nor the hidden URLs, in
     // any of its files.
-    let reports: Vec<SiteReport> = reports
+    let shown: Vec<std::borrow::Cow<SiteReport>> = reports
         .iter()
         .filter(|r| !look.private.contains(&r.site))
-        .cloned()
-        .map(|mut r| {
+        .map(|r| {
             if look.hidden_urls.contains(&r.site) {
-                r.url = None;
+                let mut hidden = r.clone();
+                hidden.url = None;
+                std::borrow::Cow::Owned(hidden)
+            } else {
+                std::borrow::Cow::Borrowed(r)
             }
-            r
         })
         .collect();
-    let reports = reports.as_slice();
+    let reports: Vec<&SiteReport> = shown.iter().map(|r| r.as_ref()).collect();
     let badges = dir.join("badges");
-    std::fs::create_dir_all(&badges)
-        .with_context(|| format!("cannot create {}", badges.display()))?;
+    let pages = dir.join("sites");
+    for folder in [&badges, &pages] {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+    }
     let mut files = Vec::new();
     for (source, name) in look.logo.iter().chain(&look.favicon) {
         let bytes =
@@ -54,12 +59,29 @@ pub fn write(
         files.push(path);
         Ok(())
     };
-    put(dir.join("index.html"), &page(reports, window, now, look))?;
-    let mut json = serde_json::to_string_pretty(reports).expect("a report serializes");
+    put(dir.join("style.css"), STYLE)?;
+    put(dir.join("index.html"), &index(&reports, window, now, look))?;
+    put(
+        dir.join("incidents.html"),
+        &incidents(&reports, window, now, look),
+    )?;
+    let mut json = serde_json::to_string(&reports).expect("a report serializes");
     json.push('\n');
     put(dir.join("status.json"), &json)?;
+    // Each site's page, written as it is drawn: the pages of thousands of
+    // sites are never all in memory at once.
+    let mut stems = std::collections::BTreeSet::new();
+    for r in &reports {
+        let stem = crate::escape::file_stem(&r.site);
+        put(
+            pages.join(format!("{stem}.html")),
+            &site_page(r, window, now, look),
+        )?;
+        stems.insert(format!("{stem}.html"));
+    }
+    remove_others(&pages, ".html", &stems)?;
     let mut names = std::collections::BTreeMap::new();
-    for r in reports {
+    for r in &reports {
         let name = format!("{}.svg", crate::escape::file_stem(&r.site));
         if let Some(other) = names.insert(name.clone(), &r.site) {
             anyhow::bail!(
@@ -72,17 +94,32 @@ pub fn write(
     }
     // The badges of sites that are gone (removed, renamed, or named by an
     // older version), so nobody links to a frozen state.
+    let names: std::collections::BTreeSet<String> = names.into_keys().collect();
+    remove_others(&badges, ".svg", &names)?;
+    Ok(files)
+}
+
+/// The page's style sheet, one file every page links to.
+const STYLE: &str = include_str!("templates/style.css");
+
+/// Removes the files of `folder` ending in `ext` that are not in `keep`:
+/// the pages and badges of sites that are gone.
+fn remove_others(
+    folder: &Path,
+    ext: &str,
+    keep: &std::collections::BTreeSet<String>,
+) -> anyhow::Result<()> {
     let listed =
-        std::fs::read_dir(&badges).with_context(|| format!("cannot list {}", badges.display()))?;
+        std::fs::read_dir(folder).with_context(|| format!("cannot list {}", folder.display()))?;
     for entry in listed.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".svg") && !names.contains_key(&name) {
+        if name.ends_with(ext) && !keep.contains(&name) {
             let path = entry.path();
             std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove the old badge {}", path.display()))?;
+                .with_context(|| format!("cannot remove the old {}", path.display()))?;
         }
     }
-    Ok(files)
+    Ok(())
 }
 
 /// Writes `path` aside, then renames it over the old one: a web server
@@ -147,19 +184,42 @@ impl<const D: usize> std::fmt::Display for Fixed<D> {
     }
 }
 
-/// The page as `page.html` draws it: every value is text the template
-/// escapes, every number laid out here.
-#[derive(Template)]
-#[template(path = "page.html")]
-struct PageView<'a> {
+/// What every page shares: the `[page]` settings, and the way back to the
+/// output's top (`""` for index.html, `"../"` for a site's page).
+struct Frame<'a> {
     version: &'static str,
+    root: &'static str,
     title: &'a str,
     description: Option<&'a str>,
-    /// The logo's and the favicon's file names beside the page.
+    /// The logo's and the favicon's file names beside index.html.
     logo: Option<&'a str>,
     favicon: Option<&'a str>,
     links: &'a [(String, String)],
     footer: Option<&'a str>,
+}
+
+impl<'a> Frame<'a> {
+    fn of(look: &'a Look, root: &'static str) -> Frame<'a> {
+        Frame {
+            version: env!("CARGO_PKG_VERSION"),
+            root,
+            title: &look.title,
+            description: look.description.as_deref(),
+            logo: look.logo.as_ref().map(|(_, name)| name.as_str()),
+            favicon: look.favicon.as_ref().map(|(_, name)| name.as_str()),
+            links: &look.links,
+            footer: look.footer.as_deref(),
+        }
+    }
+}
+
+/// The index (`page.html`): the summary, then every site on a line, in
+/// its group.
+#[derive(Template)]
+#[template(path = "page.html")]
+struct PageView<'a> {
+    frame: Frame<'a>,
+    heading: String,
     summary_class: &'static str,
     summary: String,
     iso: String,
@@ -170,7 +230,7 @@ struct PageView<'a> {
 }
 
 /// A group's section: its name (none for the sites of no group), its own
-/// summary, its sites.
+/// summary, a line per site.
 struct GroupView<'a> {
     name: Option<&'a str>,
     id: String,
@@ -178,7 +238,51 @@ struct GroupView<'a> {
     summary: String,
     /// Open unless every site of it is up.
     open: bool,
-    sites: Vec<SiteView<'a>>,
+    rows: Vec<Row<'a>>,
+}
+
+/// A site's line on the index (`rows.html`).
+struct Row<'a> {
+    name: &'a str,
+    id: String,
+    state: &'static str,
+    day: String,
+    month: String,
+    p50: String,
+    since: String,
+}
+
+/// A site's own page (`site_page.html`): its card, with the charts.
+#[derive(Template)]
+#[template(path = "site_page.html")]
+struct SitePageView<'a> {
+    frame: Frame<'a>,
+    heading: String,
+    iso: String,
+    updated: String,
+    window: &'a str,
+    s: SiteView<'a>,
+}
+
+/// Every incident of the window (`incidents.html`).
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct IncidentsView<'a> {
+    frame: Frame<'a>,
+    heading: String,
+    iso: String,
+    updated: String,
+    window: &'a str,
+    incidents: Vec<IncidentLine<'a>>,
+}
+
+struct IncidentLine<'a> {
+    site: &'a str,
+    id: String,
+    start: String,
+    end: Option<String>,
+    duration: String,
+    error_kind: String,
 }
 
 /// One site's section (`site.html`).
@@ -287,10 +391,10 @@ struct Line {
     points: String,
 }
 
-/// The whole page: the sites problems first, in their groups (the groups
-/// with problems first), each group with its own summary.
-pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime, look: &Look) -> String {
-    let mut sorted: Vec<&SiteReport> = reports.iter().collect();
+/// The index: the sites problems first, in their groups (the groups with
+/// problems first), each group with its own summary, a line per site.
+pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &Look) -> String {
+    let mut sorted: Vec<&SiteReport> = reports.to_vec();
     sorted.sort_by(|a, b| (a.state.severity(), &a.site).cmp(&(b.state.severity(), &b.site)));
     let (summary_class, banner) = summary(&sorted);
     let mut locations: Vec<&str> = reports
@@ -317,7 +421,7 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime, look: &Lo
                 summary_class,
                 open: summary_class != "ok",
                 summary,
-                sites: members.into_iter().map(|r| site(r, window)).collect(),
+                rows: members.into_iter().map(row).collect(),
             }
         })
         .collect();
@@ -331,13 +435,8 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime, look: &Lo
         (a.name.is_none(), rank(a), a.name).cmp(&(b.name.is_none(), rank(b), b.name))
     });
     PageView {
-        version: env!("CARGO_PKG_VERSION"),
-        title: &look.title,
-        description: look.description.as_deref(),
-        logo: look.logo.as_ref().map(|(_, name)| name.as_str()),
-        favicon: look.favicon.as_ref().map(|(_, name)| name.as_str()),
-        links: &look.links,
-        footer: look.footer.as_deref(),
+        frame: Frame::of(look, ""),
+        heading: format!("{}: {banner}", look.title),
         summary_class,
         summary: banner,
         iso: crate::message::rfc3339_ms::format(&now),
@@ -356,6 +455,79 @@ pub fn page(reports: &[SiteReport], window: &str, now: OffsetDateTime, look: &Lo
         html
     })
     .expect("the page renders: its values are text")
+}
+
+/// A site's line on the index.
+fn row(r: &SiteReport) -> Row<'_> {
+    Row {
+        name: &r.site,
+        id: crate::escape::file_stem(&r.site),
+        state: r.state.as_str(),
+        day: pct(r.uptime_pct.get("24h").copied().flatten()),
+        month: pct(r.uptime_pct.get("30d").copied().flatten()),
+        p50: ms(r.latency_ms.p50),
+        since: r.since.map_or_else(|| "–".to_owned(), |t| when(Some(t))),
+    }
+}
+
+/// A site's own page.
+pub fn site_page(r: &SiteReport, window: &str, now: OffsetDateTime, look: &Look) -> String {
+    SitePageView {
+        frame: Frame::of(look, "../"),
+        heading: format!("{}: {}", r.site, look.title),
+        iso: crate::message::rfc3339_ms::format(&now),
+        updated: when(Some(now)),
+        window,
+        s: site(r, window),
+    }
+    .render()
+    .map(|mut html| {
+        html.push('\n');
+        html
+    })
+    .expect("a site's page renders: its values are text")
+}
+
+/// Every incident of the window, newest first.
+pub fn incidents(
+    reports: &[&SiteReport],
+    window: &str,
+    now: OffsetDateTime,
+    look: &Look,
+) -> String {
+    let mut all: Vec<(&SiteReport, &super::Incident)> = reports
+        .iter()
+        .flat_map(|r| r.incidents.iter().map(move |i| (*r, i)))
+        .collect();
+    all.sort_by(|a, b| {
+        b.1.start
+            .cmp(&a.1.start)
+            .then_with(|| a.0.site.cmp(&b.0.site))
+    });
+    IncidentsView {
+        frame: Frame::of(look, ""),
+        heading: format!("Incidents: {}", look.title),
+        iso: crate::message::rfc3339_ms::format(&now),
+        updated: when(Some(now)),
+        window,
+        incidents: all
+            .into_iter()
+            .map(|(r, i)| IncidentLine {
+                site: &r.site,
+                id: crate::escape::file_stem(&r.site),
+                start: when(Some(i.start)),
+                end: i.end.map(|e| when(Some(e))),
+                duration: duration(i.duration_s),
+                error_kind: i.error_kind.clone().unwrap_or_else(|| "–".to_owned()),
+            })
+            .collect(),
+    }
+    .render()
+    .map(|mut html| {
+        html.push('\n');
+        html
+    })
+    .expect("the incidents page renders: its values are text")
 }
 
 /// The banner: its colour class and its words.

@@ -59,9 +59,26 @@ fn day_colours_follow_uptime() {
 fn every_value_is_escaped_and_every_part_drawn() {
     let now = datetime!(2026-12-07 10:30 UTC);
     let reports = reports();
-    let html = page(&reports, "24h", now, &crate::report::look::Look::default());
-    assert!(!html.contains("<script"), "{html}");
-    assert!(!html.contains('\u{1}'));
+    let look = crate::report::look::Look::default();
+    let refs: Vec<&SiteReport> = reports.iter().collect();
+    let index = index(&refs, "24h", now, &look);
+    // Every site's page, one after the other: the cards.
+    let html: String = reports
+        .iter()
+        .map(|r| site_page(r, "24h", now, &look))
+        .collect();
+    for text in [&index, &html] {
+        assert!(!text.contains("<script"), "{text}");
+        assert!(!text.contains('\u{1}'));
+    }
+    assert!(
+        index.contains("<a href=\"sites/script-alert-x-script-"),
+        "{index}"
+    );
+    assert!(
+        index.contains(">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;\u{fffd}&amp;&quot;</a>"),
+        "{index}"
+    );
     assert!(
         html.contains(
             "<h2>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;\u{fffd}&amp;&quot;</h2>"
@@ -88,24 +105,27 @@ fn every_value_is_escaped_and_every_part_drawn() {
     );
     assert!(!html.contains(".000%"), "one uptime precision");
     assert!(html.contains("<span class=\"muted\">last check 2026-12-07 10:30Z</span>"));
-    assert!(html.contains("1 of 4 sites down"));
+    assert!(index.contains("1 of 4 sites down"));
     // Problems first: down, degraded, maintenance, up.
-    let at = |name: &str| html.find(&format!("data-site=\"{name}")).unwrap();
+    let at = |name: &str| index.find(&format!("data-site=\"{name}")).unwrap();
     assert!(at("&lt;script") < at("slow") && at("slow") < at("tiny") && at("tiny") < at("quiet"));
     // Hour 5 had no successful check: each of the three charts splits its lines there.
     assert_eq!(html.matches("<polyline class=\"p50\"").count(), 6);
     assert_eq!(html.matches("<rect class=\"none\"").count(), 2 * 80);
     assert!(html.contains(">1.25 s</text>") && html.contains(">50 ms</text>"));
-    assert!(html.ends_with("</html>\n"));
+    assert!(html.ends_with("</html>\n") && index.ends_with("</html>\n"));
     for r in &reports {
         let svg = badge(r);
         assert!(!svg.contains("<script") && !svg.contains('\u{1}'), "{svg}");
         assert!(svg.starts_with("<svg xmlns=") && svg.ends_with("</svg>\n"));
     }
+    assert!(super::index(&[], "24h", now, &look).contains("No site has been checked yet"));
+    let incidents = super::incidents(&refs, "24h", now, &look);
     assert!(
-        page(&[], "24h", now, &crate::report::look::Look::default())
-            .contains("No site has been checked yet")
+        incidents.contains("<b class=\"bad-text\">ongoing</b>"),
+        "{incidents}"
     );
+    assert!(incidents.contains("&lt;script&gt;"), "{incidents}");
 }
 
 /// `[page]`'s settings on the page, the groups as sections with their own

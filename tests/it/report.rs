@@ -336,22 +336,31 @@ async fn report_json_matches_the_checks() {
         assert!(badge.contains(&format!(">{site}</text>")), "{badge}");
     }
     let html = std::fs::read_to_string(page.join("index.html")).unwrap();
-    for external in [
-        "<script", "<link", " src=", "url(http", "@import", "<iframe",
-    ] {
+    for external in ["<script", " src=", "url(http", "@import", "<iframe"] {
         assert!(
             !html.contains(external),
             "the page loads nothing: {external}"
         );
     }
+    assert!(
+        html.contains("<link rel=\"stylesheet\" href=\"style.css\">"),
+        "its own style sheet only"
+    );
     let dom = browser::dom(&page.join("index.html")).await;
-    let section = |site: &str| {
-        let start = dom
+    // Each site's card, as its own page renders it.
+    let mut cards = std::collections::BTreeMap::new();
+    for site in sites {
+        let file = page
+            .join("sites")
+            .join(format!("{}.html", sitewatch::escape::file_stem(site)));
+        let rendered = browser::dom(&file).await;
+        let start = rendered
             .find(&format!("data-site=\"{site}\""))
-            .unwrap_or_else(|| panic!("{site} is not on the rendered page"));
-        let end = dom[start..].find("</section>").unwrap() + start;
-        &dom[start..end]
-    };
+            .unwrap_or_else(|| panic!("{site} is not on its rendered page"));
+        let end = rendered[start..].find("</section>").unwrap() + start;
+        cards.insert(site, rendered[start..end].to_owned());
+    }
+    let section = |site: &str| cards[site].as_str();
     for (site, state) in [
         ("down-now", "down"),
         ("flaky", "up"),
@@ -393,8 +402,13 @@ async fn report_json_matches_the_checks() {
     assert!(dom.contains("checked from eu, us"), "the locations");
     // Problems first: the down site leads the page.
     assert!(dom.find("data-site=\"down-now\"") < dom.find("data-site=\"flaky\""));
+    assert!(
+        std::fs::read_to_string(page.join("incidents.html"))
+            .unwrap()
+            .contains("ongoing")
+    );
     let shot = browser::screenshot(&page.join("index.html")).await;
-    assert!(shot.len() > 20_000, "a screenshot of {} bytes", shot.len());
+    assert!(shot.len() > 10_000, "a screenshot of {} bytes", shot.len());
 
     grafana_panels_answer(&url, now).await;
 
@@ -608,7 +622,7 @@ mod browser {
     /// phone) through playwright-core and axe-core
     /// (tests/it/browser/audit.mjs): what each found, and a PNG of each,
     /// kept as `target/status-page-<view>.png`.
-    pub async fn audit(page: &Path) -> serde_json::Value {
+    pub async fn audit(page: &Path, prefix: &str) -> serde_json::Value {
         let modules = std::env::var("SITEWATCH_NODE_MODULES")
             .expect("SITEWATCH_NODE_MODULES: eval \"$(scripts/stack env)\" (scripts/stack install puts playwright-core and axe-core there)");
         let out = tempfile::tempdir().unwrap();
@@ -617,6 +631,7 @@ mod browser {
             .arg(script)
             .arg(page)
             .arg(out.path())
+            .arg(prefix)
             .env("SITEWATCH_NODE_MODULES", modules)
             .kill_on_drop(true)
             .output();
@@ -631,7 +646,7 @@ mod browser {
         );
         let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
         for view in ["light", "dark", "phone"] {
-            let name = format!("status-page-{view}.png");
+            let name = format!("{prefix}-{view}.png");
             let png = std::fs::read(out.path().join(&name)).unwrap();
             assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
             let _ = std::fs::write(target.join(&name), &png);
@@ -918,7 +933,12 @@ url = "https://blog.example/"
     assert!(html.contains("<a href=\"https://docs.acme.test/\">Docs</a>"));
     assert!(out.join("logo.svg").is_file());
     assert!(html.contains("<h2 class=\"group-name\">Payments</h2>"));
-    for text in [&html, &json] {
+    let mut pages = vec![html.clone(), json.clone()];
+    for entry in std::fs::read_dir(out.join("sites")).unwrap() {
+        pages.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    assert_eq!(pages.len(), 2 + 3, "a page per site shown");
+    for text in &pages {
         assert!(
             !text.contains("internal") && !text.contains("10.0.0.7"),
             "the private site shows"
@@ -937,13 +957,26 @@ url = "https://blog.example/"
     // In a real browser: axe-core finds nothing serious or critical in the
     // light and dark themes and on a 375-pixel phone, nothing is wider
     // than the screen, nothing is fetched from elsewhere.
-    let audit = browser::audit(&out.join("index.html")).await;
-    for view in ["light", "dark", "phone"] {
-        let v = &audit[view];
-        assert_eq!(v["violations"], serde_json::json!([]), "{view}: {v}");
-        assert_eq!(v["overflow"], false, "{view}: {v}");
-        assert_eq!(v["outside"], serde_json::json!([]), "{view}: {v}");
+    let checkout = out
+        .join("sites")
+        .join(format!("{}.html", sitewatch::escape::file_stem("checkout")));
+    let mut audits = Vec::new();
+    for (page, prefix) in [
+        (out.join("index.html"), "status-page"),
+        (checkout, "status-site"),
+        (out.join("incidents.html"), "status-incidents"),
+    ] {
+        audits.push((prefix, browser::audit(&page, prefix).await));
     }
+    for (page, audit) in &audits {
+        for view in ["light", "dark", "phone"] {
+            let v = &audit[view];
+            assert_eq!(v["violations"], serde_json::json!([]), "{page} {view}: {v}");
+            assert_eq!(v["overflow"], false, "{page} {view}: {v}");
+            assert_eq!(v["outside"], serde_json::json!([]), "{page} {view}: {v}");
+        }
+    }
+    let audit = &audits[0].1;
     assert_ne!(
         audit["light"]["layout"]["background"], audit["dark"]["layout"]["background"],
         "the dark theme follows prefers-color-scheme"

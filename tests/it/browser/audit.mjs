@@ -2,7 +2,7 @@
 // playwright-core (from the npm registry, run with `executablePath`),
 // axe-core's rules injected into each view.
 //
-//   node audit.mjs PAGE OUTDIR
+//   node audit.mjs PAGE OUTDIR [PREFIX]
 //
 // For three views of PAGE (desktop light, desktop dark, a 375-pixel phone)
 // prints one JSON object: each view's axe violations of the serious or
@@ -18,7 +18,7 @@ const modules = process.env.SITEWATCH_NODE_MODULES;
 const { chromium } = require(path.join(modules, "playwright-core"));
 const axePath = path.join(modules, "axe-core", "axe.min.js");
 
-const [page, outdir] = process.argv.slice(2);
+const [page, outdir, prefix = "status-page"] = process.argv.slice(2);
 const views = [
   { name: "light", viewport: { width: 1100, height: 1600 }, colorScheme: "light" },
   { name: "dark", viewport: { width: 1100, height: 1600 }, colorScheme: "dark" },
@@ -54,7 +54,7 @@ try {
       background: getComputedStyle(document.body).backgroundColor,
       color: getComputedStyle(document.body).color,
     }));
-    await tab.screenshot({ path: path.join(outdir, `status-page-${view.name}.png`), fullPage: false });
+    await tab.screenshot({ path: path.join(outdir, `${prefix}-${view.name}.png`), fullPage: false });
     result[view.name] = {
       violations: axe.filter((v) => v.impact === "serious" || v.impact === "critical"),
       all_violations: axe,
