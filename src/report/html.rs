@@ -68,18 +68,10 @@ pub fn write(
     let mut json = serde_json::to_string(&reports).expect("a report serializes");
     json.push('\n');
     put(dir.join("status.json"), &json)?;
-    // Each site's page, written as it is drawn: the pages of thousands of
-    // sites are never all in memory at once.
+    // Each site's page and badge, written as drawn (the pages of thousands
+    // of sites are never all in memory at once), the sites shared out
+    // between the cores.
     let mut stems = std::collections::BTreeSet::new();
-    for r in &reports {
-        let stem = crate::escape::file_stem(&r.site);
-        put(
-            pages.join(format!("{stem}.html")),
-            &site_page(r, window, now, look),
-        )?;
-        stems.insert(format!("{stem}.html"));
-    }
-    remove_others(&pages, ".html", &stems)?;
     let mut names = std::collections::BTreeMap::new();
     for r in &reports {
         let name = format!("{}.svg", crate::escape::file_stem(&r.site));
@@ -90,8 +82,39 @@ pub fn write(
                 r.site
             );
         }
-        put(badges.join(&name), &badge(r))?;
+        stems.insert(format!("{}.html", crate::escape::file_stem(&r.site)));
     }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = reports.len().div_ceil(threads).max(1);
+    let written: Vec<anyhow::Result<Vec<PathBuf>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = reports
+            .chunks(chunk)
+            .map(|part| {
+                let (pages, badges) = (&pages, &badges);
+                scope.spawn(move || -> anyhow::Result<Vec<PathBuf>> {
+                    let mut files = Vec::with_capacity(part.len() * 2);
+                    for r in part {
+                        let stem = crate::escape::file_stem(&r.site);
+                        let page = pages.join(format!("{stem}.html"));
+                        write_aside(&page, &site_page(r, window, now, look))?;
+                        let badge_file = badges.join(format!("{stem}.svg"));
+                        write_aside(&badge_file, &badge(r))?;
+                        files.push(page);
+                        files.push(badge_file);
+                    }
+                    Ok(files)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a page writer does not panic"))
+            .collect()
+    });
+    for part in written {
+        files.extend(part?);
+    }
+    remove_others(&pages, ".html", &stems)?;
     // The badges of sites that are gone (removed, renamed, or named by an
     // older version), so nobody links to a frozen state.
     let names: std::collections::BTreeSet<String> = names.into_keys().collect();

@@ -623,8 +623,8 @@ mod browser {
     /// (tests/it/browser/audit.mjs): what each found, and a PNG of each,
     /// kept as `target/status-page-<view>.png`.
     pub async fn audit(page: &Path, prefix: &str) -> serde_json::Value {
-        let modules = std::env::var("SITEWATCH_NODE_MODULES")
-            .expect("SITEWATCH_NODE_MODULES: eval \"$(scripts/stack env)\" (scripts/stack install puts playwright-core and axe-core there)");
+        let modules = std::env::var("STACK_NODE_MODULES")
+            .expect("STACK_NODE_MODULES: eval \"$(scripts/stack env)\" (scripts/stack install puts playwright-core and axe-core there)");
         let out = tempfile::tempdir().unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/browser/audit.mjs");
         let run = tokio::process::Command::new("node")
@@ -632,7 +632,7 @@ mod browser {
             .arg(page)
             .arg(out.path())
             .arg(prefix)
-            .env("SITEWATCH_NODE_MODULES", modules)
+            .env("STACK_NODE_MODULES", modules)
             .kill_on_drop(true)
             .output();
         let run = tokio::time::timeout(Duration::from_secs(120), run)

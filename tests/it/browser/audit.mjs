@@ -14,7 +14,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 
 const require = createRequire(import.meta.url);
-const modules = process.env.SITEWATCH_NODE_MODULES;
+const modules = process.env.STACK_NODE_MODULES;
 const { chromium } = require(path.join(modules, "playwright-core"));
 const axePath = path.join(modules, "axe-core", "axe.min.js");
 
