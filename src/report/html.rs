@@ -273,6 +273,8 @@ struct Row<'a> {
     month: String,
     p50: String,
     since: String,
+    /// Why a site that is not up is in its state.
+    reason: Option<&'a str>,
 }
 
 /// A site's own page (`site_page.html`): its card, with the charts.
@@ -490,6 +492,7 @@ fn row(r: &SiteReport) -> Row<'_> {
         month: pct(r.uptime_pct.get("30d").copied().flatten()),
         p50: ms(r.latency_ms.p50),
         since: r.since.map_or_else(|| "–".to_owned(), |t| when(Some(t))),
+        reason: r.reason.as_deref(),
     }
 }
 
