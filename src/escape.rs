@@ -153,7 +153,9 @@ fn write_xml(mut out: impl std::fmt::Write, text: &str) -> std::fmt::Result {
 
 /// [`xml`] as the status page's templates escape every value they insert
 /// (`askama.toml` names it for `.html` and `.svg`): nothing reaches the
-/// page unescaped unless a template says `|safe`, which ours never do.
+/// page unescaped unless a template says `|safe`, which ours do once: an
+/// announcement's text, made by `report::announcements` with every text of
+/// it escaped.
 #[derive(Debug, Clone, Copy)]
 pub struct Xml;
 

@@ -65,6 +65,7 @@ pub fn write(
         dir.join("incidents.html"),
         &incidents(&reports, window, now, look),
     )?;
+    put(dir.join("announcements.html"), &announcements(now, look))?;
     let mut json = serde_json::to_string(&reports).expect("a report serializes");
     json.push('\n');
     put(dir.join("status.json"), &json)?;
@@ -249,7 +250,29 @@ struct PageView<'a> {
     updated: String,
     window: &'a str,
     locations: String,
+    /// The announcements current and upcoming.
+    news: Vec<NewsView<'a>>,
     groups: Vec<GroupView<'a>>,
+}
+
+/// An announcement (`news.html`).
+struct NewsView<'a> {
+    kind: &'static str,
+    title: &'a str,
+    /// `ongoing`, `upcoming`, `past`.
+    when: &'static str,
+    times: String,
+    html: &'a super::announcements::Sanitized,
+}
+
+/// Every announcement, the current and upcoming ones first
+/// (`announcements.html`).
+#[derive(Template)]
+#[template(path = "announcements.html")]
+struct AnnouncementsView<'a> {
+    frame: Frame<'a>,
+    heading: String,
+    news: Vec<NewsView<'a>>,
 }
 
 /// A group's section: its name (none for the sites of no group), its own
@@ -472,6 +495,7 @@ pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &
         } else {
             locations.join(", ")
         },
+        news: news(look, now, false),
         groups,
     }
     .render()
@@ -480,6 +504,52 @@ pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &
         html
     })
     .expect("the page renders: its values are text")
+}
+
+/// The announcements as the page lists them: the current and upcoming
+/// ones (the past too with `all`), current first, then upcoming, then past,
+/// the newest first within each.
+fn news(look: &Look, now: OffsetDateTime, all: bool) -> Vec<NewsView<'_>> {
+    use super::announcements::When;
+    let mut entries: Vec<_> = look
+        .announcements
+        .iter()
+        .map(|a| (a.when(now), a))
+        .filter(|(w, _)| all || *w != When::Past)
+        .collect();
+    entries.sort_by(|(wa, a), (wb, b)| wa.cmp(wb).then(b.start.cmp(&a.start)));
+    entries
+        .into_iter()
+        .map(|(w, a)| NewsView {
+            kind: a.kind.as_str(),
+            title: &a.title,
+            when: match w {
+                When::Current => "now",
+                When::Upcoming => "upcoming",
+                When::Past => "past",
+            },
+            times: match a.end {
+                Some(end) => format!("{} to {}", when(Some(a.start)), when(Some(end))),
+                None => format!("from {}", when(Some(a.start))),
+            },
+            html: &a.html,
+        })
+        .collect()
+}
+
+/// Every announcement, on a page of its own.
+pub fn announcements(now: OffsetDateTime, look: &Look) -> String {
+    AnnouncementsView {
+        frame: Frame::of(look, ""),
+        heading: format!("Announcements: {}", look.title),
+        news: news(look, now, true),
+    }
+    .render()
+    .map(|mut html| {
+        html.push('\n');
+        html
+    })
+    .expect("the announcements render: their values are text")
 }
 
 /// A site's line on the index.

@@ -155,6 +155,10 @@ fn branding_groups_and_hidden_sites() {
             ("tiny".to_owned(), "Payments".to_owned()),
         ]
         .into(),
+        announcements: crate::report::announcements::parse(
+            "## maintenance: DB upgrade\nstart: 2026-12-08T02:00:00Z\nend: 2026-12-08T03:00:00Z\n\nSlow <b>checkout</b>, **briefly**.\n\n## resolved: Old news\nstart: 2026-11-01T00:00:00Z\n",
+        )
+        .unwrap(),
     };
     let out = match std::env::var_os("SITEWATCH_KEEP_PAGE") {
         // To look at the page in a browser (the browser test's own page).

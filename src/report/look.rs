@@ -27,6 +27,8 @@ pub struct Look {
     pub hidden_urls: HashSet<String>,
     /// Each site's group.
     pub groups: HashMap<String, String>,
+    /// What people wrote for the page (`[page] announcements`).
+    pub announcements: Vec<super::announcements::Announcement>,
 }
 
 /// The image types a logo or a favicon can be.
@@ -83,7 +85,18 @@ impl Look {
             }
             links.push((link.name.clone(), url.to_owned()));
         }
+        let announcements = match &raw.announcements {
+            None => Vec::new(),
+            Some(path) => {
+                let full = base.join(path);
+                let text = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("[page] announcements `{}`: {e}", full.display()))?;
+                super::announcements::parse(&text)
+                    .map_err(|e| format!("[page] announcements `{}`: {e}", full.display()))?
+            }
+        };
         Ok(Look {
+            announcements,
             title: raw
                 .title
                 .clone()

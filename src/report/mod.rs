@@ -8,6 +8,7 @@
 //! Windows count whole UTC hours, the current one included: `24h` is this
 //! hour and the 23 before it. Everything is read in one snapshot.
 
+pub mod announcements;
 mod compute;
 #[cfg(test)]
 mod fixture;

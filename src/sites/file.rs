@@ -187,6 +187,8 @@ pub struct PageRaw {
     pub links: Vec<LinkRaw>,
     /// The footer's text.
     pub footer: Option<String>,
+    /// A Markdown file of announcements (relative to the sites file).
+    pub announcements: Option<PathBuf>,
 }
 
 /// One link of `[page]`.

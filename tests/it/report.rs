@@ -891,6 +891,7 @@ description = "Our APIs & <i>more</i>"
 logo = "brand/logo.svg"
 links = [ { name = "Docs", url = "https://docs.acme.test/" } ]
 footer = "Acme Inc."
+announcements = "news.md"
 
 [[site]]
 name = "checkout"
@@ -914,6 +915,11 @@ url = "https://blog.example/"
 "#,
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("news.md"),
+        "## maintenance: Payments upgrade\nstart: 2099-01-01 02:00\nend: 2099-01-01 04:00\ntime_zone: Europe/Helsinki\n\nCheckout may be **slow**. <img src=x onerror=alert(1)>\n\n## resolved: An old one\nstart: 2020-01-01T00:00:00Z\n\nDone.\n",
+    )
+    .unwrap();
     let out = dir.path().join("public");
     let out_text = out.display().to_string();
     let env = [("SITEWATCH_DATABASE_URL", url.clone())];
@@ -933,6 +939,23 @@ url = "https://blog.example/"
     assert!(html.contains("<a href=\"https://docs.acme.test/\">Docs</a>"));
     assert!(out.join("logo.svg").is_file());
     assert!(html.contains("<h2 class=\"group-name\">Payments</h2>"));
+    assert!(
+        html.contains("Payments upgrade")
+            && html.contains("2099-01-01 00:00Z to 2099-01-01 02:00Z"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;") && !html.contains("<img src=x"),
+        "raw HTML is text: {}",
+        &html[html.find("Checkout may").unwrap_or(0)..]
+            [..200.min(html.len() - html.find("Checkout may").unwrap_or(0))]
+    );
+    assert!(!html.contains("An old one"), "the past is in the archive");
+    assert!(
+        std::fs::read_to_string(out.join("announcements.html"))
+            .unwrap()
+            .contains("An old one")
+    );
     let mut pages = vec![html.clone(), json.clone()];
     for entry in std::fs::read_dir(out.join("sites")).unwrap() {
         pages.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
@@ -965,6 +988,7 @@ url = "https://blog.example/"
         (out.join("index.html"), "status-page"),
         (checkout, "status-site"),
         (out.join("incidents.html"), "status-incidents"),
+        (out.join("announcements.html"), "status-announcements"),
     ] {
         audits.push((prefix, browser::audit(&page, prefix).await));
     }
