@@ -154,6 +154,23 @@ impl Judged<'_> {
         self.worst.filter(|l| l.streak.is_failing())
     }
 
+    /// A `resolved` of `condition` (down, degraded) that lasted from
+    /// `start` to `end`: its start, end and duration with the payload.
+    fn ended(
+        &self,
+        condition: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        summary: String,
+    ) -> Value {
+        let mut p = self.payload("resolved", end, summary);
+        p["resolves"] = condition.into();
+        p["outage_start"] = ts(start).into();
+        p["outage_end"] = ts(end).into();
+        p["duration_s"] = ((end - start).whole_milliseconds() as f64 / 1000.0).into();
+        p
+    }
+
     /// An event's payload, as a webhook receives it.
     fn payload(&self, kind: &str, since: OffsetDateTime, summary: String) -> Value {
         let failing = self.failing();
@@ -380,12 +397,7 @@ fn state_events(config: &Config, j: &Judged, entry: &mut Site) -> Vec<(&'static 
                 ts(start),
                 ts(end)
             );
-            let mut p = j.payload("resolved", end, summary);
-            p["resolves"] = "down".into();
-            p["outage_start"] = ts(start).into();
-            p["outage_end"] = ts(end).into();
-            p["duration_s"] = ((end - start).whole_milliseconds() as f64 / 1000.0).into();
-            events.push(("resolved", p));
+            events.push(("resolved", j.ended("down", start, end, summary)));
             entry.notified = SiteState::Up;
             entry.outage_since = None;
             entry.notified_at = Some(now);
@@ -459,15 +471,10 @@ fn slow_events(j: &Judged, entry: &mut Site) -> Option<(&'static str, Value)> {
                 ms(j.degraded_after_ms),
                 span(now - start)
             );
-            let mut p = j.payload("resolved", now, summary);
-            p["resolves"] = "degraded".into();
-            p["outage_start"] = ts(start).into();
-            p["outage_end"] = ts(now).into();
-            p["duration_s"] = ((now - start).whole_milliseconds() as f64 / 1000.0).into();
             entry.notified = SiteState::Up;
             entry.outage_since = None;
             entry.notified_at = Some(now);
-            Some(("resolved", p))
+            Some(("resolved", j.ended("degraded", start, now, summary)))
         }
         _ => None,
     }

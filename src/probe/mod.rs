@@ -269,11 +269,7 @@ impl Prober {
         let elapsed = Duration::from_secs_f64(o.response_time_ms / 1000.0);
         let degraded = site.degraded_after.map(|limit| up && elapsed > limit);
         let condition = match (degraded, site.degraded_after) {
-            (Some(true), Some(limit)) => Some(format!(
-                "response time {:.0} ms, over degraded_after {} ms",
-                o.response_time_ms,
-                limit.as_millis()
-            )),
+            (Some(true), Some(limit)) => Some(slow_condition(o.response_time_ms, limit)),
             _ => o.condition,
         };
         let error = if up {
@@ -669,16 +665,20 @@ fn failed_condition(
     } else if progress.json_matched == Some(false) {
         progress.json_failure.as_deref().map(one_line)
     } else if degraded {
-        site.degraded_after.map(|limit| {
-            format!(
-                "response time {:.0} ms, over degraded_after {:.0} ms",
-                millis(elapsed),
-                millis(limit)
-            )
-        })
+        site.degraded_after
+            .map(|limit| slow_condition(millis(elapsed), limit))
     } else {
         None
     }
+}
+
+/// A degraded check's condition, for every kind: the measure and the
+/// threshold.
+fn slow_condition(response_time_ms: f64, limit: Duration) -> String {
+    format!(
+        "response time {response_time_ms:.0} ms, over degraded_after {:.0} ms",
+        millis(limit)
+    )
 }
 
 /// The TLS configuration of sitewatch's own requests (notifications), not

@@ -208,6 +208,19 @@ impl<const D: usize> std::fmt::Display for Fixed<D> {
     }
 }
 
+/// A page drawn as a file ends with a line end.
+trait File: Template {
+    /// The page; `what` says what it is if it cannot render, which a page
+    /// of text values never fails to.
+    fn file(&self, what: &str) -> String {
+        let mut html = self.render().expect(what);
+        html.push('\n');
+        html
+    }
+}
+
+impl<T: Template> File for T {}
+
 /// What every page shares: the `[page]` settings, and the way back to the
 /// output's top (`""` for index.html, `"../"` for a site's page).
 struct Frame<'a> {
@@ -498,12 +511,7 @@ pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &
         news: news(look, now, false),
         groups,
     }
-    .render()
-    .map(|mut html| {
-        html.push('\n');
-        html
-    })
-    .expect("the page renders: its values are text")
+    .file("the page renders: its values are text")
 }
 
 /// The announcements as the page lists them: the current and upcoming
@@ -544,12 +552,7 @@ pub fn announcements(now: OffsetDateTime, look: &Look) -> String {
         heading: format!("Announcements: {}", look.title),
         news: news(look, now, true),
     }
-    .render()
-    .map(|mut html| {
-        html.push('\n');
-        html
-    })
-    .expect("the announcements render: their values are text")
+    .file("the announcements render: their values are text")
 }
 
 /// A site's line on the index.
@@ -576,12 +579,7 @@ pub fn site_page(r: &SiteReport, window: &str, now: OffsetDateTime, look: &Look)
         window,
         s: site(r, window),
     }
-    .render()
-    .map(|mut html| {
-        html.push('\n');
-        html
-    })
-    .expect("a site's page renders: its values are text")
+    .file("a site's page renders: its values are text")
 }
 
 /// Every incident of the window, newest first.
@@ -618,12 +616,7 @@ pub fn incidents(
             })
             .collect(),
     }
-    .render()
-    .map(|mut html| {
-        html.push('\n');
-        html
-    })
-    .expect("the incidents page renders: its values are text")
+    .file("the incidents page renders: its values are text")
 }
 
 /// The banner: its colour class and its words.
