@@ -49,6 +49,8 @@
 //!   pings).
 //! - [`pushgateway`]: the jobs' run figures pushed to a Prometheus
 //!   Pushgateway.
+//! - [`zone`]: times people write in an IANA time zone (maintenance,
+//!   announcements, SLA periods).
 //! - [`error`]: the two failure kinds and their exit codes.
 //! - [`escape`]: every output's escaping (terminal, Markdown, Slack, XML,
 //!   file names, errors and stored reasons), in one place.
@@ -80,6 +82,7 @@ pub mod sites;
 pub mod store;
 pub mod telemetry;
 pub mod watchdog;
+pub mod zone;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use time::{OffsetDateTime, Weekday};
+use time::OffsetDateTime;
+
+use crate::zone::TimeZone;
 
 pub use super::notify::config::{Kind, Notifier, Urls, notifier, url_variable};
 use crate::rule::{Quorum as QuorumRule, Rule};
@@ -49,43 +51,114 @@ enum When {
         start: OffsetDateTime,
         end: OffsetDateTime,
     },
-    /// Every week (or every day when `day` is `None`), minutes of the UTC
-    /// day; `end` before `start` runs past midnight.
+    /// Every week (or every day when `day` is `None`), minutes of the day
+    /// in the window's zone; `end` before `start` runs past midnight.
     Weekly {
-        day: Option<Weekday>,
+        day: Option<jiff::civil::Weekday>,
         start: u32,
         end: u32,
     },
 }
 
+/// A `[[maintenance]]` window, validated.
 #[derive(Debug, Clone, PartialEq)]
-struct Window {
+pub struct Window {
     /// `None`: every site.
-    sites: Option<Vec<String>>,
+    pub sites: Option<Vec<String>>,
+    /// What the status page calls it.
+    pub title: Option<String>,
+    /// The zone's name, as written (`UTC` when absent).
+    pub time_zone: String,
+    zone: TimeZone,
     when: When,
 }
 
 impl Window {
-    fn covers(&self, site: &str, at: OffsetDateTime) -> bool {
-        if let Some(sites) = &self.sites
-            && !sites.iter().any(|s| s == site)
-        {
-            return false;
-        }
+    fn names(&self, site: &str) -> bool {
+        self.sites
+            .as_ref()
+            .is_none_or(|sites| sites.iter().any(|s| s == site))
+    }
+
+    /// Each time the window is open that overlaps `[from, to)`, in order:
+    /// the one place that says when a window is open (alert's silence,
+    /// the report's exclusion and the page's notice all ask it).
+    pub fn occurrences(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<Span> {
+        let overlaps = |s: &Span| s.start < to && s.end > from;
         match &self.when {
-            When::Once { start, end } => *start <= at && at < *end,
+            When::Once { start, end } => [Span {
+                start: *start,
+                end: *end,
+            }]
+            .into_iter()
+            .filter(overlaps)
+            .collect(),
             When::Weekly { day, start, end } => {
-                let minute = u32::from(at.hour()) * 60 + u32::from(at.minute());
-                let today = day.is_none_or(|d| at.weekday() == d);
-                let yesterday = day.is_none_or(|d| at.weekday().previous() == d);
-                if start <= end {
-                    today && (*start..*end).contains(&minute)
-                } else {
-                    (today && minute >= *start) || (yesterday && minute < *end)
+                let local = |at: OffsetDateTime| {
+                    crate::zone::timestamp(at)
+                        .to_zoned_datetime(self.zone.clone())
+                        .date()
+                };
+                let (first, last) = (local(from), local(to));
+                let at = |date: jiff::civil::Date, minute: u32| {
+                    let time = jiff::civil::time((minute / 60) as i8, (minute % 60) as i8, 0, 0);
+                    date.to_datetime(time)
+                        .to_zoned_datetime(self.zone.clone())
+                        .ok()
+                        .and_then(|z| crate::zone::instant(z.timestamp()).ok())
+                };
+                let mut out = Vec::new();
+                let mut date = first.yesterday().unwrap_or(first);
+                while date <= last {
+                    if day.is_none_or(|d| date.weekday() == d) {
+                        let end_date = if end <= start {
+                            date.tomorrow().unwrap_or(date)
+                        } else {
+                            date
+                        };
+                        if let (Some(s), Some(e)) = (at(date, *start), at(end_date, *end)) {
+                            let span = Span { start: s, end: e };
+                            if span.start < span.end && overlaps(&span) {
+                                out.push(span);
+                            }
+                        }
+                    }
+                    match date.tomorrow() {
+                        Ok(next) => date = next,
+                        Err(_) => break,
+                    }
                 }
+                out
             }
         }
     }
+
+    /// When it opens, for a person: `once`, `every Sunday 02:00-03:00`,
+    /// `every day 23:30-00:30` (in its zone).
+    pub fn describe(&self) -> String {
+        match &self.when {
+            When::Once { .. } => "Once".to_owned(),
+            When::Weekly { day, start, end } => {
+                let hm = |m: &u32| format!("{:02}:{:02}", m / 60, m % 60);
+                let day = day.map_or_else(|| "day".to_owned(), |d| format!("{d:?}"));
+                format!("Every {day} {}-{}", hm(start), hm(end))
+            }
+        }
+    }
+
+    fn covers(&self, site: &str, at: OffsetDateTime) -> bool {
+        self.names(site)
+            && !self
+                .occurrences(at, at + time::Duration::nanoseconds(1))
+                .is_empty()
+    }
+}
+
+/// A stretch of time, `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
 }
 
 /// Everything `alert` needs to know about the sites.
@@ -137,6 +210,40 @@ impl Config {
     /// Whether a maintenance window covers `site` at `at`.
     pub fn in_maintenance(&self, site: &str, at: OffsetDateTime) -> bool {
         self.maintenance.iter().any(|w| w.covers(site, at))
+    }
+
+    /// The maintenance windows, as configured.
+    pub fn maintenance(&self) -> &[Window] {
+        &self.maintenance
+    }
+
+    /// When `site` was (or will be) in maintenance within `[from, to)`:
+    /// every window's occurrences, clipped to it, overlaps joined.
+    pub fn maintenance_of(
+        &self,
+        site: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Vec<Span> {
+        let mut spans: Vec<Span> = self
+            .maintenance
+            .iter()
+            .filter(|w| w.names(site))
+            .flat_map(|w| w.occurrences(from, to))
+            .map(|s| Span {
+                start: s.start.max(from),
+                end: s.end.min(to),
+            })
+            .collect();
+        spans.sort();
+        let mut joined: Vec<Span> = Vec::new();
+        for s in spans {
+            match joined.last_mut() {
+                Some(last) if s.start <= last.end => last.end = last.end.max(s.end),
+                _ => joined.push(s),
+            }
+        }
+        joined
     }
 }
 
@@ -210,13 +317,15 @@ fn window(raw: &MaintenanceRaw) -> Result<Window, String> {
     } else {
         Some(raw.sites.clone())
     };
+    let time_zone = raw.time_zone.clone().unwrap_or_else(|| "UTC".to_owned());
+    let zone = crate::zone::named(&time_zone)?;
     let when = match (&raw.start, &raw.duration, &raw.every) {
         (Some(start), Some(length), None) => {
-            let start =
-                OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
-                        format!("start `{start}`: expected RFC 3339 such as 2026-12-01T02:00:00Z")
-                    })?;
+            let start = crate::zone::time_in(start, &zone).ok_or_else(|| {
+                format!(
+                    "start `{start}`: expected a time such as 2026-12-01 02:00 (in time_zone) or 2026-12-01T02:00:00Z"
+                )
+            })?;
             let length = duration("duration", length, "15m")?;
             When::Once {
                 start,
@@ -231,14 +340,21 @@ fn window(raw: &MaintenanceRaw) -> Result<Window, String> {
             );
         }
     };
-    Ok(Window { sites, when })
+    Ok(Window {
+        sites,
+        title: raw.title.clone(),
+        time_zone,
+        zone,
+        when,
+    })
 }
 
-/// `"sun 02:00-03:00"`, or `"daily 02:00-03:00"`, UTC.
+/// `"sun 02:00-03:00"`, or `"daily 02:00-03:00"`, in the window's zone.
 fn weekly(text: &str) -> Result<When, String> {
+    use jiff::civil::Weekday;
     let bad = || {
         format!(
-            "every `{text}`: expected a day and UTC times such as \"sun 02:00-03:00\" or \"daily 23:30-00:30\""
+            "every `{text}`: expected a day and times (in time_zone) such as \"sun 02:00-03:00\" or \"daily 23:30-00:30\""
         )
     };
     let (day, times) = text.trim().split_once(' ').ok_or_else(bad)?;
@@ -394,6 +510,9 @@ mod tests {
     fn weekly_windows_cover_their_minutes_and_wrap_midnight() {
         let w = |every: &str| Window {
             sites: None,
+            title: None,
+            time_zone: "UTC".into(),
+            zone: TimeZone::UTC,
             when: weekly(every).unwrap(),
         };
         // 2026-11-29 is a Sunday.
@@ -408,6 +527,88 @@ mod tests {
         assert!(w("daily 01:00-02:00").covers("x", datetime!(2026-11-25 01:59 UTC)));
         assert!(weekly("someday 01:00-02:00").is_err());
         assert!(weekly("sun 25:00-26:00").is_err());
+    }
+
+    #[test]
+    fn windows_open_in_their_own_zone_and_join_per_site() {
+        let raw = |every: Option<&str>, start: Option<&str>, zone: Option<&str>| MaintenanceRaw {
+            sites: vec!["api".into()],
+            start: start.map(Into::into),
+            duration: start.map(|_| "90m".into()),
+            every: every.map(Into::into),
+            time_zone: zone.map(Into::into),
+            title: None,
+        };
+        let helsinki =
+            window(&raw(Some("sun 02:00-03:00"), None, Some("Europe/Helsinki"))).unwrap();
+        // 2026-11-29 is a Sunday: EET (UTC+2); 2026-07-05 one in EEST (UTC+3).
+        assert!(helsinki.covers("api", datetime!(2026-11-29 00:30 UTC)));
+        assert!(!helsinki.covers("api", datetime!(2026-11-29 02:30 UTC)));
+        assert!(helsinki.covers("api", datetime!(2026-07-04 23:30 UTC)));
+        assert!(!helsinki.covers("web", datetime!(2026-11-29 00:30 UTC)));
+        assert_eq!(
+            helsinki.occurrences(
+                datetime!(2026-11-20 0:00 UTC),
+                datetime!(2026-12-07 0:00 UTC)
+            ),
+            [
+                Span {
+                    start: datetime!(2026-11-22 0:00 UTC),
+                    end: datetime!(2026-11-22 1:00 UTC)
+                },
+                Span {
+                    start: datetime!(2026-11-29 0:00 UTC),
+                    end: datetime!(2026-11-29 1:00 UTC)
+                },
+                Span {
+                    start: datetime!(2026-12-06 0:00 UTC),
+                    end: datetime!(2026-12-06 1:00 UTC)
+                },
+            ]
+        );
+        assert_eq!(helsinki.describe(), "Every Sunday 02:00-03:00");
+        // A start without an offset is in the window's zone.
+        let once = window(&raw(
+            None,
+            Some("2026-11-29 02:30"),
+            Some("Europe/Helsinki"),
+        ))
+        .unwrap();
+        assert!(once.covers("api", datetime!(2026-11-29 01:30 UTC)));
+        assert!(
+            window(&raw(Some("sun 02:00-03:00"), None, Some("Mars/Base")))
+                .unwrap_err()
+                .contains("IANA")
+        );
+        // Overlapping windows join, clipped to what is asked.
+        let doc = SitesDoc {
+            maintenance: vec![
+                raw(Some("sun 02:00-03:00"), None, Some("Europe/Helsinki")),
+                raw(None, Some("2026-11-29 02:30"), Some("Europe/Helsinki")),
+            ],
+            ..SitesDoc::default()
+        };
+        let config = load(Some(&doc), &[], &HashMap::new(), Urls::Required).unwrap();
+        assert_eq!(
+            config.maintenance_of(
+                "api",
+                datetime!(2026-11-29 0:15 UTC),
+                datetime!(2026-11-30 0:00 UTC)
+            ),
+            [Span {
+                start: datetime!(2026-11-29 0:15 UTC),
+                end: datetime!(2026-11-29 2:00 UTC)
+            }]
+        );
+        assert!(
+            config
+                .maintenance_of(
+                    "web",
+                    datetime!(2026-11-29 0:00 UTC),
+                    datetime!(2026-11-30 0:00 UTC)
+                )
+                .is_empty()
+        );
     }
 
     #[test]

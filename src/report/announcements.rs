@@ -114,6 +114,53 @@ impl Announcement {
     }
 }
 
+/// How far ahead the page announces a `[[maintenance]]` window.
+pub const MAINTENANCE_AHEAD_DAYS: i64 = 30;
+
+/// A `[[maintenance]]` window as an announcement: its occurrence going on
+/// at `now`, or else its next within [`MAINTENANCE_AHEAD_DAYS`], naming
+/// the sites of it the page shows (`shown`); none when it names none of
+/// them or does not open in that time.
+pub fn of_maintenance(
+    window: &crate::alert::policy::Window,
+    shown: &dyn Fn(&str) -> bool,
+    now: OffsetDateTime,
+) -> Option<Announcement> {
+    let next = window
+        .occurrences(now, now + time::Duration::days(MAINTENANCE_AHEAD_DAYS))
+        .into_iter()
+        .next()?;
+    let x = crate::escape::xml;
+    let sites = match &window.sites {
+        None => "Every site.".to_owned(),
+        Some(names) => {
+            let names: Vec<String> = names.iter().filter(|n| shown(n)).map(|n| x(n)).collect();
+            if names.is_empty() {
+                return None;
+            }
+            format!("Sites: {}.", names.join(", "))
+        }
+    };
+    let zone = if window.time_zone == "UTC" {
+        String::new()
+    } else {
+        format!(" ({})", x(&window.time_zone))
+    };
+    Some(Announcement {
+        kind: Kind::Maintenance,
+        title: window
+            .title
+            .clone()
+            .unwrap_or_else(|| "Scheduled maintenance".to_owned()),
+        start: next.start,
+        end: Some(next.end),
+        html: Sanitized(format!(
+            "<p>{sites} {}{zone}. Uptime leaves this time out.</p>",
+            x(&window.describe())
+        )),
+    })
+}
+
 /// The entries of `text`, in the file's order; the error names the line.
 pub fn parse(text: &str) -> Result<Vec<Announcement>, String> {
     let mut entries = Vec::new();
@@ -191,23 +238,10 @@ pub fn parse(text: &str) -> Result<Vec<Announcement>, String> {
 
 /// `2026-12-10 02:00` in `zone`, or an RFC 3339 time.
 fn time_of(text: &str, zone: &str) -> Result<OffsetDateTime, String> {
-    let tz = jiff::tz::TimeZone::get(zone)
-        .map_err(|_| format!("time zone `{zone}`: not an IANA name such as Europe/Helsinki"))?;
-    let ts = if let Ok(ts) = text.parse::<jiff::Timestamp>() {
-        ts
-    } else {
-        let local = text
-            .replacen(' ', "T", 1)
-            .parse::<jiff::civil::DateTime>()
-            .map_err(|_| {
-                format!("`{text}`: expected a time such as 2026-12-10 02:00 (in time_zone) or 2026-12-10T00:00:00Z")
-            })?;
-        local
-            .to_zoned_datetime(tz)
-            .map_err(|e| e.to_string())?
-            .timestamp()
-    };
-    OffsetDateTime::from_unix_timestamp(ts.as_second()).map_err(|e| e.to_string())
+    let tz = crate::zone::named(zone)?;
+    crate::zone::time_in(text, &tz).ok_or_else(|| {
+        format!("`{text}`: expected a time such as 2026-12-10 02:00 (in time_zone) or 2026-12-10T00:00:00Z")
+    })
 }
 
 /// Markdown as HTML with no HTML of its own: every text escaped, raw HTML

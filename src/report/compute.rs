@@ -49,6 +49,9 @@ pub(super) struct SiteTallies {
     /// The sum of the daily sketches of the report window's whole days
     /// before today, every location together.
     pub(super) daily_window: Option<[Sketch; 5]>,
+    /// The checks made in maintenance, left out of every count: per hour
+    /// (Unix seconds), checks and up checks.
+    pub(super) maintenance: Vec<(i64, u32, u32)>,
 }
 
 impl SiteTallies {
@@ -57,6 +60,9 @@ impl SiteTallies {
     pub(super) fn sum(&self, start: i64, now: OffsetDateTime) -> Tally {
         let parts: Vec<&Tally> = self.from(start, now).collect();
         let mut total = Tally::sum(parts.iter().copied());
+        let (checks, up) = self.in_maintenance(start, now);
+        total.checks = total.checks.saturating_sub(checks);
+        total.up_checks = total.up_checks.saturating_sub(up);
         if let Some([latency, dns, connect, tls, ttfb]) = &self.daily_window {
             total.latency.merge(latency);
             total.dns.merge(dns);
@@ -69,9 +75,26 @@ impl SiteTallies {
 
     /// The checks and up checks from the hour `start` on (no sketches).
     pub(super) fn count(&self, start: i64, now: OffsetDateTime) -> (u64, u64) {
-        self.from(start, now).fold((0, 0), |(c, u), t| {
+        let (checks, up) = self.from(start, now).fold((0, 0), |(c, u), t| {
             (c + u64::from(t.checks), u + u64::from(t.up_checks))
-        })
+        });
+        let (left_out, left_out_up) = self.in_maintenance(start, now);
+        (
+            checks.saturating_sub(u64::from(left_out)),
+            up.saturating_sub(u64::from(left_out_up)),
+        )
+    }
+
+    /// The checks and up checks made in maintenance from the hour `start`
+    /// to the report's clock.
+    pub(super) fn in_maintenance(&self, start: i64, now: OffsetDateTime) -> (u32, u32) {
+        let last = rollup::hour_of(now);
+        self.maintenance
+            .iter()
+            .filter(|(hour, _, _)| *hour >= start && *hour <= last)
+            .fold((0, 0), |(c, u), (_, checks, up)| {
+                (c.saturating_add(*checks), u.saturating_add(*up))
+            })
     }
 
     /// The tallies that make up the time from the hour `start` on: daily
@@ -125,6 +148,17 @@ impl SiteTallies {
             let day = hour.div_euclid(DAY) * DAY;
             if day >= first_day {
                 days.entry(day).or_default().merge(t);
+            }
+        }
+        for &(hour, checks, up) in &self.maintenance {
+            let left_out = |t: &mut Tally| {
+                t.checks = t.checks.saturating_sub(checks);
+                t.up_checks = t.up_checks.saturating_sub(up);
+            };
+            let day = hour.div_euclid(DAY) * DAY;
+            if hour <= this_hour {
+                days.get_mut(&day).map(left_out);
+                hours.get_mut(&hour).map(left_out);
             }
         }
         let days = (0..PAGE_DAYS)
@@ -203,6 +237,71 @@ pub(super) fn subtract_ranges(ranges: &[(i64, i64)], minus: &[(i64, i64)]) -> Ve
         if lo < hi {
             out.push((lo, hi));
         }
+    }
+    out
+}
+
+/// What to read to leave maintenance out, for sites that share the same
+/// maintenance: the whole hours (from the rollups and the chunks not
+/// folded yet) and the parts of hours (from the checks themselves).
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct MaintenanceReads {
+    pub(super) sites: Vec<String>,
+    /// Ranges of whole hours, `[lo, hi)` in Unix seconds.
+    pub(super) hours: Vec<(i64, i64)>,
+    /// Parts of an hour, each inside one.
+    pub(super) parts: Vec<(OffsetDateTime, OffsetDateTime)>,
+}
+
+/// The reads that leave out `sites`' maintenance in `[from, now]`, one per
+/// set of sites that share the same windows.
+pub(super) fn maintenance_reads(
+    config: &crate::alert::policy::Config,
+    sites: &BTreeSet<String>,
+    from: i64,
+    now: OffsetDateTime,
+) -> Vec<MaintenanceReads> {
+    if config.maintenance().is_empty() {
+        return Vec::new();
+    }
+    let mut shared: BTreeMap<Vec<(i128, i128)>, Vec<String>> = BTreeMap::new();
+    for site in sites {
+        // The checks at the report's clock count, as in every window (one
+        // microsecond: what PostgreSQL keeps).
+        let spans = config.maintenance_of(site, at(from), now + time::Duration::microseconds(1));
+        if !spans.is_empty() {
+            let key = spans
+                .iter()
+                .map(|s| (s.start.unix_timestamp_nanos(), s.end.unix_timestamp_nanos()))
+                .collect();
+            shared.entry(key).or_default().push(site.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for (spans, sites) in shared {
+        let mut read = MaintenanceReads {
+            sites,
+            ..MaintenanceReads::default()
+        };
+        let mut whole = Vec::new();
+        for (start, end) in spans {
+            let time = |ns: i128| {
+                OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+            };
+            let (start, end) = (time(start), time(end));
+            let mut hour = rollup::hour_of(start);
+            while at(hour) < end {
+                let (lo, hi) = (start.max(at(hour)), end.min(at(hour + HOUR)));
+                if lo == at(hour) && hi == at(hour + HOUR) {
+                    whole.push((hour, hour + HOUR));
+                } else {
+                    read.parts.push((lo, hi));
+                }
+                hour += HOUR;
+            }
+        }
+        read.hours = merge_ranges(whole);
+        out.push(read);
     }
     out
 }
@@ -560,6 +659,17 @@ pub(super) fn site_report(
         last_error: last_errors.get(site).cloned(),
         reason: reason(site, state, latest, last_errors),
         incidents: incidents(&periods, at(report_from), now),
+        maintenance: options
+            .config
+            .maintenance_of(site, at(report_from), now)
+            .into_iter()
+            .map(|s| Maintenance {
+                start: s.start,
+                end: s.end,
+                duration_s: (s.end - s.start).whole_milliseconds() as f64 / 1000.0,
+            })
+            .collect(),
+        maintenance_checks: u64::from(mine.in_maintenance(report_from, now).0),
         locations: seen.locations,
         page: options.page.then(|| mine.page(report_from, now)),
     }

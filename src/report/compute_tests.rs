@@ -1,6 +1,7 @@
 //! Unit tests of the report's pure computation: tallies, outages placed by the state rule, each site's report.
 
 use super::*;
+use time::macros::datetime;
 
 fn f(site: &str, location: &str, hour: i64, failed: u32, before: Option<(i64, u32)>) -> FailedHour {
     FailedHour {
@@ -86,4 +87,85 @@ fn blips_are_not_read_but_outages_and_the_latest_failure_are() {
     );
     assert_eq!(hours(&out, "a"), [10]);
     assert!(hours(&out, "b").is_empty());
+}
+
+#[test]
+fn maintenance_is_read_as_whole_hours_and_parts_of_hours() {
+    use crate::sites::{MaintenanceRaw, SitesDoc};
+    let doc = SitesDoc {
+        maintenance: vec![
+            MaintenanceRaw {
+                sites: vec!["a".into(), "b".into()],
+                start: Some("2026-11-10T10:20:00Z".into()),
+                duration: Some("2h".into()),
+                every: None,
+                time_zone: None,
+                title: None,
+            },
+            MaintenanceRaw {
+                sites: vec!["b".into()],
+                start: Some("2026-11-10T14:00:00Z".into()),
+                duration: Some("1h".into()),
+                every: None,
+                time_zone: None,
+                title: None,
+            },
+        ],
+        ..SitesDoc::default()
+    };
+    let config = crate::alert::policy::load(
+        Some(&doc),
+        &[],
+        &std::collections::HashMap::new(),
+        crate::alert::policy::Urls::Required,
+    )
+    .unwrap();
+    let sites: BTreeSet<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let now = datetime!(2026-11-10 23:00 UTC);
+    let from = datetime!(2026-11-10 0:00 UTC).unix_timestamp();
+    let reads = maintenance_reads(&config, &sites, from, now);
+    let h = |hh: i64| from + hh * HOUR;
+    assert_eq!(
+        reads.len(),
+        2,
+        "a and b do not share the same windows: {reads:?}"
+    );
+    let a = reads.iter().find(|r| r.sites == ["a"]).unwrap();
+    assert_eq!(a.hours, [(h(11), h(12))]);
+    assert_eq!(
+        a.parts,
+        [
+            (
+                datetime!(2026-11-10 10:20 UTC),
+                datetime!(2026-11-10 11:00 UTC)
+            ),
+            (
+                datetime!(2026-11-10 12:00 UTC),
+                datetime!(2026-11-10 12:20 UTC)
+            ),
+        ]
+    );
+    let b = reads.iter().find(|r| r.sites == ["b"]).unwrap();
+    assert_eq!(b.hours, [(h(11), h(12)), (h(14), h(15))]);
+    // Left out of the counts from the hour asked to the clock.
+    let mut t = SiteTallies::default();
+    t.hourly.push((
+        h(11),
+        crate::history::rollup::Tally {
+            checks: 6,
+            up_checks: 2,
+            ..Default::default()
+        },
+    ));
+    t.hourly.push((
+        h(13),
+        crate::history::rollup::Tally {
+            checks: 6,
+            up_checks: 6,
+            ..Default::default()
+        },
+    ));
+    t.maintenance.push((h(11), 6, 2));
+    assert_eq!(t.count(h(0), now), (6, 6));
+    assert_eq!(t.in_maintenance(h(12), now), (0, 0));
 }

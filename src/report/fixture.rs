@@ -57,6 +57,8 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 error_kind: None,
             },
         ],
+        maintenance: Vec::new(),
+        maintenance_checks: 0,
         locations: vec![LocationState {
             location: "eu<1>".into(),
             state: SiteState::Down,

@@ -24,6 +24,7 @@ pub fn write(
     now: OffsetDateTime,
     look: &Look,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let look = &look.at(now);
     // The page shows neither the private sites nor the hidden URLs, in
     // any of its files.
     let shown: Vec<std::borrow::Cow<SiteReport>> = reports
@@ -265,6 +266,9 @@ struct PageView<'a> {
     locations: String,
     /// The announcements current and upcoming.
     news: Vec<NewsView<'a>>,
+    /// Whether any `[[maintenance]]` window is configured (uptime leaves
+    /// them out, which the page says).
+    maintenance: bool,
     groups: Vec<GroupView<'a>>,
 }
 
@@ -509,6 +513,7 @@ pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &
             locations.join(", ")
         },
         news: news(look, now, false),
+        maintenance: !look.maintenance.is_empty(),
         groups,
     }
     .file("the page renders: its values are text")
@@ -720,6 +725,17 @@ fn facts(r: &SiteReport, window: &str) -> Vec<Fact> {
     facts.push(fact(format!("p50 {window}"), ms(r.latency_ms.p50)));
     facts.push(fact(format!("p95 {window}"), ms(r.latency_ms.p95)));
     facts.push(fact(format!("checks {window}"), r.checks.to_string()));
+    if !r.maintenance.is_empty() {
+        let total: f64 = r.maintenance.iter().map(|m| m.duration_s).sum();
+        facts.push(fact(
+            format!("maintenance {window}"),
+            format!(
+                "{}, {} checks left out of uptime",
+                super::render::duration(total),
+                r.maintenance_checks
+            ),
+        ));
+    }
     let (value, class) = match r.tls_days_left {
         None => ("–".to_owned(), None),
         Some(d) if d < 0 => (format!("expired {} d ago", -d), Some("bad-text")),

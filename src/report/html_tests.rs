@@ -159,6 +159,35 @@ fn branding_groups_and_hidden_sites() {
             "## maintenance: DB upgrade\nstart: 2026-12-08T02:00:00Z\nend: 2026-12-08T03:00:00Z\n\nSlow <b>checkout</b>, **briefly**.\n\n## resolved: Old news\nstart: 2026-11-01T00:00:00Z\n",
         )
         .unwrap(),
+        maintenance: crate::alert::policy::load(
+            Some(&crate::sites::SitesDoc {
+                maintenance: vec![
+                    crate::sites::MaintenanceRaw {
+                        sites: vec!["<b>slow</b>".into(), "quiet".into()],
+                        start: None,
+                        duration: None,
+                        every: Some("daily 23:30-00:30".into()),
+                        time_zone: Some("Europe/Helsinki".into()),
+                        title: Some("Nightly <script>".into()),
+                    },
+                    crate::sites::MaintenanceRaw {
+                        sites: vec!["quiet".into()],
+                        start: None,
+                        duration: None,
+                        every: Some("daily 01:00-02:00".into()),
+                        time_zone: None,
+                        title: Some("Private work".into()),
+                    },
+                ],
+                ..Default::default()
+            }),
+            &[],
+            &std::collections::HashMap::new(),
+            crate::alert::policy::Urls::Required,
+        )
+        .unwrap()
+        .maintenance()
+        .to_vec(),
     };
     let out = match std::env::var_os("SITEWATCH_KEEP_PAGE") {
         // To look at the page in a browser (the browser test's own page).
@@ -168,6 +197,16 @@ fn branding_groups_and_hidden_sites() {
     write(&out, &reports(), "24h", now, &look).unwrap();
     let html = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(html.contains("<title>Acme &lt;status&gt;: "), "{html}");
+    // A maintenance window is announced with its sites (the private one
+    // left out) and what it means for uptime, every value escaped; one of
+    // private sites only is not announced.
+    assert!(
+        html.contains("Nightly &lt;script&gt;")
+            && html.contains("Sites: &lt;b&gt;slow&lt;/b&gt;. Every day 23:30-00:30 (Europe/Helsinki). Uptime leaves this time out.")
+            && html.contains("uptime leaves out maintenance windows"),
+        "{html}"
+    );
+    assert!(!html.contains("Private work") && !html.contains("quiet"));
     assert!(html.contains("<h1>Acme &lt;status&gt;</h1>"));
     assert!(
         html.contains("<p class=\"description\">Our &lt;b&gt;services&lt;/b&gt; &amp; APIs</p>")
@@ -255,7 +294,7 @@ fn csv_rows_escape_names_and_formulas() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s"
+        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s,maintenance_s,maintenance_checks"
     );
     let hostile = text.lines().find(|l| l.contains("script")).unwrap();
     assert!(

@@ -29,6 +29,23 @@ pub struct Look {
     pub groups: HashMap<String, String>,
     /// What people wrote for the page (`[page] announcements`).
     pub announcements: Vec<super::announcements::Announcement>,
+    /// The `[[maintenance]]` windows, announced as they come.
+    pub maintenance: Vec<crate::alert::policy::Window>,
+}
+
+impl Look {
+    /// The look at `now`: the announcements people wrote, and each
+    /// maintenance window going on or coming, about the sites it shows.
+    pub fn at(&self, now: time::OffsetDateTime) -> Look {
+        let mut look = self.clone();
+        let shown = |site: &str| !self.private.contains(site);
+        look.announcements.extend(
+            self.maintenance
+                .iter()
+                .filter_map(|w| super::announcements::of_maintenance(w, &shown, now)),
+        );
+        look
+    }
 }
 
 /// The image types a logo or a favicon can be.
@@ -110,6 +127,7 @@ impl Look {
             private: config.private.clone(),
             hidden_urls: config.hidden_urls.clone(),
             groups: config.groups.clone(),
+            maintenance: config.maintenance().to_vec(),
         })
     }
 }

@@ -113,6 +113,19 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         anyhow::Ok(ledger)
     };
     let (latest, firsts, ledger) = tokio::try_join!(latest, firsts, ledger)?;
+    let mut tallies = tallies;
+    for read in maintenance_reads(
+        &options.config,
+        &sites,
+        spans.from.min(spans.from_day),
+        spans.now,
+    ) {
+        leave_out_maintenance(&tx, &read, &open, &mut tallies).await?;
+        phase(&format!(
+            "read the maintenance of {} sites",
+            read.sites.len()
+        ));
+    }
     for t in side {
         t.commit().await.ok();
     }
@@ -136,6 +149,32 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
     }
     phase("built the reports");
     Ok(out)
+}
+
+/// Records the checks `read`'s sites made in maintenance in their
+/// tallies, to be left out of every count.
+async fn leave_out_maintenance(
+    tx: &tokio_postgres::Transaction<'_>,
+    read: &MaintenanceReads,
+    open: &rollup::Rollup,
+    tallies: &mut Tallies,
+) -> anyhow::Result<()> {
+    let mut counts = maintenance_counts(tx, read).await?;
+    let whole = |hour: i64| read.hours.iter().any(|(lo, hi)| (*lo..*hi).contains(&hour));
+    for ((site, _, hour), t) in &open.tallies {
+        if whole(*hour) && read.sites.binary_search(site).is_ok() {
+            counts.push((site.clone(), *hour, t.checks, t.up_checks));
+        }
+    }
+    for (site, hour, checks, up) in counts {
+        tallies
+            .sites
+            .entry(site)
+            .or_default()
+            .maintenance
+            .push((hour, checks, up));
+    }
+    Ok(())
 }
 
 /// Every site seen in the longest window, and the sites asked for (or, when

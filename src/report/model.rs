@@ -85,6 +85,16 @@ pub struct Incident {
     pub error_kind: Option<String>,
 }
 
+/// A stretch of maintenance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Maintenance {
+    #[serde(with = "rfc3339_ms")]
+    pub start: OffsetDateTime,
+    #[serde(with = "rfc3339_ms")]
+    pub end: OffsetDateTime,
+    pub duration_s: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LocationState {
     pub location: String,
@@ -137,6 +147,12 @@ pub struct SiteReport {
     /// a degraded site's slow check; null otherwise.
     pub reason: Option<String>,
     pub incidents: Vec<Incident>,
+    /// The site's maintenance in the report window (its `[[maintenance]]`
+    /// windows, joined and clipped to it), left out of every uptime figure.
+    pub maintenance: Vec<Maintenance>,
+    /// The checks of the report window made in maintenance, left out of
+    /// `checks`, `up_checks` and `window_uptime_pct`.
+    pub maintenance_checks: u64,
     pub locations: Vec<LocationState>,
     /// What the status page draws; not part of the JSON.
     #[serde(skip)]

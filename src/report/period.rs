@@ -16,23 +16,12 @@ pub struct Period {
 /// The longest period the rollups hold.
 pub const MAX_DAYS: i64 = 400;
 
-fn zone_of(name: &str) -> Result<jiff::tz::TimeZone, String> {
-    jiff::tz::TimeZone::get(name).map_err(|_| {
-        format!("time zone `{name}`: not an IANA time zone name such as Europe/Helsinki (is tzdata installed?)")
-    })
-}
-
-fn instant(ts: jiff::Timestamp) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::from_unix_timestamp(ts.as_second()).map_err(|e| e.to_string())
-}
+use crate::zone::{instant, midnight, named as zone_of};
 
 /// A date (`2026-11-01`, midnight in `zone`) or an RFC 3339 time.
 fn point(text: &str, zone: &jiff::tz::TimeZone, flag: &str) -> Result<OffsetDateTime, String> {
     if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        let zoned = date
-            .to_zoned_datetime(zone.clone())
-            .map_err(|e| format!("{flag} {text}: {e}"))?;
-        return instant(zoned.timestamp());
+        return midnight(date, zone).map_err(|e| format!("{flag} {text}: {e}"));
     }
     let ts = text.parse::<jiff::Timestamp>().map_err(|_| {
         format!("{flag} `{text}`: expected a date such as 2026-11-01 or a time such as 2026-11-01T00:00:00Z")
@@ -50,19 +39,7 @@ impl Period {
         let next = first
             .checked_add(jiff::Span::new().months(1))
             .map_err(|e| e.to_string())?;
-        Period::checked(
-            instant(
-                first
-                    .to_zoned_datetime(tz.clone())
-                    .map_err(|e| e.to_string())?
-                    .timestamp(),
-            )?,
-            instant(
-                next.to_zoned_datetime(tz)
-                    .map_err(|e| e.to_string())?
-                    .timestamp(),
-            )?,
-        )
+        Period::checked(midnight(first, &tz)?, midnight(next, &tz)?)
     }
 
     /// `--from` and `--to` in `zone`.

@@ -485,3 +485,68 @@ pub(super) async fn hourly_rollups(
     .await
     .context("cannot read the hourly rollups")
 }
+
+/// The checks and up checks that `read`'s sites made in maintenance, per
+/// site and hour: whole hours from the hourly rollups (the chunks not
+/// folded yet are added by the caller), parts of hours from the checks
+/// themselves (none where `prune` dropped them).
+pub(super) async fn maintenance_counts(
+    tx: &tokio_postgres::Transaction<'_>,
+    read: &MaintenanceReads,
+) -> anyhow::Result<Vec<(String, i64, u32, u32)>> {
+    let sites: Vec<&str> = read.sites.iter().map(String::as_str).collect();
+    let (los, his): (Vec<OffsetDateTime>, Vec<OffsetDateTime>) =
+        read.hours.iter().map(|(lo, hi)| (at(*lo), at(*hi))).unzip();
+    let mut out = Vec::new();
+    if !los.is_empty() {
+        let rows = tx
+            .query(
+                "SELECT h.site, extract(epoch FROM h.hour)::bigint, sum(h.checks)::bigint,
+                        sum(h.up_checks)::bigint
+                 FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(lo, hi)
+                 CROSS JOIN LATERAL (
+                     SELECT site, hour, checks, up_checks FROM rollups_hourly x
+                     WHERE x.hour >= r.lo AND x.hour < r.hi AND x.site = ANY($3) OFFSET 0
+                 ) AS h
+                 GROUP BY h.site, h.hour",
+                &[&los, &his, &sites],
+            )
+            .await
+            .context("cannot read the rollups of the maintenance windows")?;
+        out.extend(rows.iter().map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get::<_, i64>(2).clamp(0, i64::from(u32::MAX)) as u32,
+                r.get::<_, i64>(3).clamp(0, i64::from(u32::MAX)) as u32,
+            )
+        }));
+    }
+    if !read.parts.is_empty() {
+        let (los, his): (Vec<OffsetDateTime>, Vec<OffsetDateTime>) =
+            read.parts.iter().copied().unzip();
+        let rows = tx
+            .query(
+                "SELECT r.i, c.site, count(*), count(*) FILTER (WHERE c.up)
+                 FROM unnest($1::timestamptz[], $2::timestamptz[]) WITH ORDINALITY AS r(lo, hi, i)
+                 CROSS JOIN unnest($3::text[]) AS s(site)
+                 JOIN checks c ON c.site = s.site COLLATE \"C\"
+                              AND c.started_at >= r.lo AND c.started_at < r.hi
+                 GROUP BY r.i, c.site",
+                &[&los, &his, &sites],
+            )
+            .await
+            .context("cannot read the checks of the maintenance windows")?;
+        for r in &rows {
+            let i: i64 = r.get(0);
+            let hour = rollup::hour_of(read.parts[(i - 1) as usize].0);
+            out.push((
+                r.get(1),
+                hour,
+                r.get::<_, i64>(2).clamp(0, i64::from(u32::MAX)) as u32,
+                r.get::<_, i64>(3).clamp(0, i64::from(u32::MAX)) as u32,
+            ));
+        }
+    }
+    Ok(out)
+}

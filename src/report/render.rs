@@ -303,15 +303,24 @@ pub fn csv(reports: &[SiteReport], from: OffsetDateTime, to: OffsetDateTime) -> 
     let fmt = |t: OffsetDateTime| crate::message::rfc3339_ms::format(&t);
     let num = |v: Option<f64>, d: usize| v.map_or_else(String::new, |v| format!("{v:.d$}"));
     let mut out = String::from(
-        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s\n",
+        "site,state,from,to,checks,up_checks,uptime_pct,p50_ms,p95_ms,p99_ms,incidents,down_s,maintenance_s,maintenance_checks\n",
     );
     for r in reports {
-        let down: f64 = r.incidents.iter().map(|i| i.duration_s).sum();
+        // Down time inside the period only.
+        let down: f64 = r
+            .incidents
+            .iter()
+            .map(|i| {
+                let (start, end) = (i.start.max(from), i.end.unwrap_or(to).min(to));
+                ((end - start).whole_milliseconds() as f64 / 1000.0).max(0.0)
+            })
+            .sum();
+        let maintenance: f64 = r.maintenance.iter().map(|m| m.duration_s).sum();
         let uptime = r
             .window_uptime_pct
             .map(|p| (p * 10_000.0).floor() / 10_000.0);
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.0}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.0},{:.0},{}\n",
             crate::escape::csv(&r.site),
             r.state.as_str(),
             fmt(from),
@@ -323,7 +332,9 @@ pub fn csv(reports: &[SiteReport], from: OffsetDateTime, to: OffsetDateTime) -> 
             num(r.latency_ms.p95, 1),
             num(r.latency_ms.p99, 1),
             r.incidents.len(),
-            down
+            down,
+            maintenance,
+            r.maintenance_checks
         ));
     }
     out

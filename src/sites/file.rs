@@ -209,6 +209,11 @@ pub struct MaintenanceRaw {
     pub start: Option<String>,
     pub duration: Option<String>,
     pub every: Option<String>,
+    /// The zone of `every`'s day and times, and of a `start` written
+    /// without an offset (an IANA name; UTC when absent).
+    pub time_zone: Option<String>,
+    /// What the status page calls it.
+    pub title: Option<String>,
 }
 
 /// `[defaults]` of the sites file.

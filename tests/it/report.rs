@@ -710,7 +710,7 @@ async fn sla_periods_match_uptime_computed_from_the_checks() {
     use time::macros::datetime;
     let dir = tempfile::tempdir().unwrap();
     // Every 10 minutes from October 29 to December 3, 2026: `a` down for
-    // 3 checks on November 3, `b` down all of November 10 (UTC) and all of
+    // 3 checks on Sunday, November 8 (in maintenance), `b` down all of November 10 (UTC) and all of
     // October 30 and December 2 (outside the period).
     let start = datetime!(2026-10-29 0:00 UTC);
     let end = datetime!(2026-12-03 0:00 UTC);
@@ -719,7 +719,7 @@ async fn sla_periods_match_uptime_computed_from_the_checks() {
     let mut i = 0;
     while at < end {
         let a_up =
-            !(datetime!(2026-11-03 12:00 UTC)..datetime!(2026-11-03 12:30 UTC)).contains(&at);
+            !(datetime!(2026-11-08 00:10 UTC)..datetime!(2026-11-08 00:40 UTC)).contains(&at);
         let day = at.date();
         let b_up = ![
             time::macros::date!(2026 - 11 - 10),
@@ -739,13 +739,64 @@ async fn sla_periods_match_uptime_computed_from_the_checks() {
     let run = drain(dir.path(), &topic, &url, &[]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(figures(&run)["stored"], checks.len() as u64);
-    let expected = |site: &str, from: OffsetDateTime, to: OffsetDateTime| {
+    // Maintenance, left out of every figure: every Sunday 02:00-03:00 in
+    // Helsinki for every site (00:00-01:00 UTC in November, EET), and for
+    // `b` once on November 10, 10:20-11:10 UTC (parts of two hours).
+    std::fs::write(
+        dir.path().join("sites.toml"),
+        r#"[[site]]
+name = "a"
+url = "https://a.example/"
+
+[[site]]
+name = "b"
+url = "https://b.example/"
+
+[[maintenance]]
+sites = ["*"]
+every = "sun 02:00-03:00"
+time_zone = "Europe/Helsinki"
+
+[[maintenance]]
+sites = ["b"]
+start = "2026-11-10 12:20"
+duration = "50m"
+time_zone = "Europe/Helsinki"
+"#,
+    )
+    .unwrap();
+    let sundays = [1, 8, 15, 22, 29].map(|d| {
+        let day = time::Date::from_calendar_date(2026, time::Month::November, d).unwrap();
+        let start = day.midnight().assume_utc();
+        (start, start + Duration::hours(1))
+    });
+    let once = (
+        datetime!(2026-11-10 10:20 UTC),
+        datetime!(2026-11-10 11:10 UTC),
+    );
+    let in_maintenance = |c: &Check| {
+        sundays
+            .iter()
+            .chain(if c.site == "b" { Some(&once) } else { None })
+            .any(|(lo, hi)| *lo <= c.started_at && c.started_at < *hi)
+    };
+    // Checks counted, their uptime, and those left out.
+    let expected_all = |site: &str, from: OffsetDateTime, to: OffsetDateTime| {
         let within: Vec<&Check> = checks
             .iter()
             .filter(|c| c.site == site && c.started_at >= from && c.started_at < to)
             .collect();
-        let up = within.iter().filter(|c| c.up).count();
-        (within.len(), 100.0 * up as f64 / within.len() as f64)
+        let counted: Vec<&&Check> = within.iter().filter(|c| !in_maintenance(c)).collect();
+        let up = counted.iter().filter(|c| c.up).count();
+        (
+            counted.len(),
+            100.0 * up as f64 / counted.len() as f64,
+            within.len() - counted.len(),
+        )
+    };
+    let expected = |site: &str, from: OffsetDateTime, to: OffsetDateTime| {
+        let (count, uptime, _) = expected_all(site, from, to);
+        (count, uptime)
     };
     let env = [("SITEWATCH_DATABASE_URL", url.clone())];
     let report = |args: Vec<&'static str>| {
@@ -768,10 +819,28 @@ async fn sla_periods_match_uptime_computed_from_the_checks() {
             .unwrap();
     for site in json.as_array().unwrap() {
         let name = site["site"].as_str().unwrap();
-        let (count, uptime) = expected(name, november.0, november.1);
+        let (count, uptime, left_out) = expected_all(name, november.0, november.1);
         assert_eq!(site["checks"].as_u64().unwrap() as usize, count, "{name}");
         close(&site["window_uptime_pct"], uptime, name);
+        assert_eq!(
+            site["maintenance_checks"].as_u64().unwrap() as usize,
+            left_out,
+            "{name}"
+        );
+        let windows = site["maintenance"].as_array().unwrap();
+        assert_eq!(windows.len(), if name == "b" { 6 } else { 5 }, "{name}");
+        assert_eq!(windows[0]["start"], "2026-11-01T00:00:00.000Z");
+        assert_eq!(windows[0]["duration_s"], 3600.0);
     }
+    // The Sunday outage of `a` and the failures of `b` in its window do
+    // not count: without maintenance they would.
+    let a = &json.as_array().unwrap()[0];
+    assert_eq!(a["site"], "a");
+    close(
+        &a["window_uptime_pct"],
+        100.0,
+        "a's only outage is in maintenance",
+    );
     // The same period by its ends, as CSV.
     let csv = report(vec![
         "--from",
@@ -789,7 +858,14 @@ async fn sla_periods_match_uptime_computed_from_the_checks() {
         .collect();
     assert_eq!(rows.len(), 2, "{csv}");
     for row in rows {
-        let (count, uptime) = expected(row[0], november.0, november.1);
+        let (count, uptime, left_out) = expected_all(row[0], november.0, november.1);
+        let maintenance_s = if row[0] == "b" {
+            5 * 3600 + 50 * 60
+        } else {
+            5 * 3600
+        };
+        assert_eq!(row[12], maintenance_s.to_string(), "{csv}");
+        assert_eq!(row[13].parse::<usize>().unwrap(), left_out, "{csv}");
         assert_eq!(row[2], "2026-11-01T00:00:00.000Z");
         assert_eq!(row[3], "2026-12-01T00:00:00.000Z");
         assert_eq!(row[4].parse::<usize>().unwrap(), count, "{csv}");
@@ -861,11 +937,14 @@ async fn the_page_shows_its_settings_and_leaves_out_what_it_should() {
         .enumerate()
     {
         for n in 0..6 {
+            // `checkout` fails 5, 10 and 15 minutes ago: the first two in
+            // its maintenance window.
+            let up = !(*site == "checkout" && (1..=3).contains(&n));
             checks.push(check(
                 site,
                 "eu",
                 now - Duration::minutes(5 * n),
-                true,
+                up,
                 40.0,
                 i * 10 + n as usize,
             ));
@@ -912,7 +991,22 @@ public = false
 [[site]]
 name = "blog"
 url = "https://blog.example/"
-"#,
+
+[[maintenance]]
+sites = ["checkout"]
+title = "Checkout database upgrade"
+start = "{window_start}"
+duration = "30m"
+
+[[maintenance]]
+sites = ["internal"]
+title = "Secret internal work"
+every = "daily 00:00-23:59"
+"#
+        .replace(
+            "{window_start}",
+            &sitewatch::message::rfc3339_ms::format(&(now - Duration::minutes(12))),
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -951,6 +1045,29 @@ url = "https://blog.example/"
             [..200.min(html.len() - html.find("Checkout may").unwrap_or(0))]
     );
     assert!(!html.contains("An old one"), "the past is in the archive");
+    // The maintenance going on is announced, and uptime leaves it out:
+    // checkout's figure is that of its checks outside the window,
+    // computed here.
+    assert!(
+        html.contains("Checkout database upgrade")
+            && html.contains("Sites: checkout. Once. Uptime leaves this time out.")
+            && html.contains("uptime leaves out maintenance windows"),
+        "{html}"
+    );
+    let window = (now - Duration::minutes(12), now + Duration::minutes(18));
+    let counted: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.site == "checkout" && !(window.0..window.1).contains(&c.started_at))
+        .collect();
+    let uptime = 100.0 * counted.iter().filter(|c| c.up).count() as f64 / counted.len() as f64;
+    let figure = format!("{:.2}%", (uptime * 100.0).floor() / 100.0);
+    assert_eq!(figure, "66.66%", "one failure of three counted");
+    let row_at = html.find("data-site=\"checkout\"").unwrap();
+    let row = &html[row_at..row_at + html[row_at..].find("</tr>").unwrap()];
+    assert!(
+        row.contains("data-state=\"maintenance\"") && row.contains(&format!("<td>{figure}</td>")),
+        "{row}"
+    );
     assert!(
         std::fs::read_to_string(out.join("announcements.html"))
             .unwrap()
@@ -965,6 +1082,10 @@ url = "https://blog.example/"
         assert!(
             !text.contains("internal") && !text.contains("10.0.0.7"),
             "the private site shows"
+        );
+        assert!(
+            !text.contains("Secret internal work"),
+            "its maintenance shows"
         );
         assert!(!text.contains("secret-path"), "the hidden URL shows");
     }
