@@ -26,6 +26,12 @@ pub(super) fn at_ms(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// The first day (Unix seconds) of the page's history: [`PAGE_DAYS`] UTC
+/// days, today the last.
+pub(super) fn page_start(now: OffsetDateTime) -> i64 {
+    rollup::hour_of(now).div_euclid(DAY) * DAY - (PAGE_DAYS - 1) * DAY
+}
+
 /// The first hour (Unix seconds) of a window of `hours` ending with the
 /// hour of `now`.
 pub(super) fn window_start(now: OffsetDateTime, hours: i64) -> i64 {
@@ -194,7 +200,11 @@ impl SiteTallies {
                 }
             })
             .collect();
-        Page { days, hours }
+        Page {
+            days,
+            hours,
+            incidents: Vec::new(),
+        }
     }
 
     /// The latest certificate seen: (when, in Unix ms; expiry, in Unix s).
@@ -619,7 +629,7 @@ pub(super) fn site_report(
     let up_since = periods
         .iter()
         .rev()
-        .find_map(|(p, _)| p.end)
+        .find_map(|o| o.period.end)
         .or_else(|| firsts.get(site).copied())
         .or_else(|| seen.seen.iter().map(|l| l.last_at).min());
     let since = match state {
@@ -671,15 +681,27 @@ pub(super) fn site_report(
             .collect(),
         maintenance_checks: u64::from(mine.in_maintenance(report_from, now).0),
         locations: seen.locations,
-        page: options.page.then(|| mine.page(report_from, now)),
+        page: options.page.then(|| {
+            let mut page = mine.page(report_from, now);
+            page.incidents = incidents(&periods, at(page_start(now)), now);
+            page
+        }),
     }
+}
+
+/// A down period, with its first failed check's error kind and status,
+/// and the locations down during it.
+struct Outage {
+    period: Period,
+    error_kind: Option<String>,
+    status_code: Option<i16>,
+    locations: Vec<String>,
 }
 
 /// A site's outages, check by check, over the stretches read (oldest
 /// first), by the site's own rule.
 struct Outages {
-    /// Each with the error kind of its first failed check.
-    periods: Vec<(Period, Option<String>)>,
+    periods: Vec<Outage>,
     /// The streak each location ends the newest stretch with, when that
     /// stretch reaches now.
     streaks: BTreeMap<String, Streak>,
@@ -691,7 +713,7 @@ fn outage_periods(
     outages: &[(Stretch, Vec<Read>)],
     now: OffsetDateTime,
 ) -> Outages {
-    let mut periods: Vec<(Period, Option<String>)> = Vec::new();
+    let mut periods: Vec<Outage> = Vec::new();
     let mut streaks: BTreeMap<String, Streak> = BTreeMap::new();
     let site_runs: Vec<&(Stretch, Vec<Read>)> =
         outages.iter().filter(|(r, _)| r.site == site).collect();
@@ -724,15 +746,28 @@ fn outage_periods(
             .collect();
         for p in rule::site_periods(&per_location, rule.quorum) {
             let start_ms = rollup::unix_ms(p.start);
-            let kind = reads
-                .iter()
-                .find(|r| !r.up && !r.blind && r.at >= start_ms)
-                .and_then(|r| {
-                    r.error_kind
-                        .clone()
-                        .or_else(|| r.status_code.map(|_| "http".to_owned()))
-                });
-            periods.push((p, kind));
+            let first = reads.iter().find(|r| !r.up && !r.blind && r.at >= start_ms);
+            let error_kind = first.and_then(|r| {
+                r.error_kind
+                    .clone()
+                    .or_else(|| r.status_code.map(|_| "http".to_owned()))
+            });
+            // The locations with a down period of their own inside it.
+            let overlaps = |l: &Period| {
+                p.end.is_none_or(|end| l.start < end) && l.end.is_none_or(|end| end > p.start)
+            };
+            let locations = by_location
+                .keys()
+                .zip(&per_location)
+                .filter(|(_, own)| own.iter().any(overlaps))
+                .map(|(l, _)| (*l).to_owned())
+                .collect();
+            periods.push(Outage {
+                period: p,
+                error_kind,
+                status_code: first.and_then(|r| r.status_code),
+                locations,
+            });
         }
     }
     Outages { periods, streaks }
@@ -790,19 +825,18 @@ fn locations_seen(
 }
 
 /// The outages that touch the report window, newest first.
-fn incidents(
-    periods: &[(Period, Option<String>)],
-    from: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Vec<Incident> {
+fn incidents(periods: &[Outage], from: OffsetDateTime, now: OffsetDateTime) -> Vec<Incident> {
     let mut incidents: Vec<Incident> = periods
         .iter()
-        .filter(|(p, _)| p.end.is_none_or(|e| e > from) && p.start <= now)
-        .map(|(p, kind)| Incident {
-            start: p.start,
-            end: p.end,
-            duration_s: (p.end.unwrap_or(now) - p.start).whole_milliseconds() as f64 / 1000.0,
-            error_kind: kind.clone(),
+        .filter(|o| o.period.end.is_none_or(|e| e > from) && o.period.start <= now)
+        .map(|o| Incident {
+            start: o.period.start,
+            end: o.period.end,
+            duration_s: (o.period.end.unwrap_or(now) - o.period.start).whole_milliseconds() as f64
+                / 1000.0,
+            error_kind: o.error_kind.clone(),
+            status_code: o.status_code,
+            locations: o.locations.clone(),
         })
         .collect();
     incidents.reverse();

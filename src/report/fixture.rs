@@ -18,7 +18,7 @@ pub(super) fn reports() -> Vec<SiteReport> {
     uptime.insert("24h", Some(99.5));
     uptime.insert("7d", None);
     uptime.insert("30d", Some(100.0));
-    let hostile = SiteReport {
+    let mut hostile = SiteReport {
         site: "<script>alert('x')</script>\u{1}&\"".into(),
         url: Some("https://example.com/?a=1&b=\"<>\"".into()),
         state: SiteState::Down,
@@ -49,12 +49,16 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 end: Some(now - time::Duration::hours(2)),
                 duration_s: 3600.0,
                 error_kind: Some("<timeout>".into()),
+                status_code: None,
+                locations: vec!["eu<1>".into(), "us".into()],
             },
             Incident {
                 start: now - time::Duration::minutes(5),
                 end: None,
                 duration_s: 300.0,
-                error_kind: None,
+                error_kind: Some("http".into()),
+                status_code: Some(503),
+                locations: vec!["eu<1>".into()],
             },
         ],
         maintenance: Vec::new(),
@@ -70,11 +74,13 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 tick_s: 60.0,
             }),
         }],
-        page: Some(Page {
-            days: days.clone(),
-            hours: hours.clone(),
-        }),
+        page: None,
     };
+    hostile.page = Some(Page {
+        days: days.clone(),
+        hours: hours.clone(),
+        incidents: hostile.incidents.clone(),
+    });
     let mut quiet = hostile.clone();
     quiet.site = "quiet".into();
     quiet.url = Some("tcp://db:5432".into());
@@ -93,6 +99,7 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 ..h.clone()
             })
             .collect(),
+        incidents: Vec::new(),
     });
     let mut slow = quiet.clone();
     slow.site = "slow".into();
@@ -112,6 +119,7 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 ..h.clone()
             })
             .collect(),
+        incidents: Vec::new(),
     });
     let mut tiny = slow.clone();
     tiny.site = "tiny".into();
@@ -131,6 +139,7 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 ..h.clone()
             })
             .collect(),
+        incidents: Vec::new(),
     });
     vec![quiet, hostile, slow, tiny]
 }

@@ -337,17 +337,15 @@ struct IncidentsView<'a> {
     heading: String,
     iso: String,
     updated: String,
-    window: &'a str,
+    /// How far back the incidents go.
+    span: String,
     incidents: Vec<IncidentLine<'a>>,
 }
 
 struct IncidentLine<'a> {
     site: &'a str,
     id: String,
-    start: String,
-    end: Option<String>,
-    duration: String,
-    error_kind: String,
+    row: IncidentRow,
 }
 
 /// One site's section (`site.html`).
@@ -368,6 +366,8 @@ struct SiteView<'a> {
     strip: Option<Strip>,
     chart: Chart,
     incidents: Vec<IncidentRow>,
+    /// How far back they go (`90 days`, or the report window).
+    incidents_span: String,
     locations: Vec<LocationRow>,
 }
 
@@ -383,7 +383,45 @@ struct IncidentRow {
     /// None while it lasts.
     end: Option<String>,
     duration: String,
-    error_kind: String,
+    /// The first failed check's error kind (and status).
+    error: String,
+    /// The locations down during it.
+    locations: String,
+}
+
+impl IncidentRow {
+    fn of(i: &super::Incident) -> IncidentRow {
+        IncidentRow {
+            start: when(Some(i.start)),
+            end: i.end.map(|e| when(Some(e))),
+            duration: duration(i.duration_s),
+            error: match (&i.error_kind, i.status_code) {
+                (Some(kind), Some(code)) if kind == "http" => format!("http {code}"),
+                (Some(kind), _) => kind.clone(),
+                (None, _) => "–".to_owned(),
+            },
+            locations: if i.locations.is_empty() {
+                "–".to_owned()
+            } else {
+                i.locations.join(", ")
+            },
+        }
+    }
+}
+
+/// The outages a page lists for a site: those of the page's 90 days, or
+/// the report window's.
+fn listed_incidents(r: &SiteReport) -> &[super::Incident] {
+    r.page.as_ref().map_or(&r.incidents, |p| &p.incidents)
+}
+
+/// How far back the incidents listed go.
+fn incidents_span(reports: &[&SiteReport], window: &str) -> String {
+    if reports.iter().any(|r| r.page.is_some()) {
+        format!("{} days", super::PAGE_DAYS)
+    } else {
+        window.to_owned()
+    }
 }
 
 struct LocationRow {
@@ -596,7 +634,7 @@ pub fn incidents(
 ) -> String {
     let mut all: Vec<(&SiteReport, &super::Incident)> = reports
         .iter()
-        .flat_map(|r| r.incidents.iter().map(move |i| (*r, i)))
+        .flat_map(|r| listed_incidents(r).iter().map(move |i| (*r, i)))
         .collect();
     all.sort_by(|a, b| {
         b.1.start
@@ -608,16 +646,13 @@ pub fn incidents(
         heading: format!("Incidents: {}", look.title),
         iso: crate::message::rfc3339_ms::format(&now),
         updated: when(Some(now)),
-        window,
+        span: incidents_span(reports, window),
         incidents: all
             .into_iter()
             .map(|(r, i)| IncidentLine {
                 site: &r.site,
                 id: crate::escape::file_stem(&r.site),
-                start: when(Some(i.start)),
-                end: i.end.map(|e| when(Some(e))),
-                duration: duration(i.duration_s),
-                error_kind: i.error_kind.clone().unwrap_or_else(|| "–".to_owned()),
+                row: IncidentRow::of(i),
             })
             .collect(),
     }
@@ -685,16 +720,8 @@ fn site<'a>(r: &'a SiteReport, window: &str) -> SiteView<'a> {
             None => Chart::None,
             Some(page) => latency_chart(page).map_or(Chart::Empty, Chart::Drawn),
         },
-        incidents: r
-            .incidents
-            .iter()
-            .map(|i| IncidentRow {
-                start: when(Some(i.start)),
-                end: i.end.map(|e| when(Some(e))),
-                duration: duration(i.duration_s),
-                error_kind: i.error_kind.clone().unwrap_or_else(|| "–".to_owned()),
-            })
-            .collect(),
+        incidents: listed_incidents(r).iter().map(IncidentRow::of).collect(),
+        incidents_span: incidents_span(&[r], window),
         locations: r
             .locations
             .iter()

@@ -126,6 +126,13 @@ fn every_value_is_escaped_and_every_part_drawn() {
         "{incidents}"
     );
     assert!(incidents.contains("&lt;script&gt;"), "{incidents}");
+    // The page's 90 days, each with its error and the locations down.
+    assert!(
+        incidents.contains("every outage over the last 90 days")
+            && incidents.contains("<td>http 503</td><td>eu&lt;1&gt;</td>")
+            && incidents.contains("<td>&lt;timeout&gt;</td><td>eu&lt;1&gt;, us</td>"),
+        "{incidents}"
+    );
 }
 
 /// `[page]`'s settings on the page, the groups as sections with their own

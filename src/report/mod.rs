@@ -79,7 +79,13 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         let (down_hours, latest_failed) = hours_to_read(failed, &rule_of, spans.now);
         let last_errors = last_errors(failed_tx, &latest_failed).await?;
         phase("read the latest failed checks");
-        let stretches = stretches_to_read(&down_hours, spans.report_start);
+        // The page lists the outages of its 90 days.
+        let incidents_from = if options.page {
+            spans.report_start.min(page_start(spans.now))
+        } else {
+            spans.report_start
+        };
+        let stretches = stretches_to_read(&down_hours, incidents_from);
         let outages = read_stretches(failed_tx, &stretches).await?;
         phase(&format!(
             "read {} stretches check by check",

@@ -83,6 +83,10 @@ pub struct Incident {
     pub duration_s: f64,
     /// Of the first failed check of the outage (`http` for a bad status).
     pub error_kind: Option<String>,
+    /// The first failed check's status, when it had one.
+    pub status_code: Option<i16>,
+    /// The locations down during it.
+    pub locations: Vec<String>,
 }
 
 /// A stretch of maintenance.
@@ -166,6 +170,8 @@ pub struct Page {
     pub days: Vec<DayUptime>,
     /// Every hour of the report window, oldest first.
     pub hours: Vec<HourLatency>,
+    /// The outages of the last [`PAGE_DAYS`] days, newest first.
+    pub incidents: Vec<Incident>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -230,6 +230,7 @@ async fn report_json_matches_the_checks() {
     let down = &sites["down-now"]["incidents"].as_array().unwrap()[0];
     assert!(down["end"].is_null());
     assert_eq!(time(&down["start"]), first_failure);
+    assert_eq!(down["locations"], serde_json::json!(["eu", "us"]));
     close(
         &down["duration_s"],
         (6 * STEP * 60) as f64,
@@ -262,6 +263,8 @@ async fn report_json_matches_the_checks() {
         (4 * STEP * 60) as f64
     );
     assert_eq!(incidents[0]["error_kind"], "http");
+    assert_eq!(incidents[0]["status_code"], 503);
+    assert_eq!(incidents[0]["locations"], serde_json::json!(["eu"]));
 
     // Certificates, and the latest error.
     assert_eq!(sites["secure"]["tls_days_left"], 40);
@@ -406,6 +409,23 @@ async fn report_json_matches_the_checks() {
         std::fs::read_to_string(page.join("incidents.html"))
             .unwrap()
             .contains("ongoing")
+    );
+    // The incidents page goes back 90 days whatever the window: flaky's
+    // outage of 30 hours ago is on it with a 24-hour window, with its
+    // status and location.
+    let day_page = dir.path().join("day-page");
+    let day_arg: &'static str = Box::leak(day_page.display().to_string().into_boxed_str());
+    report(vec!["--format", "html", "--output", day_arg]).await;
+    let listed = std::fs::read_to_string(day_page.join("incidents.html")).unwrap();
+    let flaky_at = listed
+        .find(">flaky</a>")
+        .expect("flaky's outage of 30 hours ago");
+    assert!(
+        listed.contains("every outage over the last 90 days")
+            && listed[flaky_at..].starts_with(">flaky</a>")
+            && listed[flaky_at..listed[flaky_at..].find("</tr>").unwrap() + flaky_at]
+                .contains("<td>http 503</td><td>eu</td>"),
+        "{listed}"
     );
     let shot = browser::screenshot(&page.join("index.html")).await;
     assert!(shot.len() > 10_000, "a screenshot of {} bytes", shot.len());
