@@ -61,15 +61,31 @@ pub fn write(
         Ok(())
     };
     put(dir.join("style.css"), STYLE)?;
-    put(dir.join("index.html"), &index(&reports, window, now, look))?;
+    let index_pages = index_pages(&reports, window, now, look);
+    let mut parts = std::collections::BTreeSet::new();
+    for (n, page) in index_pages.iter().enumerate() {
+        let name = part_name("index", "html", n + 1);
+        put(dir.join(&name), page)?;
+        parts.insert(name);
+    }
+    drop(index_pages);
     put(
         dir.join("incidents.html"),
         &incidents(&reports, window, now, look),
     )?;
     put(dir.join("announcements.html"), &announcements(now, look))?;
-    let mut json = serde_json::to_string(&reports).expect("a report serializes");
-    json.push('\n');
-    put(dir.join("status.json"), &json)?;
+    // status.json: the JSON report, in parts of SITES_PER_PART sites past
+    // that (status-2.json, ...), each a list of the same objects.
+    for (n, part) in reports.chunks(SITES_PER_PART.max(1)).enumerate() {
+        let mut json = serde_json::to_string(part).expect("a report serializes");
+        json.push('\n');
+        let name = part_name("status", "json", n + 1);
+        put(dir.join(&name), &json)?;
+        parts.insert(name);
+    }
+    if reports.is_empty() {
+        put(dir.join("status.json"), "[]\n")?;
+    }
     // Each site's page and badge, written as drawn (the pages of thousands
     // of sites are never all in memory at once), the sites shared out
     // between the cores.
@@ -117,6 +133,10 @@ pub fn write(
         files.extend(part?);
     }
     remove_others(&pages, ".html", &stems)?;
+    // The index pages and status.json parts of a larger set of sites before.
+    for (stem, ext) in [("index-", ".html"), ("status-", ".json")] {
+        remove_parts(dir, stem, ext, &parts)?;
+    }
     // The badges of sites that are gone (removed, renamed, or named by an
     // older version), so nobody links to a frozen state.
     let names: std::collections::BTreeSet<String> = names.into_keys().collect();
@@ -139,6 +159,31 @@ fn remove_others(
     for entry in listed.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(ext) && !keep.contains(&name) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove the old {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `dir`'s `<stem>N<ext>` files not in `keep`: the parts of an
+/// index or a status.json that has fewer now.
+fn remove_parts(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    keep: &std::collections::BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let listed =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in listed.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let numbered = name
+            .strip_prefix(stem)
+            .and_then(|rest| rest.strip_suffix(ext))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if numbered && !keep.contains(&name) {
             let path = entry.path();
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove the old {}", path.display()))?;
@@ -270,9 +315,20 @@ struct PageView<'a> {
     /// them out, which the page says).
     maintenance: bool,
     groups: Vec<GroupView<'a>>,
+    /// Where this page is among the index's pages, when there are several.
+    parts: Option<Parts>,
+}
+
+/// An index page among several.
+struct Parts {
+    this: usize,
+    of: usize,
+    previous: Option<String>,
+    next: Option<String>,
 }
 
 /// An announcement (`news.html`).
+#[derive(Clone)]
 struct NewsView<'a> {
     kind: &'static str,
     title: &'a str,
@@ -295,6 +351,8 @@ struct AnnouncementsView<'a> {
 /// A group's section: its name (none for the sites of no group), its own
 /// summary, a line per site.
 struct GroupView<'a> {
+    /// Its place among the groups.
+    index: usize,
     name: Option<&'a str>,
     id: String,
     summary_class: &'static str,
@@ -442,6 +500,8 @@ struct Strip {
 struct DayBar {
     class: &'static str,
     x: usize,
+    /// 8 for a day; more for days in a row without checks.
+    width: usize,
     title: String,
 }
 
@@ -463,9 +523,10 @@ struct LatencyChart {
     top: f64,
     plot_height: f64,
     step: Fixed<2>,
-    bar_width: Fixed<2>,
     grid: Vec<GridLine>,
     hours: Vec<HourColumn>,
+    /// Each phase's bars, every hour's in one path (a rectangle each).
+    phases: Vec<Line>,
     lines: Vec<Line>,
     first: String,
     last: String,
@@ -489,14 +550,46 @@ struct PhaseBar {
     height: Fixed<2>,
 }
 
+/// A polyline's points, or a path's data.
 struct Line {
     class: &'static str,
     points: String,
 }
 
-/// The index: the sites problems first, in their groups (the groups with
-/// problems first), each group with its own summary, a line per site.
+/// How many sites one index page, and one part of status.json, holds:
+/// 10,000 sites make an index of about 2.5 MB and a status.json of about
+/// 7 MB, far under the 20 MB a static host takes with ease.
+pub const SITES_PER_PART: usize = 10_000;
+
+/// The file of the `n`th part (from 1): `index.html`, `index-2.html`, ...
+pub fn part_name(stem: &str, ext: &str, n: usize) -> String {
+    if n <= 1 {
+        format!("{stem}.{ext}")
+    } else {
+        format!("{stem}-{n}.{ext}")
+    }
+}
+
+/// The index: a line per site, problems first, in groups; one page for
+/// at most [`SITES_PER_PART`] sites, the first of several past that
+/// ([`index_pages`]).
 pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &Look) -> String {
+    index_pages(reports, window, now, look)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// The index's pages: the sites in the order the index shows them
+/// (groups with problems first, problems first within each), cut every
+/// [`SITES_PER_PART`] lines; each page has the whole banner and each
+/// group's whole summary, and links to the others.
+pub fn index_pages(
+    reports: &[&SiteReport],
+    window: &str,
+    now: OffsetDateTime,
+    look: &Look,
+) -> Vec<String> {
     let mut sorted: Vec<&SiteReport> = reports.to_vec();
     sorted.sort_by(|a, b| (a.state.severity(), &a.site).cmp(&(b.state.severity(), &b.site)));
     let (summary_class, banner) = summary(&sorted);
@@ -514,47 +607,79 @@ pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &
             .or_default()
             .push(r);
     }
-    let mut groups: Vec<GroupView> = by_group
+    let mut groups: Vec<(Option<&str>, &'static str, String, Vec<&SiteReport>)> = by_group
         .into_iter()
         .map(|(name, members)| {
-            let (summary_class, summary) = summary(&members);
-            GroupView {
-                name,
-                id: name.map_or_else(|| "other".to_owned(), crate::escape::file_stem),
-                summary_class,
-                open: summary_class != "ok",
-                summary,
-                rows: members.into_iter().map(row).collect(),
-            }
+            let (class, summary) = summary(&members);
+            (name, class, summary, members)
         })
         .collect();
     // Groups with problems first; the sites of no group last.
-    let rank = |g: &GroupView| match g.summary_class {
+    let rank = |class: &str| match class {
         "bad" => 0,
         "warn" => 1,
         _ => 2,
     };
-    groups.sort_by(|a, b| {
-        (a.name.is_none(), rank(a), a.name).cmp(&(b.name.is_none(), rank(b), b.name))
-    });
-    PageView {
-        frame: Frame::of(look, ""),
-        heading: format!("{}: {banner}", look.title),
-        summary_class,
-        summary: banner,
-        iso: crate::message::rfc3339_ms::format(&now),
-        updated: when(Some(now)),
-        window,
-        locations: if locations.is_empty() {
-            "no location yet".to_owned()
-        } else {
-            locations.join(", ")
-        },
-        news: news(look, now, false),
-        maintenance: !look.maintenance.is_empty(),
-        groups,
-    }
-    .file("the page renders: its values are text")
+    groups.sort_by(|a, b| (a.0.is_none(), rank(a.1), a.0).cmp(&(b.0.is_none(), rank(b.1), b.0)));
+    // The lines in order, each with its group, cut into pages.
+    let lines: Vec<(usize, &SiteReport)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, (_, _, _, members))| members.iter().map(move |r| (g, *r)))
+        .collect();
+    let pages = lines.len().div_ceil(SITES_PER_PART).max(1);
+    let locations = if locations.is_empty() {
+        "no location yet".to_owned()
+    } else {
+        locations.join(", ")
+    };
+    let news = news(look, now, false);
+    (0..pages)
+        .map(|page| {
+            let chunk = lines
+                .iter()
+                .skip(page * SITES_PER_PART)
+                .take(SITES_PER_PART);
+            let mut views: Vec<GroupView> = Vec::new();
+            for (g, r) in chunk {
+                let (name, class, summary, _) = &groups[*g];
+                if views.last().is_none_or(|v| v.index != *g) {
+                    views.push(GroupView {
+                        index: *g,
+                        name: *name,
+                        id: name.map_or_else(|| "other".to_owned(), crate::escape::file_stem),
+                        summary_class: class,
+                        open: *class != "ok",
+                        summary: summary.clone(),
+                        rows: Vec::new(),
+                    });
+                }
+                if let Some(v) = views.last_mut() {
+                    v.rows.push(row(r));
+                }
+            }
+            PageView {
+                frame: Frame::of(look, ""),
+                heading: format!("{}: {banner}", look.title),
+                summary_class,
+                summary: banner.clone(),
+                iso: crate::message::rfc3339_ms::format(&now),
+                updated: when(Some(now)),
+                window,
+                locations: locations.clone(),
+                news: if page == 0 { news.clone() } else { Vec::new() },
+                maintenance: !look.maintenance.is_empty(),
+                groups: views,
+                parts: (pages > 1).then(|| Parts {
+                    this: page + 1,
+                    of: pages,
+                    previous: (page > 0).then(|| part_name("index", "html", page)),
+                    next: (page + 1 < pages).then(|| part_name("index", "html", page + 2)),
+                }),
+            }
+            .file("the page renders: its values are text")
+        })
+        .collect()
 }
 
 /// The announcements as the page lists them: the current and upcoming
@@ -787,26 +912,41 @@ fn strip(page: &Page) -> Strip {
     } else {
         format!("{} uptime", percent(100.0 * up as f64 / checks as f64))
     };
-    let bars = page
-        .days
-        .iter()
-        .enumerate()
-        .map(|(i, d)| DayBar {
+    // A bar per day; the days in a row without checks, one bar.
+    let mut bars: Vec<DayBar> = Vec::new();
+    let mut first_empty: Option<time::Date> = None;
+    for (i, d) in page.days.iter().enumerate() {
+        if d.checks == 0 {
+            let since = *first_empty.get_or_insert(d.day);
+            if since != d.day
+                && let Some(last) = bars.last_mut()
+            {
+                last.width += 10;
+                last.title = format!("{since} to {}: no checks", d.day);
+                continue;
+            }
+            bars.push(DayBar {
+                class: "none",
+                x: i * 10 + 1,
+                width: 8,
+                title: format!("{}: no checks", d.day),
+            });
+            continue;
+        }
+        first_empty = None;
+        bars.push(DayBar {
             class: uptime_class(d.checks, d.up_checks),
             x: i * 10 + 1,
-            title: if d.checks == 0 {
-                format!("{}: no checks", d.day)
-            } else {
-                format!(
-                    "{}: {} up ({} of {} checks)",
-                    d.day,
-                    percent(100.0 * f64::from(d.up_checks) / f64::from(d.checks)),
-                    d.up_checks,
-                    d.checks
-                )
-            },
-        })
-        .collect();
+            width: 8,
+            title: format!(
+                "{}: {} up ({} of {} checks)",
+                d.day,
+                percent(100.0 * f64::from(d.up_checks) / f64::from(d.checks)),
+                d.up_checks,
+                d.checks
+            ),
+        });
+    }
     Strip {
         width: n * 10,
         days: n,
@@ -866,10 +1006,29 @@ fn latency_chart(page: &Page) -> Option<LatencyChart> {
             }
         })
         .collect();
-    let columns = hours
+    let columns: Vec<HourColumn> = hours
         .iter()
         .enumerate()
         .map(|(i, h)| hour_column(h, left + i as f64 * step, &y))
+        .collect();
+    let bar_width = (step * 0.8).max(0.5);
+    let phases = ["dns", "connect", "tls", "ttfb"]
+        .into_iter()
+        .map(|class| Line {
+            class,
+            points: columns
+                .iter()
+                .flat_map(|c| {
+                    c.bars.iter().filter(|b| b.class == class).map(move |b| {
+                        format!(
+                            "M{:.1} {:.1}h{bar_width:.1}v{:.1}h-{bar_width:.1}z",
+                            c.x.0, b.y.0, b.height.0
+                        )
+                    })
+                })
+                .collect(),
+        })
+        .filter(|l| !l.points.is_empty())
         .collect();
     let lines = [
         (
@@ -906,9 +1065,9 @@ fn latency_chart(page: &Page) -> Option<LatencyChart> {
         top,
         plot_height,
         step: Fixed(step),
-        bar_width: Fixed((step * 0.8).max(0.5)),
         grid,
         hours: columns,
+        phases,
         lines,
         first: at(hours.first()),
         last: at(hours.last()),

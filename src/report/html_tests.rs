@@ -111,7 +111,13 @@ fn every_value_is_escaped_and_every_part_drawn() {
     assert!(at("&lt;script") < at("slow") && at("slow") < at("tiny") && at("tiny") < at("quiet"));
     // Hour 5 had no successful check: each of the three charts splits its lines there.
     assert_eq!(html.matches("<polyline class=\"p50\"").count(), 6);
-    assert_eq!(html.matches("<rect class=\"none\"").count(), 2 * 80);
+    // 80 days in a row without checks: one bar, on each of the two strips.
+    assert_eq!(html.matches("<rect class=\"none\"").count(), 2);
+    assert!(html.contains("width=\"798\" height=\"34\""), "80 days wide");
+    assert!(
+        html.contains("<path class=\"ttfb\" d=\"M"),
+        "phases as paths"
+    );
     assert!(html.contains(">1.25 s</text>") && html.contains(">50 ms</text>"));
     assert!(html.ends_with("</html>\n") && index.ends_with("</html>\n"));
     for r in &reports {
@@ -314,4 +320,44 @@ fn csv_rows_escape_names_and_formulas() {
     );
     assert_eq!(crate::escape::csv("-3"), "-3");
     assert_eq!(crate::escape::csv("@cmd"), "'@cmd");
+}
+
+/// Past SITES_PER_PART sites the index and status.json come in parts, each
+/// linked to the next; parts no longer needed are removed.
+#[test]
+fn many_sites_make_parts_and_fewer_remove_them() {
+    let now = datetime!(2026-12-07 12:00 UTC);
+    let quiet = reports().into_iter().find(|r| r.site == "quiet").unwrap();
+    let many: Vec<SiteReport> = (0..=SITES_PER_PART)
+        .map(|i| {
+            let mut r = quiet.clone();
+            r.site = format!("site-{i:05}");
+            r.page = None;
+            r
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let look = Look::default();
+    write(dir.path(), &many, "24h", now, &look).unwrap();
+    let first = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let second = std::fs::read_to_string(dir.path().join("index-2.html")).unwrap();
+    assert!(first.contains("page 1 of 2 · <a href=\"index-2.html\" rel=\"next\">next</a>"));
+    assert!(second.contains("<a href=\"index.html\" rel=\"prev\">previous</a> · page 2 of 2"));
+    assert!(first.contains(&format!("All {} sites up", SITES_PER_PART + 1)));
+    assert_eq!(first.matches("<tr id=\"site-").count(), SITES_PER_PART);
+    assert_eq!(second.matches("<tr id=\"site-").count(), 1);
+    let part = |name: &str| -> Vec<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(part("status.json").len(), SITES_PER_PART);
+    assert_eq!(part("status-2.json")[0]["site"], "site-10000");
+    write(dir.path(), &many[..3], "24h", now, &look).unwrap();
+    assert!(!dir.path().join("index-2.html").exists());
+    assert!(!dir.path().join("status-2.json").exists());
+    assert_eq!(part("status.json").len(), 3);
+    assert!(
+        !std::fs::read_to_string(dir.path().join("index.html"))
+            .unwrap()
+            .contains("page 1 of")
+    );
 }
