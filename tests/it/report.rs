@@ -376,25 +376,36 @@ async fn report_json_matches_the_checks() {
             s.contains(&format!("data-state=\"{state}\"")),
             "{site}: {s}"
         );
-        // 90 days of uptime bars, the last three with checks.
-        let bars = s.matches("<rect class=\"").count()
-            - s.matches("<rect class=\"dns\"").count()
-            - s.matches("<rect class=\"connect\"").count()
-            - s.matches("<rect class=\"tls\"").count()
-            - s.matches("<rect class=\"ttfb\"").count();
-        assert_eq!(bars, 90, "{site}");
-        // The days (UTC) with checks: four, or three for `gone` when the
-        // report runs in the first two hours of a day.
+        // 90 days of uptime: a bar per day with checks (the last three or
+        // four), and one for the days before them, which had none.
         let days: std::collections::BTreeSet<time::Date> = checks
             .iter()
             .filter(|c| c.site == site)
             .map(|c| c.started_at.date())
             .collect();
+        // The strip's days, today last; each run of days without checks is
+        // one bar (`gone`'s today has none in the first two hours of a day).
+        let today = now.date();
+        let strip: Vec<bool> = (0..90)
+            .rev()
+            .map(|back| days.contains(&(today - Duration::days(back))))
+            .collect();
+        let runs = strip
+            .iter()
+            .enumerate()
+            .filter(|(i, with)| !**with && (*i == 0 || strip[i - 1]))
+            .count();
         assert_eq!(
-            s.matches("<rect class=\"none\"").count(),
-            90 - days.len(),
+            s.matches("<rect class=\"").count(),
+            days.len() + runs,
             "{site}: {} days have checks",
             days.len()
+        );
+        assert_eq!(s.matches("<rect class=\"none\"").count(), runs, "{site}");
+        let empty = strip.iter().take_while(|with| !**with).count();
+        assert!(
+            s.contains(&format!("width=\"{}\" height=\"34\"", empty * 10 - 2)),
+            "{site}: the {empty} days without checks"
         );
         assert!(s.contains("class=\"p50\" points="), "{site}: a p50 line");
     }
