@@ -109,8 +109,8 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
         page: html,
     };
     let mut db = [a, b, c];
-    let reports = report::build(&mut db, &options).await.map_err(|e| {
-        // The hint only where it is the cause: a table that is not there.
+    // The hint only where it is the cause: a table that is not there.
+    let failed = |e: anyhow::Error| {
         if store::is_missing_table(&e) {
             Error::Job(
                 e.context("cannot build the report: a table is missing (run `sitewatch migrate`)"),
@@ -118,12 +118,26 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> Result<()> {
         } else {
             Error::Job(e.context("cannot build the report"))
         }
-    })?;
+    };
     let window = render::window_label(options.window);
     if let (true, Some(dir)) = (html, &args.output) {
-        html::write(dir, &reports, &window, options.now, &look).map_err(Error::Job)?;
+        // A part of the sites at a time: each part's reports are built,
+        // written and dropped before the next (each part in a snapshot of
+        // its own).
+        let sites = report::sites(&db[0], &options).await.map_err(failed)?;
+        let mut writer = html::Writer::new(dir, &window, options.now, &look).map_err(Error::Job)?;
+        for part in sites.chunks(html::SITES_PER_PART) {
+            let options = Options {
+                sites: part.to_vec(),
+                ..options.clone()
+            };
+            let reports = report::build(&mut db, &options).await.map_err(failed)?;
+            writer.add(&reports).map_err(Error::Job)?;
+        }
+        writer.finish().map_err(Error::Job)?;
         return Ok(());
     }
+    let reports = report::build(&mut db, &options).await.map_err(failed)?;
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let colours = to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let text = match args.format.as_str() {

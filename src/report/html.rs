@@ -15,7 +15,7 @@ use super::{HourLatency, Page, SiteReport, UPTIME_WINDOWS};
 use crate::rule::SiteState;
 
 /// Writes the page, the JSON and the badges into `dir` (made if missing),
-/// and removes the badges of sites no longer reported. Returns the files
+/// and removes the files of sites no longer reported. Returns the files
 /// written.
 pub fn write(
     dir: &Path,
@@ -24,124 +24,235 @@ pub fn write(
     now: OffsetDateTime,
     look: &Look,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let look = &look.at(now);
-    // The page shows neither the private sites nor the hidden URLs, in
-    // any of its files.
-    let shown: Vec<std::borrow::Cow<SiteReport>> = reports
-        .iter()
-        .filter(|r| !look.private.contains(&r.site))
-        .map(|r| {
-            if look.hidden_urls.contains(&r.site) {
-                let mut hidden = r.clone();
-                hidden.url = None;
-                std::borrow::Cow::Owned(hidden)
-            } else {
-                std::borrow::Cow::Borrowed(r)
-            }
-        })
-        .collect();
-    let reports: Vec<&SiteReport> = shown.iter().map(|r| r.as_ref()).collect();
-    let badges = dir.join("badges");
-    let pages = dir.join("sites");
-    for folder in [&badges, &pages] {
-        std::fs::create_dir_all(folder)
-            .with_context(|| format!("cannot create {}", folder.display()))?;
+    let mut writer = Writer::new(dir, window, now, look)?;
+    for part in reports.chunks(SITES_PER_PART) {
+        writer.add(part)?;
     }
-    let mut files = Vec::new();
-    for (source, name) in look.logo.iter().chain(&look.favicon) {
-        let bytes =
-            std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
-        let target = dir.join(name);
-        write_aside_bytes(&target, &bytes)?;
-        files.push(target);
-    }
-    let mut put = |path: PathBuf, text: &str| -> anyhow::Result<()> {
-        write_aside(&path, text)?;
-        files.push(path);
-        Ok(())
-    };
-    put(dir.join("style.css"), STYLE)?;
-    let index_pages = index_pages(&reports, window, now, look);
-    let mut parts = std::collections::BTreeSet::new();
-    for (n, page) in index_pages.iter().enumerate() {
-        let name = part_name("index", "html", n + 1);
-        put(dir.join(&name), page)?;
-        parts.insert(name);
-    }
-    drop(index_pages);
-    put(
-        dir.join("incidents.html"),
-        &incidents(&reports, window, now, look),
-    )?;
-    put(dir.join("announcements.html"), &announcements(now, look))?;
-    // status.json: the JSON report, in parts of SITES_PER_PART sites past
-    // that (status-2.json, ...), each a list of the same objects.
-    for (n, part) in reports.chunks(SITES_PER_PART.max(1)).enumerate() {
-        let mut json = serde_json::to_string(part).expect("a report serializes");
-        json.push('\n');
-        let name = part_name("status", "json", n + 1);
-        put(dir.join(&name), &json)?;
-        parts.insert(name);
-    }
-    if reports.is_empty() {
-        put(dir.join("status.json"), "[]\n")?;
-    }
-    // Each site's page and badge, written as drawn (the pages of thousands
-    // of sites are never all in memory at once), the sites shared out
-    // between the cores.
-    let mut stems = std::collections::BTreeSet::new();
-    let mut names = std::collections::BTreeMap::new();
-    for r in &reports {
-        let name = format!("{}.svg", crate::escape::file_stem(&r.site));
-        if let Some(other) = names.insert(name.clone(), &r.site) {
-            anyhow::bail!(
-                "the sites {:?} and {:?} would share the badge {name}: rename one",
-                other,
-                r.site
-            );
+    writer.finish()
+}
+
+/// The page written a part of the sites at a time: each part's site
+/// pages, badges and status.json part as it comes, then the index, the
+/// incidents and the announcements from what each site leaves behind
+/// (its line and its incidents): 100,000 sites are never all in memory
+/// with their histories.
+pub struct Writer<'a> {
+    dir: PathBuf,
+    window: &'a str,
+    now: OffsetDateTime,
+    look: Look,
+    files: Vec<PathBuf>,
+    /// The site pages' and badges' file names written, each badge's site.
+    stems: std::collections::BTreeSet<String>,
+    badges: std::collections::BTreeMap<String, String>,
+    /// The index pages and status.json parts written.
+    parts: std::collections::BTreeSet<String>,
+    /// What the index and the incidents page need of each site shown.
+    lines: Vec<SiteReport>,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(
+        dir: &Path,
+        window: &'a str,
+        now: OffsetDateTime,
+        look: &Look,
+    ) -> anyhow::Result<Writer<'a>> {
+        for folder in [dir.join("badges"), dir.join("sites")] {
+            std::fs::create_dir_all(&folder)
+                .with_context(|| format!("cannot create {}", folder.display()))?;
         }
-        stems.insert(format!("{}.html", crate::escape::file_stem(&r.site)));
+        Ok(Writer {
+            dir: dir.to_owned(),
+            window,
+            now,
+            look: look.at(now),
+            files: Vec::new(),
+            stems: std::collections::BTreeSet::new(),
+            badges: std::collections::BTreeMap::new(),
+            parts: std::collections::BTreeSet::new(),
+            lines: Vec::new(),
+        })
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = reports.len().div_ceil(threads).max(1);
-    let written: Vec<anyhow::Result<Vec<PathBuf>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = reports
-            .chunks(chunk)
-            .map(|part| {
-                let (pages, badges) = (&pages, &badges);
-                scope.spawn(move || -> anyhow::Result<Vec<PathBuf>> {
-                    let mut files = Vec::with_capacity(part.len() * 2);
-                    for r in part {
-                        let stem = crate::escape::file_stem(&r.site);
-                        let page = pages.join(format!("{stem}.html"));
-                        write_aside(&page, &site_page(r, window, now, look))?;
-                        let badge_file = badges.join(format!("{stem}.svg"));
-                        write_aside(&badge_file, &badge(r))?;
-                        files.push(page);
-                        files.push(badge_file);
-                    }
-                    Ok(files)
-                })
+
+    /// Writes the pages, badges and status.json part of `reports` (in
+    /// the order given, at most [`SITES_PER_PART`] of them).
+    pub fn add(&mut self, reports: &[SiteReport]) -> anyhow::Result<()> {
+        let look = &self.look;
+        // The page shows neither the private sites nor the hidden URLs, in
+        // any of its files.
+        let shown: Vec<std::borrow::Cow<SiteReport>> = reports
+            .iter()
+            .filter(|r| !look.private.contains(&r.site))
+            .map(|r| {
+                if look.hidden_urls.contains(&r.site) {
+                    let mut hidden = r.clone();
+                    hidden.url = None;
+                    std::borrow::Cow::Owned(hidden)
+                } else {
+                    std::borrow::Cow::Borrowed(r)
+                }
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a page writer does not panic"))
-            .collect()
-    });
-    for part in written {
-        files.extend(part?);
+        let reports: Vec<&SiteReport> = shown.iter().map(|r| r.as_ref()).collect();
+        if reports.is_empty() {
+            return Ok(());
+        }
+        for r in &reports {
+            let stem = crate::escape::file_stem(&r.site);
+            let name = format!("{stem}.svg");
+            if let Some(other) = self.badges.insert(name.clone(), r.site.clone()) {
+                anyhow::bail!(
+                    "the sites {:?} and {:?} would share the badge {name}: rename one",
+                    other,
+                    r.site
+                );
+            }
+            self.stems.insert(format!("{stem}.html"));
+        }
+        // status.json: the JSON report, in parts past SITES_PER_PART sites
+        // (status-2.json, ...), each a list of the same objects.
+        let name = part_name("status", "json", self.parts_of("status") + 1);
+        let mut json = serde_json::to_string(&reports).expect("a report serializes");
+        json.push('\n');
+        let path = self.dir.join(&name);
+        write_aside(&path, &json)?;
+        drop(json);
+        self.files.push(path);
+        self.parts.insert(name);
+        // Each site's page and badge, written as drawn, the sites shared
+        // out between the cores.
+        let (pages, badges) = (self.dir.join("sites"), self.dir.join("badges"));
+        let (window, now) = (self.window, self.now);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = reports.len().div_ceil(threads).max(1);
+        let written: Vec<anyhow::Result<Vec<PathBuf>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = reports
+                .chunks(chunk)
+                .map(|part| {
+                    let (pages, badges) = (&pages, &badges);
+                    scope.spawn(move || -> anyhow::Result<Vec<PathBuf>> {
+                        let mut files = Vec::with_capacity(part.len() * 2);
+                        for r in part {
+                            let stem = crate::escape::file_stem(&r.site);
+                            let page = pages.join(format!("{stem}.html"));
+                            write_aside(&page, &site_page(r, window, now, look))?;
+                            let badge_file = badges.join(format!("{stem}.svg"));
+                            write_aside(&badge_file, &badge(r))?;
+                            files.push(page);
+                            files.push(badge_file);
+                        }
+                        Ok(files)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a page writer does not panic"))
+                .collect()
+        });
+        for part in written {
+            self.files.extend(part?);
+        }
+        self.lines.extend(reports.iter().map(|r| line(r)));
+        Ok(())
     }
-    remove_others(&pages, ".html", &stems)?;
-    // The index pages and status.json parts of a larger set of sites before.
-    for (stem, ext) in [("index-", ".html"), ("status-", ".json")] {
-        remove_parts(dir, stem, ext, &parts)?;
+
+    fn parts_of(&self, stem: &str) -> usize {
+        self.parts.iter().filter(|p| p.starts_with(stem)).count()
     }
-    // The badges of sites that are gone (removed, renamed, or named by an
-    // older version), so nobody links to a frozen state.
-    let names: std::collections::BTreeSet<String> = names.into_keys().collect();
-    remove_others(&badges, ".svg", &names)?;
-    Ok(files)
+
+    /// Writes the index, the incidents, the announcements and the style
+    /// sheet, and removes the files of sites (and parts) no longer there.
+    pub fn finish(mut self) -> anyhow::Result<Vec<PathBuf>> {
+        let look = &self.look;
+        for (source, name) in look.logo.iter().chain(&look.favicon) {
+            let bytes = std::fs::read(source)
+                .with_context(|| format!("cannot read {}", source.display()))?;
+            let target = self.dir.join(name);
+            write_aside_bytes(&target, &bytes)?;
+            self.files.push(target);
+        }
+        let mut put = |path: PathBuf, text: &str| -> anyhow::Result<()> {
+            write_aside(&path, text)?;
+            self.files.push(path);
+            Ok(())
+        };
+        if self.parts.is_empty() {
+            put(self.dir.join("status.json"), "[]\n")?;
+        }
+        let lines: Vec<&SiteReport> = self.lines.iter().collect();
+        put(self.dir.join("style.css"), STYLE)?;
+        for (n, page) in index_pages(&lines, self.window, self.now, look)
+            .iter()
+            .enumerate()
+        {
+            let name = part_name("index", "html", n + 1);
+            put(self.dir.join(&name), page)?;
+            self.parts.insert(name);
+        }
+        put(
+            self.dir.join("incidents.html"),
+            &incidents(&lines, self.window, self.now, look),
+        )?;
+        put(
+            self.dir.join("announcements.html"),
+            &announcements(self.now, look),
+        )?;
+        remove_others(&self.dir.join("sites"), ".html", &self.stems)?;
+        // The badges of sites that are gone (removed, renamed, or named by
+        // an older version), so nobody links to a frozen state.
+        let names: std::collections::BTreeSet<String> = self.badges.into_keys().collect();
+        remove_others(&self.dir.join("badges"), ".svg", &names)?;
+        // The index pages and status.json parts of more sites before.
+        for (stem, ext) in [("index-", ".html"), ("status-", ".json")] {
+            remove_parts(&self.dir, stem, ext, &self.parts)?;
+        }
+        Ok(self.files)
+    }
+}
+
+/// What the index and the incidents page keep of a site once its page is
+/// written: its line (state, uptime, p50, since, why, its locations' names)
+/// and its incidents, without its history.
+fn line(r: &SiteReport) -> SiteReport {
+    SiteReport {
+        site: r.site.clone(),
+        url: None,
+        state: r.state,
+        since: r.since,
+        last_check_at: r.last_check_at,
+        uptime_pct: r.uptime_pct.clone(),
+        checks: r.checks,
+        up_checks: r.up_checks,
+        window_uptime_pct: r.window_uptime_pct,
+        latency_ms: r.latency_ms.clone(),
+        phases_p95_ms: super::Phases::default(),
+        tls_expires_at: None,
+        tls_days_left: None,
+        last_error: None,
+        reason: r.reason.clone(),
+        incidents: if r.page.is_some() {
+            Vec::new()
+        } else {
+            r.incidents.clone()
+        },
+        maintenance: Vec::new(),
+        maintenance_checks: 0,
+        locations: r
+            .locations
+            .iter()
+            .map(|l| super::LocationState {
+                runs: None,
+                ..l.clone()
+            })
+            .collect(),
+        page: r.page.as_ref().map(|p| Page {
+            days: Vec::new(),
+            hours: Vec::new(),
+            incidents: p.incidents.clone(),
+        }),
+    }
 }
 
 /// The page's style sheet, one file every page links to.

@@ -183,6 +183,42 @@ async fn leave_out_maintenance(
     Ok(())
 }
 
+/// The sites a report covers, in name order, without reading their
+/// histories: those asked for, or else those with rollups in the longest
+/// window (the chunks not folded yet too) and those configured. What
+/// [`build`] reports on when given none; the page reads them a part at a
+/// time.
+pub async fn sites(client: &Client, options: &Options) -> anyhow::Result<Vec<String>> {
+    if !options.sites.is_empty() {
+        let mut sites = options.sites.clone();
+        sites.sort();
+        sites.dedup();
+        return Ok(sites);
+    }
+    let spans = Spans::of(options);
+    let from = compute::at(spans.from.div_euclid(compute::DAY) * compute::DAY);
+    let rows = client
+        .query(
+            "SELECT site FROM rollups_daily WHERE day >= $1 AND day <= $2
+             UNION SELECT site FROM rollups_hourly WHERE hour >= $3 AND hour <= $4",
+            &[&from.date(), &spans.now.date(), &from, &spans.now],
+        )
+        .await
+        .context("cannot list the sites checked")?;
+    let mut sites: BTreeSet<String> = rows.iter().map(|r| r.get(0)).collect();
+    let open = rollup::open_chunks(client).await?;
+    let from_s = from.unix_timestamp();
+    let last = rollup::hour_of(spans.now);
+    sites.extend(
+        open.tallies
+            .keys()
+            .filter(|(_, _, hour)| *hour >= from_s && *hour <= last)
+            .map(|(site, _, _)| site.clone()),
+    );
+    sites.extend(options.config.urls.keys().cloned());
+    Ok(sites.into_iter().collect())
+}
+
 /// Every site seen in the longest window, and the sites asked for (or, when
 /// none is, every site configured: one never checked is `unknown`).
 fn sites_to_report(tallies: &Tallies, options: &Options) -> BTreeSet<String> {
