@@ -61,8 +61,12 @@ pub(super) fn reports() -> Vec<SiteReport> {
                 locations: vec!["eu<1>".into()],
             },
         ],
-        maintenance: Vec::new(),
-        maintenance_checks: 0,
+        maintenance: vec![Maintenance {
+            start: now - time::Duration::hours(6),
+            end: now - time::Duration::hours(5),
+            duration_s: 3600.0,
+        }],
+        maintenance_checks: 12,
         locations: vec![LocationState {
             location: "eu<1>".into(),
             state: SiteState::Down,

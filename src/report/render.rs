@@ -292,6 +292,24 @@ pub fn markdown(reports: &[SiteReport], window: &str) -> String {
             }
         }
     }
+    let in_maintenance: Vec<&SiteReport> = reports
+        .iter()
+        .filter(|r| !r.maintenance.is_empty())
+        .collect();
+    if !in_maintenance.is_empty() {
+        let _ = writeln!(out, "\n#### Maintenance, left out of uptime\n");
+        for r in in_maintenance {
+            let total: f64 = r.maintenance.iter().map(|m| m.duration_s).sum();
+            let _ = writeln!(
+                out,
+                "- **{}** {} in {} windows, {} checks left out",
+                escape(&r.site),
+                duration(total),
+                r.maintenance.len(),
+                r.maintenance_checks
+            );
+        }
+    }
     out
 }
 
@@ -343,6 +361,18 @@ pub fn csv(reports: &[SiteReport], from: OffsetDateTime, to: OffsetDateTime) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_says_what_maintenance_left_out() {
+        let text = markdown(&super::super::fixture::reports(), "24h");
+        let at = text.find("#### Maintenance, left out of uptime").unwrap();
+        let line = text[at..].lines().nth(2).unwrap();
+        assert!(
+            line.ends_with("1h00m in 1 windows, 12 checks left out"),
+            "{line}"
+        );
+        assert!(!line.contains("<script>"), "{line}");
+    }
 
     #[test]
     fn durations_read_like_a_person_writes_them() {
