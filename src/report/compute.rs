@@ -11,6 +11,7 @@ use crate::history::sketch::{Sketch, SketchSum};
 use crate::rule::{self, Period, Quorum, Rule, Seen, Streak};
 
 use super::model::*;
+use crate::alert::policy::Span;
 use crate::rule::SiteState;
 
 pub(super) const HOUR: i64 = 3600;
@@ -161,10 +162,14 @@ impl SiteTallies {
                 t.checks = t.checks.saturating_sub(checks);
                 t.up_checks = t.up_checks.saturating_sub(up);
             };
-            let day = hour.div_euclid(DAY) * DAY;
-            if hour <= this_hour {
-                days.get_mut(&day).map(left_out);
-                hours.get_mut(&hour).map(left_out);
+            if hour > this_hour {
+                continue;
+            }
+            if let Some(t) = days.get_mut(&(hour.div_euclid(DAY) * DAY)) {
+                left_out(t);
+            }
+            if let Some(t) = hours.get_mut(&hour) {
+                left_out(t);
             }
         }
         let days = (0..PAGE_DAYS)
@@ -274,17 +279,13 @@ pub(super) fn maintenance_reads(
     if config.maintenance().is_empty() {
         return Vec::new();
     }
-    let mut shared: BTreeMap<Vec<(i128, i128)>, Vec<String>> = BTreeMap::new();
+    let mut shared: BTreeMap<Vec<Span>, Vec<String>> = BTreeMap::new();
     for site in sites {
         // The checks at the report's clock count, as in every window (one
         // microsecond: what PostgreSQL keeps).
         let spans = config.maintenance_of(site, at(from), now + time::Duration::microseconds(1));
         if !spans.is_empty() {
-            let key = spans
-                .iter()
-                .map(|s| (s.start.unix_timestamp_nanos(), s.end.unix_timestamp_nanos()))
-                .collect();
-            shared.entry(key).or_default().push(site.clone());
+            shared.entry(spans).or_default().push(site.clone());
         }
     }
     let mut out = Vec::new();
@@ -294,11 +295,7 @@ pub(super) fn maintenance_reads(
             ..MaintenanceReads::default()
         };
         let mut whole = Vec::new();
-        for (start, end) in spans {
-            let time = |ns: i128| {
-                OffsetDateTime::from_unix_timestamp_nanos(ns).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-            };
-            let (start, end) = (time(start), time(end));
+        for Span { start, end } in spans {
             let mut hour = rollup::hour_of(start);
             while at(hour) < end {
                 let (lo, hi) = (start.max(at(hour)), end.min(at(hour + HOUR)));

@@ -1,7 +1,10 @@
-//! The static status page: `index.html` (inline CSS and SVG, no script and
-//! no external request, so it reads the same from `file://` and from
-//! GitHub Pages), `status.json` (the JSON report) and one badge per site,
-//! `badges/<site>.svg`.
+//! The static status page: `index.html` (a line per site; `index-2.html`
+//! and on past [`SITES_PER_PART`] sites), `sites/<site>.html` (a site's
+//! charts and history), `incidents.html`, `announcements.html`,
+//! `style.css`, `status.json` (the JSON report, in parts past
+//! [`SITES_PER_PART`]) and one badge per site, `badges/<site>.svg`. Inline
+//! SVG, no script and no external request, so it reads the same from
+//! `file://` and from GitHub Pages.
 
 use std::path::{Path, PathBuf};
 
@@ -98,8 +101,12 @@ impl<'a> Writer<'a> {
         if reports.is_empty() {
             return Ok(());
         }
-        for r in &reports {
-            let stem = crate::escape::file_stem(&r.site);
+        // Each site's file name, computed once.
+        let named: Vec<(&SiteReport, String)> = reports
+            .iter()
+            .map(|r| (*r, crate::escape::file_stem(&r.site)))
+            .collect();
+        for (r, stem) in &named {
             let name = format!("{stem}.svg");
             if let Some(other) = self.badges.insert(name.clone(), r.site.clone()) {
                 anyhow::bail!(
@@ -125,16 +132,15 @@ impl<'a> Writer<'a> {
         let (pages, badges) = (self.dir.join("sites"), self.dir.join("badges"));
         let (window, now) = (self.window, self.now);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = reports.len().div_ceil(threads).max(1);
+        let chunk = named.len().div_ceil(threads).max(1);
         let written: Vec<anyhow::Result<Vec<PathBuf>>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = reports
+            let workers: Vec<_> = named
                 .chunks(chunk)
                 .map(|part| {
                     let (pages, badges) = (&pages, &badges);
                     scope.spawn(move || -> anyhow::Result<Vec<PathBuf>> {
                         let mut files = Vec::with_capacity(part.len() * 2);
-                        for r in part {
-                            let stem = crate::escape::file_stem(&r.site);
+                        for (r, stem) in part {
                             let page = pages.join(format!("{stem}.html"));
                             write_aside(&page, &site_page(r, window, now, look))?;
                             let badge_file = badges.join(format!("{stem}.svg"));
