@@ -29,9 +29,10 @@ RUN touch src/main.rs src/lib.rs \
 
 FROM debian:bookworm-slim
 # CA certificates for https checks and TLS to Kafka and PostgreSQL; libssl3
-# and zlib for librdkafka and native-tls.
+# and zlib for librdkafka and native-tls; tzdata for the IANA time zones of
+# maintenance windows, announcements and SLA periods.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 tzdata zlib1g \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent sitewatch
 COPY --from=build /src/target/release/sitewatch /usr/local/bin/sitewatch
