@@ -148,23 +148,14 @@ fn maintenance_is_read_as_whole_hours_and_parts_of_hours() {
     let b = reads.iter().find(|r| r.sites == ["b"]).unwrap();
     assert_eq!(b.hours, [(h(11), h(12)), (h(14), h(15))]);
     // Left out of the counts from the hour asked to the clock.
+    let tally = |checks, up_checks| crate::history::rollup::Tally {
+        checks,
+        up_checks,
+        ..Default::default()
+    };
     let mut t = SiteTallies::default();
-    t.hourly.push((
-        h(11),
-        crate::history::rollup::Tally {
-            checks: 6,
-            up_checks: 2,
-            ..Default::default()
-        },
-    ));
-    t.hourly.push((
-        h(13),
-        crate::history::rollup::Tally {
-            checks: 6,
-            up_checks: 6,
-            ..Default::default()
-        },
-    ));
+    t.hourly.push((h(11), tally(6, 2)));
+    t.hourly.push((h(13), tally(6, 6)));
     t.maintenance.push((h(11), 6, 2));
     assert_eq!(t.count(h(0), now), (6, 6));
     assert_eq!(t.in_maintenance(h(12), now), (0, 0));

@@ -205,15 +205,21 @@ impl<'a> Writer<'a> {
             self.dir.join("announcements.html"),
             &announcements(self.now, look),
         )?;
-        remove_others(&self.dir.join("sites"), ".html", &self.stems)?;
+        remove_others(
+            &self.dir.join("sites"),
+            |n| n.ends_with(".html"),
+            &self.stems,
+        )?;
         // The badges of sites that are gone (removed, renamed, or named by
         // an older version), so nobody links to a frozen state.
         let names: std::collections::BTreeSet<String> = self.badges.into_keys().collect();
-        remove_others(&self.dir.join("badges"), ".svg", &names)?;
+        remove_others(&self.dir.join("badges"), |n| n.ends_with(".svg"), &names)?;
         // The index pages and status.json parts of more sites before.
-        for (stem, ext) in [("index-", ".html"), ("status-", ".json")] {
-            remove_parts(&self.dir, stem, ext, &self.parts)?;
-        }
+        remove_others(
+            &self.dir,
+            |n| numbered_part(n, "index-", ".html") || numbered_part(n, "status-", ".json"),
+            &self.parts,
+        )?;
         Ok(self.files)
     }
 }
@@ -264,18 +270,19 @@ fn line(r: &SiteReport) -> SiteReport {
 /// The page's style sheet, one file every page links to.
 const STYLE: &str = include_str!("templates/style.css");
 
-/// Removes the files of `folder` ending in `ext` that are not in `keep`:
-/// the pages and badges of sites that are gone.
+/// Removes the files of `folder` that `ours` claims and `keep` does not
+/// hold: the pages and badges of sites that are gone, the parts of an
+/// index or a status.json that has fewer now.
 fn remove_others(
     folder: &Path,
-    ext: &str,
+    ours: impl Fn(&str) -> bool,
     keep: &std::collections::BTreeSet<String>,
 ) -> anyhow::Result<()> {
     let listed =
         std::fs::read_dir(folder).with_context(|| format!("cannot list {}", folder.display()))?;
     for entry in listed.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(ext) && !keep.contains(&name) {
+        if ours(&name) && !keep.contains(&name) {
             let path = entry.path();
             std::fs::remove_file(&path)
                 .with_context(|| format!("cannot remove the old {}", path.display()))?;
@@ -284,29 +291,11 @@ fn remove_others(
     Ok(())
 }
 
-/// Removes `dir`'s `<stem>N<ext>` files not in `keep`: the parts of an
-/// index or a status.json that has fewer now.
-fn remove_parts(
-    dir: &Path,
-    stem: &str,
-    ext: &str,
-    keep: &std::collections::BTreeSet<String>,
-) -> anyhow::Result<()> {
-    let listed =
-        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in listed.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let numbered = name
-            .strip_prefix(stem)
-            .and_then(|rest| rest.strip_suffix(ext))
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        if numbered && !keep.contains(&name) {
-            let path = entry.path();
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove the old {}", path.display()))?;
-        }
-    }
-    Ok(())
+/// Whether `name` is `<stem>N<ext>`: a numbered part.
+fn numbered_part(name: &str, stem: &str, ext: &str) -> bool {
+    name.strip_prefix(stem)
+        .and_then(|rest| rest.strip_suffix(ext))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Writes `path` aside, then renames it over the old one: a web server
@@ -685,16 +674,6 @@ pub fn part_name(stem: &str, ext: &str, n: usize) -> String {
     } else {
         format!("{stem}-{n}.{ext}")
     }
-}
-
-/// The index: a line per site, problems first, in groups; one page for
-/// at most [`SITES_PER_PART`] sites, the first of several past that
-/// ([`index_pages`]).
-pub fn index(reports: &[&SiteReport], window: &str, now: OffsetDateTime, look: &Look) -> String {
-    index_pages(reports, window, now, look)
-        .into_iter()
-        .next()
-        .unwrap_or_default()
 }
 
 /// The index's pages: the sites in the order the index shows them

@@ -61,7 +61,7 @@ fn every_value_is_escaped_and_every_part_drawn() {
     let reports = reports();
     let look = crate::report::look::Look::default();
     let refs: Vec<&SiteReport> = reports.iter().collect();
-    let index = index(&refs, "24h", now, &look);
+    let index = index_pages(&refs, "24h", now, &look).remove(0);
     // Every site's page, one after the other: the cards.
     let html: String = reports
         .iter()
@@ -125,7 +125,7 @@ fn every_value_is_escaped_and_every_part_drawn() {
         assert!(!svg.contains("<script") && !svg.contains('\u{1}'), "{svg}");
         assert!(svg.starts_with("<svg xmlns=") && svg.ends_with("</svg>\n"));
     }
-    assert!(super::index(&[], "24h", now, &look).contains("No site has been checked yet"));
+    assert!(index_pages(&[], "24h", now, &look)[0].contains("No site has been checked yet"));
     let incidents = super::incidents(&refs, "24h", now, &look);
     assert!(
         incidents.contains("<b class=\"bad-text\">ongoing</b>"),

@@ -94,7 +94,7 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         anyhow::Ok((last_errors, outages))
     };
     let (daily, hourly, (last_errors, outages)) = tokio::try_join!(daily, hourly, failures)?;
-    let tallies = Tallies::assemble(&spans, &open, daily, hourly);
+    let mut tallies = Tallies::assemble(&spans, &open, daily, hourly);
     let sites = sites_to_report(&tallies, options);
 
     // The smaller reads, side by side too, in the same snapshot.
@@ -119,7 +119,6 @@ pub async fn build(clients: &mut [Client], options: &Options) -> anyhow::Result<
         anyhow::Ok(ledger)
     };
     let (latest, firsts, ledger) = tokio::try_join!(latest, firsts, ledger)?;
-    let mut tallies = tallies;
     for read in maintenance_reads(
         &options.config,
         &sites,

@@ -630,15 +630,31 @@ mod browser {
             .args(what)
             .arg(format!("file://{}", page.display()))
             .current_dir(profile.path())
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(60), command.output())
+            .stdin(std::process::Stdio::null());
+        succeeded(
+            command,
+            Duration::from_secs(60),
+            "chromium",
+            ".ci/run installs Debian's chromium",
+        )
+        .await
+    }
+
+    /// What `command` printed, once it has ended, within `limit`, with
+    /// success; `what` names it and `missing` says where it comes from.
+    async fn succeeded(
+        mut command: tokio::process::Command,
+        limit: Duration,
+        what: &str,
+        missing: &str,
+    ) -> Vec<u8> {
+        let out = tokio::time::timeout(limit, command.kill_on_drop(true).output())
             .await
-            .expect("chromium ran over a minute")
-            .expect("chromium did not start (.ci/run installs Debian's chromium)");
+            .unwrap_or_else(|_| panic!("{what} ran over {limit:?}"))
+            .unwrap_or_else(|e| panic!("{what} did not start ({missing}): {e}"));
         assert!(
             out.status.success(),
-            "chromium: {}",
+            "{what}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
@@ -658,23 +674,19 @@ mod browser {
             .expect("STACK_NODE_MODULES: eval \"$(scripts/stack env)\" (scripts/stack install puts playwright-core and axe-core there)");
         let out = tempfile::tempdir().unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/browser/audit.mjs");
-        let run = tokio::process::Command::new("node")
-            .arg(script)
+        let mut node = tokio::process::Command::new("node");
+        node.arg(script)
             .arg(page)
             .arg(out.path())
             .arg(prefix)
-            .env("STACK_NODE_MODULES", modules)
-            .kill_on_drop(true)
-            .output();
-        let run = tokio::time::timeout(Duration::from_secs(120), run)
-            .await
-            .expect("the browser audit ran over two minutes")
-            .expect("node did not start");
-        assert!(
-            run.status.success(),
-            "audit.mjs: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+            .env("STACK_NODE_MODULES", modules);
+        let found = succeeded(
+            node,
+            Duration::from_secs(120),
+            "audit.mjs",
+            "Node.js is installed with the machine",
+        )
+        .await;
         let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
         for view in ["light", "dark", "phone"] {
             let name = format!("{prefix}-{view}.png");
@@ -682,7 +694,7 @@ mod browser {
             assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
             let _ = std::fs::write(target.join(&name), &png);
         }
-        serde_json::from_slice(&run.stdout).unwrap()
+        serde_json::from_slice(&found).unwrap()
     }
 
     /// A PNG of the page, kept as `target/status-page.png` to look at.
